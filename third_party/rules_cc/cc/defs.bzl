@@ -1,0 +1,10 @@
+"""A minimal rules_cc for Bazel 4: re-exports the native cc rules (Debian's rules_cc is too new)."""
+
+cc_binary = native.cc_binary
+cc_import = native.cc_import
+cc_library = native.cc_library
+cc_proto_library = native.cc_proto_library
+cc_test = native.cc_test
+cc_toolchain = native.cc_toolchain
+cc_toolchain_suite = native.cc_toolchain_suite
+objc_library = native.objc_library
