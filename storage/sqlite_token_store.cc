@@ -1,0 +1,991 @@
+#include "storage/sqlite_token_store.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "absl/memory/memory.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace tokens {
+namespace {
+
+// Returns from the enclosing function when `expr` (an absl::Status) is not OK.
+#define STORE_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    absl::Status store_status_ = (expr);           \
+    if (!store_status_.ok()) return store_status_; \
+  } while (false)
+
+// Each entry takes the schema from version i to i + 1. Never edit a released
+// entry: files written by older binaries are upgraded by replaying the entries
+// they lack.
+constexpr const char* kMigrations[] = {
+    // v1: tokens, the change log for the verifier feed, the audit log.
+    R"sql(
+CREATE TABLE tokens (
+  id TEXT PRIMARY KEY NOT NULL,
+  deployment_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  description TEXT NOT NULL DEFAULT '',
+  short_token TEXT NOT NULL DEFAULT '',
+  expiration_days INTEGER NOT NULL DEFAULT 0,
+  secret_digest BLOB UNIQUE NOT NULL,
+  create_time INTEGER NOT NULL,
+  update_time INTEGER,
+  expire_time INTEGER,
+  last_rotate_time INTEGER,
+  created_by TEXT NOT NULL DEFAULT '',
+  updated_by TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX tokens_by_deployment ON tokens (deployment_id, create_time, id);
+CREATE TABLE changes (
+  revision INTEGER PRIMARY KEY AUTOINCREMENT,
+  type TEXT NOT NULL CHECK (type IN ('upsert', 'delete')),
+  token_id TEXT NOT NULL,
+  deployment_id TEXT NOT NULL,
+  secret_digest BLOB,
+  expire_time INTEGER
+);
+CREATE INDEX changes_by_deployment ON changes (deployment_id, revision);
+CREATE TABLE audit (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  time INTEGER,
+  principal TEXT NOT NULL,
+  action TEXT NOT NULL,
+  token_id TEXT NOT NULL,
+  deployment_id TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  detail TEXT NOT NULL
+);
+CREATE INDEX audit_by_deployment ON audit (deployment_id, id);
+)sql",
+    // v2: grace period after rotation, last use, change-log retention. The trim
+    // mark starts
+    // below the oldest retained change so that readers of an untrimmed log stay
+    // complete.
+    R"sql(
+ALTER TABLE tokens ADD COLUMN previous_digest BLOB;
+ALTER TABLE tokens ADD COLUMN previous_valid_until INTEGER;
+ALTER TABLE tokens ADD COLUMN last_used_time INTEGER;
+ALTER TABLE changes ADD COLUMN previous_digest BLOB;
+ALTER TABLE changes ADD COLUMN previous_valid_until INTEGER;
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY NOT NULL,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('changes_trimmed_through', COALESCE(
+  (SELECT MIN(revision) - 1 FROM changes),
+  (SELECT seq FROM sqlite_sequence WHERE name = 'changes'),
+  0));
+)sql",
+};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) ==
+                  SqliteTokenStore::kSchemaVersion,
+              "one migration per schema version");
+
+constexpr char kSelectToken[] =
+    "SELECT id, deployment_id, name, description, short_token, "
+    "expiration_days, secret_digest, previous_digest, previous_valid_until, "
+    "create_time, update_time, expire_time, last_rotate_time, last_used_time, "
+    "created_by, updated_by FROM tokens WHERE id = ?1";
+
+constexpr char kListTokens[] =
+    "SELECT id, deployment_id, name, description, short_token, "
+    "expiration_days, secret_digest, previous_digest, previous_valid_until, "
+    "create_time, update_time, expire_time, last_rotate_time, last_used_time, "
+    "created_by, updated_by FROM tokens "
+    "WHERE deployment_id = ?1 AND (create_time, id) > (?2, ?3) "
+    "ORDER BY create_time, id LIMIT ?4";
+
+constexpr char kCountTokens[] =
+    "SELECT COUNT(*) FROM tokens WHERE deployment_id = ?1";
+
+constexpr char kInsertToken[] =
+    "INSERT INTO tokens (id, deployment_id, name, description, short_token, "
+    "expiration_days, secret_digest, previous_digest, previous_valid_until, "
+    "create_time, update_time, expire_time, last_rotate_time, last_used_time, "
+    "created_by, updated_by) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+    "?16)";
+
+constexpr char kUpdateToken[] =
+    "UPDATE tokens SET name = COALESCE(?2, name), "
+    "description = COALESCE(?3, description), update_time = ?4, "
+    "updated_by = ?5 WHERE id = ?1";
+
+// The right-hand sides see the row as it was, so previous_digest takes the old
+// digest.
+constexpr char kRotateToken[] =
+    "UPDATE tokens SET "
+    "previous_digest = CASE WHEN ?2 THEN secret_digest ELSE NULL END, "
+    "previous_valid_until = ?3, secret_digest = ?4, short_token = ?5, "
+    "expire_time = ?6, last_rotate_time = ?7, update_time = ?7, "
+    "updated_by = ?8 WHERE id = ?1";
+
+constexpr char kSelectDeployment[] =
+    "SELECT deployment_id FROM tokens WHERE id = ?1";
+
+constexpr char kDeleteToken[] = "DELETE FROM tokens WHERE id = ?1";
+
+constexpr char kRecordUsage[] =
+    "UPDATE tokens SET last_used_time = ?2 "
+    "WHERE id = ?1 AND (last_used_time IS NULL OR last_used_time < ?2)";
+
+constexpr char kLogUpsert[] =
+    "INSERT INTO changes (type, token_id, deployment_id, secret_digest, "
+    "expire_time, previous_digest, previous_valid_until) "
+    "SELECT 'upsert', id, deployment_id, secret_digest, expire_time, "
+    "previous_digest, previous_valid_until FROM tokens WHERE id = ?1";
+
+constexpr char kLogDelete[] =
+    "INSERT INTO changes (type, token_id, deployment_id) "
+    "VALUES ('delete', ?1, ?2)";
+
+constexpr char kTrimChanges[] = "DELETE FROM changes WHERE revision <= ?1";
+
+constexpr char kRaiseTrimMark[] =
+    "UPDATE meta SET value = MAX(value, ?1) "
+    "WHERE key = 'changes_trimmed_through'";
+
+constexpr char kSelectTrimMark[] =
+    "SELECT value FROM meta WHERE key = 'changes_trimmed_through'";
+
+// AUTOINCREMENT keeps the largest revision ever used here, also after trimming.
+constexpr char kSelectRevision[] =
+    "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = "
+    "'changes'), 0)";
+
+// Two statements each for changes and snapshots so that the filtered form uses
+// the deployment index and the unfiltered one the primary key.
+constexpr char kSelectChanges[] =
+    "SELECT revision, type, token_id, deployment_id, secret_digest, "
+    "expire_time, previous_digest, previous_valid_until FROM changes "
+    "WHERE revision > ?1 ORDER BY revision LIMIT ?2";
+
+constexpr char kSelectDeploymentChanges[] =
+    "SELECT revision, type, token_id, deployment_id, secret_digest, "
+    "expire_time, previous_digest, previous_valid_until FROM changes "
+    "WHERE deployment_id = ?3 AND revision > ?1 ORDER BY revision LIMIT ?2";
+
+constexpr char kSelectSnapshot[] =
+    "SELECT 0, 'upsert', id, deployment_id, secret_digest, expire_time, "
+    "previous_digest, previous_valid_until FROM tokens ORDER BY id";
+
+constexpr char kSelectDeploymentSnapshot[] =
+    "SELECT 0, 'upsert', id, deployment_id, secret_digest, expire_time, "
+    "previous_digest, previous_valid_until FROM tokens "
+    "WHERE deployment_id = ?1 ORDER BY id";
+
+constexpr char kInsertAudit[] =
+    "INSERT INTO audit (time, principal, action, token_id, deployment_id, "
+    "outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+constexpr char kListAudit[] =
+    "SELECT id, time, principal, action, token_id, deployment_id, outcome, "
+    "detail FROM audit WHERE deployment_id = ?1 AND id < ?2 "
+    "ORDER BY id DESC LIMIT ?3";
+
+// The one place where SQLite result codes become absl::Status. Messages carry
+// SQLite's description and the (value-free) statement; never a bound value.
+absl::Status StatusFromSqlite(int rc, sqlite3* db, const std::string& what) {
+  if (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE) {
+    return absl::OkStatus();
+  }
+  std::string message = absl::StrCat(what, ": ", sqlite3_errstr(rc));
+  if (db != nullptr && sqlite3_errcode(db) == rc) {
+    absl::StrAppend(&message, " (", sqlite3_errmsg(db), ")");
+  }
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_READONLY:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+      return absl::UnavailableError(message);
+    case SQLITE_CONSTRAINT:
+      if (rc == SQLITE_CONSTRAINT_UNIQUE ||
+          rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        return absl::AlreadyExistsError(message);
+      }
+      return absl::InternalError(message);
+    default:
+      return absl::InternalError(message);
+  }
+}
+
+// Times are INTEGER microseconds since the epoch. Each column has a "none"
+// value (InfiniteFuture for expire_time, InfinitePast for the rest) stored as
+// NULL; the other infinity saturates to the int64 limit and reads back as that
+// infinity.
+int64_t EncodeTime(absl::Time t) { return absl::ToUnixMicros(t); }
+
+absl::Time DecodeTime(int64_t micros) {
+  if (micros == std::numeric_limits<int64_t>::max()) {
+    return absl::InfiniteFuture();
+  }
+  if (micros == std::numeric_limits<int64_t>::min()) {
+    return absl::InfinitePast();
+  }
+  return absl::FromUnixMicros(micros);
+}
+
+absl::Status RowDataError(const char* what) {
+  return absl::InternalError(absl::StrCat("malformed ", what, " in database"));
+}
+
+}  // namespace
+
+// A cached prepared statement, borrowed for one use: binding, stepping, reading
+// columns. Resets the statement (and clears its bindings) when it goes out of
+// scope.
+class SqliteStatement {
+ public:
+  SqliteStatement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  SqliteStatement(SqliteStatement&& other) noexcept
+      : db_(other.db_),
+        stmt_(std::exchange(other.stmt_, nullptr)),
+        bind_status_(std::move(other.bind_status_)) {}
+  SqliteStatement& operator=(SqliteStatement&&) = delete;
+  ~SqliteStatement() {
+    if (stmt_ != nullptr) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
+
+  void BindText(int index, const std::string& value) {
+    Check(sqlite3_bind_text(stmt_, index, value.data(),
+                            static_cast<int>(value.size()), SQLITE_TRANSIENT));
+  }
+  void BindOptionalText(int index, const std::optional<std::string>& value) {
+    if (value.has_value()) {
+      BindText(index, *value);
+    } else {
+      BindNull(index);
+    }
+  }
+  void BindInt(int index, int64_t value) {
+    Check(sqlite3_bind_int64(stmt_, index, value));
+  }
+  void BindNull(int index) { Check(sqlite3_bind_null(stmt_, index)); }
+  void BindDigest(int index, const Digest& digest) {
+    Check(sqlite3_bind_blob(stmt_, index, digest.data(),
+                            static_cast<int>(digest.size()), SQLITE_TRANSIENT));
+  }
+  void BindOptionalDigest(int index, const std::optional<Digest>& digest) {
+    if (digest.has_value()) {
+      BindDigest(index, *digest);
+    } else {
+      BindNull(index);
+    }
+  }
+  // Binds NULL when `t` is the column's "none" value.
+  void BindTime(int index, absl::Time t, absl::Time none) {
+    if (t == none) {
+      BindNull(index);
+    } else {
+      BindInt(index, EncodeTime(t));
+    }
+  }
+
+  // True with a row to read, false when done.
+  absl::StatusOr<bool> Step() {
+    if (!bind_status_.ok()) return bind_status_;
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return StatusFromSqlite(rc, db_, Description());
+  }
+  // Runs to completion, ignoring rows.
+  absl::Status Run() {
+    while (true) {
+      absl::StatusOr<bool> row = Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return absl::OkStatus();
+    }
+  }
+
+  bool IsNull(int column) {
+    return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
+  }
+  int64_t Int(int column) { return sqlite3_column_int64(stmt_, column); }
+  std::string Text(int column) {
+    const unsigned char* text = sqlite3_column_text(stmt_, column);
+    if (text == nullptr) return std::string();
+    return std::string(reinterpret_cast<const char*>(text),
+                       sqlite3_column_bytes(stmt_, column));
+  }
+  absl::Time Time(int column, absl::Time none) {
+    return IsNull(column) ? none : DecodeTime(Int(column));
+  }
+  absl::Status ReadDigest(int column, Digest* digest) {
+    const void* blob = sqlite3_column_blob(stmt_, column);
+    if (blob == nullptr || sqlite3_column_bytes(stmt_, column) !=
+                               static_cast<int>(digest->size())) {
+      return RowDataError("digest");
+    }
+    std::memcpy(digest->data(), blob, digest->size());
+    return absl::OkStatus();
+  }
+  absl::Status ReadOptionalDigest(int column, std::optional<Digest>* digest) {
+    if (IsNull(column)) {
+      digest->reset();
+      return absl::OkStatus();
+    }
+    Digest value{};
+    absl::Status status = ReadDigest(column, &value);
+    if (status.ok()) *digest = value;
+    return status;
+  }
+
+ private:
+  void Check(int rc) {
+    if (rc != SQLITE_OK && bind_status_.ok()) {
+      bind_status_ = StatusFromSqlite(rc, db_, Description());
+    }
+  }
+  std::string Description() {
+    const char* sql = sqlite3_sql(stmt_);
+    return std::string(sql == nullptr ? "statement" : sql);
+  }
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+  absl::Status bind_status_;
+};
+
+namespace {
+
+// Reads the columns of kSelectToken in order.
+absl::StatusOr<TokenRecord> TokenFromRow(SqliteStatement& row) {
+  TokenRecord token;
+  token.id = row.Text(0);
+  token.deployment_id = row.Text(1);
+  token.name = row.Text(2);
+  token.description = row.Text(3);
+  token.short_token = row.Text(4);
+  token.expiration_days = static_cast<int32_t>(row.Int(5));
+  STORE_RETURN_IF_ERROR(row.ReadDigest(6, &token.secret_digest));
+  STORE_RETURN_IF_ERROR(row.ReadOptionalDigest(7, &token.previous_digest));
+  token.previous_valid_until = row.Time(8, absl::InfinitePast());
+  token.create_time = row.Time(9, absl::InfinitePast());
+  token.update_time = row.Time(10, absl::InfinitePast());
+  token.expire_time = row.Time(11, absl::InfiniteFuture());
+  token.last_rotate_time = row.Time(12, absl::InfinitePast());
+  token.last_used_time = row.Time(13, absl::InfinitePast());
+  token.created_by = row.Text(14);
+  token.updated_by = row.Text(15);
+  return token;
+}
+
+// Reads revision, type, token_id, deployment_id, secret_digest, expire_time,
+// previous_digest, previous_valid_until.
+absl::StatusOr<TokenChangeRecord> ChangeFromRow(SqliteStatement& row) {
+  TokenChangeRecord change;
+  change.revision = row.Int(0);
+  std::string type = row.Text(1);
+  if (type == "upsert") {
+    change.type = TokenChangeRecord::Type::kUpsert;
+  } else if (type == "delete") {
+    change.type = TokenChangeRecord::Type::kDelete;
+  } else {
+    return RowDataError("change type");
+  }
+  change.token_id = row.Text(2);
+  change.deployment_id = row.Text(3);
+  if (change.type == TokenChangeRecord::Type::kUpsert) {
+    STORE_RETURN_IF_ERROR(row.ReadDigest(4, &change.secret_digest));
+  }
+  change.expire_time = row.Time(5, absl::InfiniteFuture());
+  STORE_RETURN_IF_ERROR(row.ReadOptionalDigest(6, &change.previous_digest));
+  change.previous_valid_until = row.Time(7, absl::InfinitePast());
+  return change;
+}
+
+AuditEntry AuditFromRow(SqliteStatement& row) {
+  AuditEntry entry;
+  entry.id = row.Int(0);
+  entry.time = row.Time(1, absl::InfinitePast());
+  entry.principal = row.Text(2);
+  entry.action = row.Text(3);
+  entry.token_id = row.Text(4);
+  entry.deployment_id = row.Text(5);
+  entry.outcome = row.Text(6);
+  entry.detail = row.Text(7);
+  return entry;
+}
+
+absl::Status CheckLimit(int32_t limit) {
+  if (limit <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit must be positive, got ", limit));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TokenNotFound(const std::string& id) {
+  return absl::NotFoundError(absl::StrCat("token ", id, " not found"));
+}
+
+bool IsInfinite(absl::Time t) {
+  return t == absl::InfinitePast() || t == absl::InfiniteFuture();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SqliteTokenStore>> SqliteTokenStore::Open(
+    const SqliteTokenStoreOptions& options) {
+  if (options.path.empty()) {
+    return absl::InvalidArgumentError("database path is empty");
+  }
+  if (options.change_retention < 1) {
+    return absl::InvalidArgumentError("change_retention must be at least 1");
+  }
+  if (options.busy_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("busy_timeout must not be negative");
+  }
+  // Create the file ourselves so that it is private from its first byte; SQLite
+  // gives the -wal and -shm files the mode of the database file.
+  int fd = open(options.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    int error = errno;
+    return absl::UnavailableError(absl::StrCat("cannot open database file ",
+                                               options.path, ": ",
+                                               std::strerror(error)));
+  }
+  close(fd);
+
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(
+      options.path.c_str(), &db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+      nullptr);
+  if (rc != SQLITE_OK) {
+    absl::Status status = StatusFromSqlite(
+        rc, db, absl::StrCat("cannot open database ", options.path));
+    sqlite3_close(db);
+    return status;
+  }
+  auto store =
+      absl::WrapUnique(new SqliteTokenStore(db, options.change_retention));
+  absl::Status status = store->Initialize(options);
+  if (!status.ok()) return status;
+  return store;
+}
+
+SqliteTokenStore::SqliteTokenStore(sqlite3* db, int64_t change_retention)
+    : db_(db), change_retention_(change_retention) {}
+
+SqliteTokenStore::~SqliteTokenStore() {
+  absl::MutexLock lock(&mu_);
+  for (auto& entry : statements_) sqlite3_finalize(entry.second);
+  statements_.clear();
+  sqlite3_close_v2(db_);
+}
+
+absl::Status SqliteTokenStore::Initialize(
+    const SqliteTokenStoreOptions& options) {
+  absl::MutexLock lock(&mu_);
+  sqlite3_extended_result_codes(db_, 1);
+  int64_t busy_ms = absl::ToInt64Milliseconds(options.busy_timeout);
+  STORE_RETURN_IF_ERROR(StatusFromSqlite(
+      sqlite3_busy_timeout(db_, static_cast<int>(std::min<int64_t>(
+                                    busy_ms, std::numeric_limits<int>::max()))),
+      db_, "busy_timeout"));
+
+  {
+    absl::StatusOr<SqliteStatement> wal = Prepare("PRAGMA journal_mode=WAL");
+    if (!wal.ok()) return wal.status();
+    absl::StatusOr<bool> row = wal->Step();
+    if (!row.ok()) return row.status();
+    std::string mode = *row ? wal->Text(0) : std::string();
+    if (!absl::EqualsIgnoreCase(mode, "wal")) {
+      return absl::InternalError(
+          absl::StrCat("cannot enable WAL; journal_mode is '", mode, "'"));
+    }
+  }
+  STORE_RETURN_IF_ERROR(Exec(options.synchronous_full
+                                 ? "PRAGMA synchronous=FULL"
+                                 : "PRAGMA synchronous=NORMAL"));
+  STORE_RETURN_IF_ERROR(Exec("PRAGMA foreign_keys=ON"));
+  return Migrate();
+}
+
+absl::StatusOr<int> SqliteTokenStore::ReadUserVersion() {
+  absl::StatusOr<SqliteStatement> statement = Prepare("PRAGMA user_version");
+  if (!statement.ok()) return statement.status();
+  absl::StatusOr<bool> row = statement->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return absl::InternalError("PRAGMA user_version returned no row");
+  return static_cast<int>(statement->Int(0));
+}
+
+absl::Status SqliteTokenStore::Migrate() {
+  absl::StatusOr<int> version = ReadUserVersion();
+  if (!version.ok()) return version.status();
+  if (*version == kSchemaVersion) return absl::OkStatus();
+  // Another process may be migrating the same file: decide again under the
+  // write lock.
+  return InTransaction(
+      /*write=*/true, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        version = ReadUserVersion();
+        if (!version.ok()) return version.status();
+        if (*version > kSchemaVersion || *version < 0) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "database schema version ", *version,
+              " is not supported by this binary (which knows up to ",
+              kSchemaVersion, ")"));
+        }
+        for (int next = *version + 1; next <= kSchemaVersion; ++next) {
+          STORE_RETURN_IF_ERROR(StatusFromSqlite(
+              sqlite3_exec(db_, kMigrations[next - 1], nullptr, nullptr,
+                           nullptr),
+              db_, absl::StrCat("migration to schema version ", next)));
+        }
+        // PRAGMA takes no parameters; the value is our own constant.
+        std::string set_version =
+            absl::StrCat("PRAGMA user_version = ", kSchemaVersion);
+        return StatusFromSqlite(
+            sqlite3_exec(db_, set_version.c_str(), nullptr, nullptr, nullptr),
+            db_, "set user_version");
+      });
+}
+
+absl::StatusOr<SqliteStatement> SqliteTokenStore::Prepare(const char* sql) {
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr);
+    if (rc != SQLITE_OK) {
+      sqlite3_finalize(stmt);
+      return StatusFromSqlite(rc, db_, absl::StrCat("prepare ", sql));
+    }
+    it = statements_.emplace(sql, stmt).first;
+  }
+  return SqliteStatement(db_, it->second);
+}
+
+absl::Status SqliteTokenStore::Exec(const char* sql) {
+  absl::StatusOr<SqliteStatement> statement = Prepare(sql);
+  if (!statement.ok()) return statement.status();
+  return statement->Run();
+}
+
+template <typename Body>
+absl::Status SqliteTokenStore::InTransaction(bool write, Body body) {
+  STORE_RETURN_IF_ERROR(Exec(write ? "BEGIN IMMEDIATE" : "BEGIN"));
+  absl::Status status = body();
+  if (status.ok()) status = Exec("COMMIT");
+  if (!status.ok() && sqlite3_get_autocommit(db_) == 0) {
+    // The caller needs the first error; if ROLLBACK fails too, the next BEGIN
+    // reports it.
+    Exec("ROLLBACK").IgnoreError();
+  }
+  return status;
+}
+
+absl::StatusOr<TokenRecord> SqliteTokenStore::ReadToken(const std::string& id) {
+  absl::StatusOr<SqliteStatement> select = Prepare(kSelectToken);
+  if (!select.ok()) return select.status();
+  select->BindText(1, id);
+  absl::StatusOr<bool> row = select->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return TokenNotFound(id);
+  return TokenFromRow(*select);
+}
+
+absl::StatusOr<int64_t> SqliteTokenStore::ReadRevision() {
+  absl::StatusOr<SqliteStatement> select = Prepare(kSelectRevision);
+  if (!select.ok()) return select.status();
+  absl::StatusOr<bool> row = select->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return absl::InternalError("no revision row");
+  return select->Int(0);
+}
+
+absl::StatusOr<int64_t> SqliteTokenStore::LogUpsert(const std::string& id) {
+  absl::StatusOr<SqliteStatement> insert = Prepare(kLogUpsert);
+  if (!insert.ok()) return insert.status();
+  insert->BindText(1, id);
+  STORE_RETURN_IF_ERROR(insert->Run());
+  if (sqlite3_changes(db_) != 1) return TokenNotFound(id);
+  int64_t revision = sqlite3_last_insert_rowid(db_);
+  STORE_RETURN_IF_ERROR(TrimChanges(revision));
+  return revision;
+}
+
+absl::StatusOr<int64_t> SqliteTokenStore::LogDelete(
+    const std::string& id, const std::string& deployment_id) {
+  absl::StatusOr<SqliteStatement> insert = Prepare(kLogDelete);
+  if (!insert.ok()) return insert.status();
+  insert->BindText(1, id);
+  insert->BindText(2, deployment_id);
+  STORE_RETURN_IF_ERROR(insert->Run());
+  int64_t revision = sqlite3_last_insert_rowid(db_);
+  STORE_RETURN_IF_ERROR(TrimChanges(revision));
+  return revision;
+}
+
+absl::Status SqliteTokenStore::TrimChanges(int64_t revision) {
+  int64_t trim_through = revision - change_retention_;
+  if (trim_through <= 0) return absl::OkStatus();
+  {
+    absl::StatusOr<SqliteStatement> trim = Prepare(kTrimChanges);
+    if (!trim.ok()) return trim.status();
+    trim->BindInt(1, trim_through);
+    STORE_RETURN_IF_ERROR(trim->Run());
+    if (sqlite3_changes(db_) == 0) return absl::OkStatus();
+  }
+  absl::StatusOr<SqliteStatement> mark = Prepare(kRaiseTrimMark);
+  if (!mark.ok()) return mark.status();
+  mark->BindInt(1, trim_through);
+  STORE_RETURN_IF_ERROR(mark->Run());
+  if (sqlite3_changes(db_) != 1) return RowDataError("change-log trim mark");
+  return absl::OkStatus();
+}
+
+absl::Status SqliteTokenStore::InsertAudit(const AuditEntry& audit) {
+  absl::StatusOr<SqliteStatement> insert = Prepare(kInsertAudit);
+  if (!insert.ok()) return insert.status();
+  insert->BindTime(1, audit.time, absl::InfinitePast());
+  insert->BindText(2, audit.principal);
+  insert->BindText(3, audit.action);
+  insert->BindText(4, audit.token_id);
+  insert->BindText(5, audit.deployment_id);
+  insert->BindText(6, audit.outcome);
+  insert->BindText(7, audit.detail);
+  return insert->Run();
+}
+
+absl::StatusOr<int64_t> SqliteTokenStore::Create(const TokenRecord& record,
+                                                 const AuditEntry& audit) {
+  if (IsInfinite(record.create_time)) {
+    return absl::InvalidArgumentError("create_time must be set");
+  }
+  absl::MutexLock lock(&mu_);
+  int64_t revision = 0;
+  STORE_RETURN_IF_ERROR(InTransaction(
+      /*write=*/true, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        {
+          absl::StatusOr<SqliteStatement> insert = Prepare(kInsertToken);
+          if (!insert.ok()) return insert.status();
+          insert->BindText(1, record.id);
+          insert->BindText(2, record.deployment_id);
+          insert->BindText(3, record.name);
+          insert->BindText(4, record.description);
+          insert->BindText(5, record.short_token);
+          insert->BindInt(6, record.expiration_days);
+          insert->BindDigest(7, record.secret_digest);
+          insert->BindOptionalDigest(8, record.previous_digest);
+          insert->BindTime(9, record.previous_valid_until,
+                           absl::InfinitePast());
+          insert->BindTime(10, record.create_time, absl::InfinitePast());
+          insert->BindTime(11, record.update_time, absl::InfinitePast());
+          insert->BindTime(12, record.expire_time, absl::InfiniteFuture());
+          insert->BindTime(13, record.last_rotate_time, absl::InfinitePast());
+          insert->BindTime(14, record.last_used_time, absl::InfinitePast());
+          insert->BindText(15, record.created_by);
+          insert->BindText(16, record.updated_by);
+          STORE_RETURN_IF_ERROR(insert->Run());
+        }
+        absl::StatusOr<int64_t> logged = LogUpsert(record.id);
+        if (!logged.ok()) return logged.status();
+        revision = *logged;
+        return InsertAudit(audit);
+      }));
+  return revision;
+}
+
+absl::StatusOr<TokenRecord> SqliteTokenStore::Get(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  return ReadToken(id);
+}
+
+absl::StatusOr<TokenPage> SqliteTokenStore::List(
+    const std::string& deployment_id, const ListCursor& after, int32_t limit) {
+  STORE_RETURN_IF_ERROR(CheckLimit(limit));
+  absl::MutexLock lock(&mu_);
+  TokenPage page;
+  STORE_RETURN_IF_ERROR(InTransaction(
+      /*write=*/false,
+      [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        {
+          absl::StatusOr<SqliteStatement> count = Prepare(kCountTokens);
+          if (!count.ok()) return count.status();
+          count->BindText(1, deployment_id);
+          absl::StatusOr<bool> row = count->Step();
+          if (!row.ok()) return row.status();
+          if (*row) page.total_size = static_cast<int32_t>(count->Int(0));
+        }
+        absl::StatusOr<SqliteStatement> select = Prepare(kListTokens);
+        if (!select.ok()) return select.status();
+        select->BindText(1, deployment_id);
+        select->BindInt(2, EncodeTime(after.create_time));
+        select->BindText(3, after.id);
+        // One extra row tells whether another page follows.
+        select->BindInt(4, static_cast<int64_t>(limit) + 1);
+        while (true) {
+          absl::StatusOr<bool> row = select->Step();
+          if (!row.ok()) return row.status();
+          if (!*row) break;
+          if (page.tokens.size() == static_cast<size_t>(limit)) {
+            page.more = true;
+            break;
+          }
+          absl::StatusOr<TokenRecord> token = TokenFromRow(*select);
+          if (!token.ok()) return token.status();
+          page.tokens.push_back(*std::move(token));
+        }
+        return absl::OkStatus();
+      }));
+  return page;
+}
+
+absl::StatusOr<TokenRecord> SqliteTokenStore::Update(const std::string& id,
+                                                     const TokenUpdate& update,
+                                                     const AuditEntry& audit) {
+  absl::MutexLock lock(&mu_);
+  TokenRecord result;
+  STORE_RETURN_IF_ERROR(InTransaction(
+      /*write=*/true, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        {
+          absl::StatusOr<SqliteStatement> statement = Prepare(kUpdateToken);
+          if (!statement.ok()) return statement.status();
+          statement->BindText(1, id);
+          statement->BindOptionalText(2, update.name);
+          statement->BindOptionalText(3, update.description);
+          statement->BindTime(4, update.now, absl::InfinitePast());
+          statement->BindText(5, update.updated_by);
+          STORE_RETURN_IF_ERROR(statement->Run());
+          if (sqlite3_changes(db_) == 0) return TokenNotFound(id);
+        }
+        absl::StatusOr<int64_t> logged = LogUpsert(id);
+        if (!logged.ok()) return logged.status();
+        STORE_RETURN_IF_ERROR(InsertAudit(audit));
+        absl::StatusOr<TokenRecord> token = ReadToken(id);
+        if (!token.ok()) return token.status();
+        result = *std::move(token);
+        return absl::OkStatus();
+      }));
+  return result;
+}
+
+absl::StatusOr<TokenRecord> SqliteTokenStore::Rotate(const std::string& id,
+                                                     const Rotation& rotation,
+                                                     const AuditEntry& audit) {
+  absl::MutexLock lock(&mu_);
+  TokenRecord result;
+  STORE_RETURN_IF_ERROR(InTransaction(
+      /*write=*/true, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        {
+          absl::StatusOr<SqliteStatement> statement = Prepare(kRotateToken);
+          if (!statement.ok()) return statement.status();
+          statement->BindText(1, id);
+          bool grace = rotation.previous_valid_until.has_value();
+          statement->BindInt(2, grace ? 1 : 0);
+          if (grace) {
+            statement->BindTime(3, *rotation.previous_valid_until,
+                                absl::InfinitePast());
+          } else {
+            statement->BindNull(3);
+          }
+          statement->BindDigest(4, rotation.new_digest);
+          statement->BindText(5, rotation.short_token);
+          statement->BindTime(6, rotation.expire_time, absl::InfiniteFuture());
+          statement->BindTime(7, rotation.now, absl::InfinitePast());
+          statement->BindText(8, rotation.updated_by);
+          STORE_RETURN_IF_ERROR(statement->Run());
+          if (sqlite3_changes(db_) == 0) return TokenNotFound(id);
+        }
+        absl::StatusOr<int64_t> logged = LogUpsert(id);
+        if (!logged.ok()) return logged.status();
+        STORE_RETURN_IF_ERROR(InsertAudit(audit));
+        absl::StatusOr<TokenRecord> token = ReadToken(id);
+        if (!token.ok()) return token.status();
+        result = *std::move(token);
+        return absl::OkStatus();
+      }));
+  return result;
+}
+
+absl::StatusOr<int64_t> SqliteTokenStore::Delete(const std::string& id,
+                                                 const AuditEntry& audit) {
+  absl::MutexLock lock(&mu_);
+  int64_t revision = 0;
+  STORE_RETURN_IF_ERROR(InTransaction(
+      /*write=*/true, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        std::string deployment_id;
+        {
+          absl::StatusOr<SqliteStatement> select = Prepare(kSelectDeployment);
+          if (!select.ok()) return select.status();
+          select->BindText(1, id);
+          absl::StatusOr<bool> row = select->Step();
+          if (!row.ok()) return row.status();
+          if (!*row) return TokenNotFound(id);
+          deployment_id = select->Text(0);
+        }
+        {
+          absl::StatusOr<SqliteStatement> remove = Prepare(kDeleteToken);
+          if (!remove.ok()) return remove.status();
+          remove->BindText(1, id);
+          STORE_RETURN_IF_ERROR(remove->Run());
+        }
+        absl::StatusOr<int64_t> logged = LogDelete(id, deployment_id);
+        if (!logged.ok()) return logged.status();
+        revision = *logged;
+        AuditEntry entry = audit;
+        entry.deployment_id = deployment_id;
+        return InsertAudit(entry);
+      }));
+  return revision;
+}
+
+absl::Status SqliteTokenStore::RecordAudit(const AuditEntry& audit) {
+  absl::MutexLock lock(&mu_);
+  return InTransaction(
+      /*write=*/true, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        return InsertAudit(audit);
+      });
+}
+
+absl::StatusOr<std::vector<AuditEntry>> SqliteTokenStore::ListAudit(
+    const std::string& deployment_id, int64_t before_id, int32_t limit) {
+  STORE_RETURN_IF_ERROR(CheckLimit(limit));
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<SqliteStatement> select = Prepare(kListAudit);
+  if (!select.ok()) return select.status();
+  select->BindText(1, deployment_id);
+  select->BindInt(
+      2, before_id > 0 ? before_id : std::numeric_limits<int64_t>::max());
+  select->BindInt(3, limit);
+  std::vector<AuditEntry> entries;
+  while (true) {
+    absl::StatusOr<bool> row = select->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    entries.push_back(AuditFromRow(*select));
+  }
+  return entries;
+}
+
+absl::StatusOr<ChangeBatch> SqliteTokenStore::ReadChanges(
+    int64_t since_revision, const std::string& deployment_id, int32_t limit) {
+  STORE_RETURN_IF_ERROR(CheckLimit(limit));
+  if (since_revision < 0) {
+    return absl::InvalidArgumentError("since_revision must not be negative");
+  }
+  absl::MutexLock lock(&mu_);
+  ChangeBatch batch;
+  STORE_RETURN_IF_ERROR(InTransaction(
+      /*write=*/false,
+      [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        absl::StatusOr<int64_t> current = ReadRevision();
+        if (!current.ok()) return current.status();
+        batch.up_to_revision = *current;
+        int64_t trimmed_through = 0;
+        {
+          absl::StatusOr<SqliteStatement> mark = Prepare(kSelectTrimMark);
+          if (!mark.ok()) return mark.status();
+          absl::StatusOr<bool> row = mark->Step();
+          if (!row.ok()) return row.status();
+          if (!*row) return RowDataError("change-log trim mark");
+          trimmed_through = mark->Int(0);
+        }
+        // Changes in (since_revision, trimmed_through] are gone: the reader
+        // cannot catch up.
+        if (since_revision > *current || since_revision < trimmed_through) {
+          batch.complete = false;
+          return absl::OkStatus();
+        }
+        absl::StatusOr<SqliteStatement> select = Prepare(
+            deployment_id.empty() ? kSelectChanges : kSelectDeploymentChanges);
+        if (!select.ok()) return select.status();
+        select->BindInt(1, since_revision);
+        // One extra row tells how far the reader is up to date when the batch
+        // is full.
+        select->BindInt(2, static_cast<int64_t>(limit) + 1);
+        if (!deployment_id.empty()) select->BindText(3, deployment_id);
+        while (true) {
+          absl::StatusOr<bool> row = select->Step();
+          if (!row.ok()) return row.status();
+          if (!*row) break;
+          if (batch.changes.size() == static_cast<size_t>(limit)) {
+            // Nothing the reader wants lies between the last change and this
+            // one.
+            batch.up_to_revision = select->Int(0) - 1;
+            break;
+          }
+          absl::StatusOr<TokenChangeRecord> change = ChangeFromRow(*select);
+          if (!change.ok()) return change.status();
+          batch.changes.push_back(*std::move(change));
+        }
+        return absl::OkStatus();
+      }));
+  return batch;
+}
+
+absl::StatusOr<Snapshot> SqliteTokenStore::ReadSnapshot(
+    const std::string& deployment_id) {
+  absl::MutexLock lock(&mu_);
+  Snapshot snapshot;
+  STORE_RETURN_IF_ERROR(InTransaction(
+      /*write=*/false,
+      [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        absl::StatusOr<int64_t> current = ReadRevision();
+        if (!current.ok()) return current.status();
+        snapshot.revision = *current;
+        absl::StatusOr<SqliteStatement> select =
+            Prepare(deployment_id.empty() ? kSelectSnapshot
+                                          : kSelectDeploymentSnapshot);
+        if (!select.ok()) return select.status();
+        if (!deployment_id.empty()) select->BindText(1, deployment_id);
+        while (true) {
+          absl::StatusOr<bool> row = select->Step();
+          if (!row.ok()) return row.status();
+          if (!*row) break;
+          absl::StatusOr<TokenChangeRecord> token = ChangeFromRow(*select);
+          if (!token.ok()) return token.status();
+          token->revision = snapshot.revision;
+          snapshot.tokens.push_back(*std::move(token));
+        }
+        return absl::OkStatus();
+      }));
+  return snapshot;
+}
+
+absl::StatusOr<int64_t> SqliteTokenStore::CurrentRevision() {
+  absl::MutexLock lock(&mu_);
+  return ReadRevision();
+}
+
+absl::Status SqliteTokenStore::RecordUsage(
+    const std::vector<TokenUsageRecord>& usages) {
+  if (usages.empty()) return absl::OkStatus();
+  absl::MutexLock lock(&mu_);
+  return InTransaction(
+      /*write=*/true, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        for (const TokenUsageRecord& usage : usages) {
+          if (IsInfinite(usage.last_used_time)) continue;
+          absl::StatusOr<SqliteStatement> statement = Prepare(kRecordUsage);
+          if (!statement.ok()) return statement.status();
+          statement->BindText(1, usage.token_id);
+          statement->BindInt(2, EncodeTime(usage.last_used_time));
+          STORE_RETURN_IF_ERROR(statement->Run());
+        }
+        return absl::OkStatus();
+      });
+}
+
+#undef STORE_RETURN_IF_ERROR
+
+}  // namespace tokens

@@ -1,0 +1,141 @@
+// SqliteTokenStore: the TokenStore on one SQLite database file (WAL mode).
+//
+// Open() creates the file (mode 0600) if needed, sets the pragmas (WAL,
+// synchronous=FULL by default, foreign keys, busy timeout) and brings the
+// schema up to date with versioned migrations tracked in `PRAGMA user_version`,
+// so a fresh file and a file written by an older binary both end up current. A
+// file with a newer schema than this binary knows is refused.
+//
+// Thread-safe: one connection guarded by a mutex serves every call. Every
+// mutating call runs in one `BEGIN IMMEDIATE` transaction (token row,
+// change-log row, audit row, change-log trimming) and rolls back on any error.
+// Several processes may open the same file; a write that cannot get the lock
+// within `busy_timeout` fails with Unavailable and changes nothing.
+//
+// Errors beyond those of TokenStore: Open() returns InvalidArgument for bad
+// options, FailedPrecondition for a schema newer than kSchemaVersion,
+// Unavailable when the file cannot be created or opened.
+// List/ListAudit/ReadChanges return InvalidArgument for limit <= 0; Create
+// returns InvalidArgument for a record without create_time.
+#ifndef STORAGE_SQLITE_TOKEN_STORE_H_
+#define STORAGE_SQLITE_TOKEN_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "storage/token_store.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace tokens {
+
+class SqliteStatement;  // A cached prepared statement in use; defined in the
+                        // .cc.
+
+struct SqliteTokenStoreOptions {
+  // The database file. Its directory must exist.
+  std::string path;
+  // How long a write waits for another connection's lock before failing with
+  // Unavailable.
+  absl::Duration busy_timeout = absl::Seconds(5);
+  // synchronous=FULL (an acknowledged change survives power loss); NORMAL when
+  // false.
+  bool synchronous_full = true;
+  // How many of the most recent change-log rows are kept (>= 1). Older rows are
+  // trimmed in the same transaction that adds a change; readers behind them get
+  // complete=false.
+  int64_t change_retention = 100000;
+};
+
+class SqliteTokenStore : public TokenStore {
+ public:
+  // The schema version a successful Open() leaves in `PRAGMA user_version`.
+  static constexpr int kSchemaVersion = 2;
+
+  static absl::StatusOr<std::unique_ptr<SqliteTokenStore>> Open(
+      const SqliteTokenStoreOptions& options);
+
+  ~SqliteTokenStore() override;
+  SqliteTokenStore(const SqliteTokenStore&) = delete;
+  SqliteTokenStore& operator=(const SqliteTokenStore&) = delete;
+
+  absl::StatusOr<int64_t> Create(const TokenRecord& record,
+                                 const AuditEntry& audit) override;
+  absl::StatusOr<TokenRecord> Get(const std::string& id) override;
+  absl::StatusOr<TokenPage> List(const std::string& deployment_id,
+                                 const ListCursor& after,
+                                 int32_t limit) override;
+  absl::StatusOr<TokenRecord> Update(const std::string& id,
+                                     const TokenUpdate& update,
+                                     const AuditEntry& audit) override;
+  absl::StatusOr<TokenRecord> Rotate(const std::string& id,
+                                     const Rotation& rotation,
+                                     const AuditEntry& audit) override;
+  absl::StatusOr<int64_t> Delete(const std::string& id,
+                                 const AuditEntry& audit) override;
+  absl::Status RecordAudit(const AuditEntry& audit) override;
+  absl::StatusOr<std::vector<AuditEntry>> ListAudit(
+      const std::string& deployment_id, int64_t before_id,
+      int32_t limit) override;
+  absl::StatusOr<ChangeBatch> ReadChanges(int64_t since_revision,
+                                          const std::string& deployment_id,
+                                          int32_t limit) override;
+  absl::StatusOr<Snapshot> ReadSnapshot(
+      const std::string& deployment_id) override;
+  absl::StatusOr<int64_t> CurrentRevision() override;
+  absl::Status RecordUsage(
+      const std::vector<TokenUsageRecord>& usages) override;
+
+ private:
+  SqliteTokenStore(sqlite3* db, int64_t change_retention);
+
+  // Pragmas and migrations, run once by Open().
+  absl::Status Initialize(const SqliteTokenStoreOptions& options);
+  absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<int> ReadUserVersion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Returns the cached prepared statement for `sql` (a constant), preparing it
+  // once.
+  absl::StatusOr<SqliteStatement> Prepare(const char* sql)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs a statement that returns no rows.
+  absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs `body` inside BEGIN IMMEDIATE ... COMMIT (writes) or BEGIN ... COMMIT
+  // (reads); rolls back when `body` or COMMIT fails.
+  template <typename Body>
+  absl::Status InTransaction(bool write, Body body)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::StatusOr<TokenRecord> ReadToken(const std::string& id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<int64_t> ReadRevision() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Logs the current row of `id` as an upsert; returns its revision.
+  absl::StatusOr<int64_t> LogUpsert(const std::string& id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<int64_t> LogDelete(const std::string& id,
+                                    const std::string& deployment_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops change-log rows older than the retention window ending at `revision`.
+  absl::Status TrimChanges(int64_t revision) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status InsertAudit(const AuditEntry& audit)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::Mutex mu_;
+  sqlite3* const db_;  // Owned; closed in the destructor.
+  const int64_t change_retention_;
+  absl::flat_hash_map<std::string, sqlite3_stmt*> statements_
+      ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace tokens
+
+#endif  // STORAGE_SQLITE_TOKEN_STORE_H_
