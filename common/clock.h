@@ -1,5 +1,6 @@
 // Clock: where every component gets the current time, so tests can fake it.
-// RealClock is thread-safe; FakeClock is thread-safe and only moves when told to.
+// RealClock is thread-safe; FakeClock is thread-safe and only moves when told
+// to.
 #ifndef COMMON_CLOCK_H_
 #define COMMON_CLOCK_H_
 

@@ -45,10 +45,10 @@ std::string JsonEscape(std::string_view s) {
 }
 
 JsonLog::JsonLog(std::string_view event, std::string_view level) {
-  line_ = fmt::format(R"({{"time":"{}","level":"{}","event":"{}")",
-                      absl::FormatTime(absl::RFC3339_full, absl::Now(),
-                                       absl::UTCTimeZone()),
-                      JsonEscape(level), JsonEscape(event));
+  line_ = fmt::format(
+      R"({{"time":"{}","level":"{}","event":"{}")",
+      absl::FormatTime(absl::RFC3339_full, absl::Now(), absl::UTCTimeZone()),
+      JsonEscape(level), JsonEscape(event));
 }
 
 JsonLog::~JsonLog() {
@@ -74,7 +74,8 @@ JsonLog& JsonLog::Double(std::string_view key, double value) {
 }
 
 JsonLog& JsonLog::Bool(std::string_view key, bool value) {
-  line_ += fmt::format(R"(,"{}":{})", JsonEscape(key), value ? "true" : "false");
+  line_ +=
+      fmt::format(R"(,"{}":{})", JsonEscape(key), value ? "true" : "false");
   return *this;
 }
 

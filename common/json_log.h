@@ -1,5 +1,6 @@
-// JsonLog: one structured log line (a JSON object) written to stderr when the builder goes out
-// of scope. Thread-safe: each line is written with a single write(2).
+// JsonLog: one structured log line (a JSON object) written to stderr when the
+// builder goes out of scope. Thread-safe: each line is written with a single
+// write(2).
 //
 //   JsonLog("rpc").Str("method", "CreateToken").Int("latency_us", 120);
 //
@@ -26,15 +27,16 @@ class JsonLog {
   JsonLog& Double(std::string_view key, double value);
   JsonLog& Bool(std::string_view key, bool value);
 
-  // Lines go to stderr unless disabled (benchmarks and fuzzers switch logging off).
+  // Lines go to stderr unless disabled (benchmarks and fuzzers switch logging
+  // off).
   static void SetEnabled(bool enabled);
 
  private:
   std::string line_;
 };
 
-// Escapes `s` as the inside of a JSON string (quotes, backslashes, control characters; invalid
-// UTF-8 bytes become \u00XX so the line stays valid JSON).
+// Escapes `s` as the inside of a JSON string (quotes, backslashes, control
+// characters; invalid UTF-8 bytes become \u00XX so the line stays valid JSON).
 std::string JsonEscape(std::string_view s);
 
 }  // namespace tokens

@@ -4,8 +4,8 @@
 
 namespace tokens {
 
-// Blocks SIGINT and SIGTERM in the calling thread and every thread it starts afterwards.
-// Call first thing in main, before any thread exists.
+// Blocks SIGINT and SIGTERM in the calling thread and every thread it starts
+// afterwards. Call first thing in main, before any thread exists.
 void BlockShutdownSignals();
 
 // Waits until SIGINT or SIGTERM arrives; returns the signal number.

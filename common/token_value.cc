@@ -33,8 +33,8 @@ void EncodeChecksum(std::string_view data, char out[kTokenChecksumLength]) {
 
 absl::StatusOr<std::string> GenerateTokenValue() {
   std::string value(kTokenPrefix);
-  // Rejection sampling keeps every character uniform over 62 symbols: bytes >= 248 are
-  // discarded (248 = 4 * 62).
+  // Rejection sampling keeps every character uniform over 62 symbols: bytes >=
+  // 248 are discarded (248 = 4 * 62).
   uint8_t buffer[64];
   while (value.size() < kTokenPrefix.size() + kTokenBodyLength) {
     if (RAND_bytes(buffer, sizeof(buffer)) != 1) {

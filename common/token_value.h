@@ -1,9 +1,10 @@
-// Token values: generation, the offline shape check, and the digest that is stored instead.
+// Token values: generation, the offline shape check, and the digest that is
+// stored instead.
 //
-// A value is `dpt_` + 43 base62 characters (256 bits from OpenSSL's CSPRNG) + 6 base62
-// characters of CRC32 over the prefix and body (GitHub's scheme): 53 characters in all.
-// The checksum lets anyone reject a mistyped or made-up value without a lookup.
-// All functions are thread-safe.
+// A value is `dpt_` + 43 base62 characters (256 bits from OpenSSL's CSPRNG) + 6
+// base62 characters of CRC32 over the prefix and body (GitHub's scheme): 53
+// characters in all. The checksum lets anyone reject a mistyped or made-up
+// value without a lookup. All functions are thread-safe.
 #ifndef COMMON_TOKEN_VALUE_H_
 #define COMMON_TOKEN_VALUE_H_
 
@@ -27,24 +28,28 @@ inline constexpr size_t kMaxTokenLength = 64;
 // SHA-256 of a token value: what is stored, fed to verifiers and cached.
 using Digest = std::array<uint8_t, 32>;
 
-// Returns a fresh value from the CSPRNG, or Internal if OpenSSL cannot supply randomness.
+// Returns a fresh value from the CSPRNG, or Internal if OpenSSL cannot supply
+// randomness.
 absl::StatusOr<std::string> GenerateTokenValue();
 
-// True when `value` has the exact shape of a token: prefix, length, alphabet and checksum.
-// Does no lookup and allocates nothing.
+// True when `value` has the exact shape of a token: prefix, length, alphabet
+// and checksum. Does no lookup and allocates nothing.
 bool IsWellFormedTokenValue(std::string_view value);
 
 // SHA-256 of the value.
 Digest DigestOf(std::string_view value);
 
-// A non-secret hint such as `dpt_Ab12…9xYz` (first 4 and last 4 characters of the random
-// body and checksum); the 8 characters shown leave >= 200 bits unknown.
+// A non-secret hint such as `dpt_Ab12…9xYz` (first 4 and last 4 characters of
+// the random body and checksum); the 8 characters shown leave >= 200 bits
+// unknown.
 std::string ShortTokenHint(std::string_view value);
 
-// Digest as bytes in a std::string (for protobuf `bytes` fields and SQLite blobs), and back.
+// Digest as bytes in a std::string (for protobuf `bytes` fields and SQLite
+// blobs), and back.
 std::string DigestToBytes(const Digest& digest);
 bool DigestFromBytes(std::string_view bytes, Digest* digest);
-// First 12 hex characters: enough to correlate log lines, useless to an attacker.
+// First 12 hex characters: enough to correlate log lines, useless to an
+// attacker.
 std::string DigestPrefixHex(const Digest& digest);
 
 // A new token id: `tok_` + 26 lowercase base32 characters (128 random bits).

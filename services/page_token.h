@@ -1,0 +1,33 @@
+// PageTokenCodec: opaque, tamper-safe page tokens. A token is base64url(payload
+// || tag) where tag is the first 16 bytes of HMAC-SHA256(key, payload); a token
+// that was altered, forged or made for another listing fails to decode.
+// Immutable, so thread-safe.
+#ifndef SERVICES_PAGE_TOKEN_H_
+#define SERVICES_PAGE_TOKEN_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace tokens {
+
+class PageTokenCodec {
+ public:
+  // `key` should be at least 32 random bytes, kept across restarts so that page
+  // tokens stay valid (TokenServer keeps it in the data directory).
+  explicit PageTokenCodec(std::string key) : key_(std::move(key)) {}
+
+  std::string Encode(const std::string& payload) const;
+
+  // The payload; InvalidArgument naming `page_token` when the token is not one
+  // of ours.
+  absl::StatusOr<std::string> Decode(const std::string& token) const;
+
+ private:
+  std::string Tag(const std::string& payload) const;
+  std::string key_;
+};
+
+}  // namespace tokens
+
+#endif  // SERVICES_PAGE_TOKEN_H_

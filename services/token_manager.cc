@@ -1,0 +1,308 @@
+#include "services/token_manager.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/json_log.h"
+#include "common/token_value.h"
+#include "services/validation.h"
+
+namespace tokens {
+namespace {
+
+// Status code names as the audit log and logs spell them.
+std::string OutcomeOf(const absl::Status& status) {
+  return status.ok() ? "OK" : absl::StatusCodeToString(status.code());
+}
+
+absl::Time ExpiryFrom(absl::Time now, int32_t days) {
+  return days == 0 ? absl::InfiniteFuture() : now + absl::Hours(24) * days;
+}
+
+// Returns `status` unchanged after recording it in the audit log when it is a
+// failure that the store did not already record.
+absl::Status RecordIfRejected(TokenManager* manager, const absl::Status& status,
+                              const Principal& caller, const char* action,
+                              const std::string& token_id,
+                              const std::string& deployment_id) {
+  if (!status.ok()) {
+    manager->AuditRefusal(caller.name, action, token_id, deployment_id, status);
+  }
+  return status;
+}
+
+}  // namespace
+
+TokenManager::TokenManager(TokenStore* store, Clock* clock,
+                           const PageTokenCodec* pages, ChangeFeed* feed,
+                           TokenManagerOptions options)
+    : store_(store),
+      clock_(clock),
+      pages_(pages),
+      feed_(feed),
+      options_(options) {}
+
+AuditEntry TokenManager::Audit(const std::string& principal,
+                               const std::string& action,
+                               const std::string& token_id,
+                               const std::string& deployment_id) const {
+  AuditEntry entry;
+  entry.time = clock_->Now();
+  entry.principal = principal;
+  entry.action = action;
+  entry.token_id = token_id;
+  entry.deployment_id = deployment_id;
+  entry.outcome = "OK";
+  return entry;
+}
+
+void TokenManager::AuditRefusal(const std::string& principal,
+                                const std::string& action,
+                                const std::string& token_id,
+                                const std::string& deployment_id,
+                                const absl::Status& refusal) {
+  AuditEntry entry = Audit(principal, action, token_id, deployment_id);
+  // Fill the Deployment from the token when the request named only an id, so
+  // the refusal is listed with the Deployment's audit log.
+  if (entry.deployment_id.empty() && !token_id.empty() &&
+      ValidateTokenId(token_id).ok()) {
+    if (auto token = store_->Get(token_id); token.ok()) {
+      entry.deployment_id = token->deployment_id;
+    }
+  }
+  if (!ValidateDeploymentId(entry.deployment_id).ok()) {
+    entry.deployment_id.clear();
+  }
+  if (!ValidateTokenId(entry.token_id).ok()) entry.token_id.clear();
+  entry.outcome = OutcomeOf(refusal);
+  entry.detail = std::string(refusal.message());
+  if (absl::Status s = store_->RecordAudit(entry); !s.ok()) {
+    JsonLog("audit.write_failed", "error")
+        .Str("action", action)
+        .Str("error", std::string(s.message()));
+  }
+}
+
+absl::StatusOr<IssuedToken> TokenManager::Create(
+    const Principal& caller, const CreateTokenParams& params) {
+  absl::Status valid = ValidateDeploymentId(params.deployment_id);
+  if (valid.ok()) valid = ValidateName(params.name);
+  if (valid.ok()) valid = ValidateDescription(params.description);
+  if (valid.ok()) {
+    valid = ValidateExpirationDays(params.expiration_days,
+                                   options_.max_expiration_days);
+  }
+  if (!valid.ok()) {
+    return RecordIfRejected(this, valid, caller, "token.create", "",
+                            params.deployment_id);
+  }
+  auto id = GenerateTokenId();
+  auto secret = GenerateTokenValue();
+  if (!id.ok()) return id.status();
+  if (!secret.ok()) return secret.status();
+
+  const absl::Time now = clock_->Now();
+  TokenRecord record;
+  record.id = *id;
+  record.deployment_id = params.deployment_id;
+  record.name = params.name;
+  record.description = params.description;
+  record.short_token = ShortTokenHint(*secret);
+  record.expiration_days = static_cast<int32_t>(params.expiration_days);
+  record.secret_digest = DigestOf(*secret);
+  record.create_time = now;
+  record.update_time = now;
+  record.expire_time = ExpiryFrom(now, record.expiration_days);
+  record.created_by = caller.name;
+  record.updated_by = caller.name;
+
+  auto revision = store_->Create(
+      record,
+      Audit(caller.name, "token.create", record.id, record.deployment_id));
+  if (!revision.ok()) {
+    return RecordIfRejected(this, revision.status(), caller, "token.create",
+                            record.id, record.deployment_id);
+  }
+  feed_->Notify();
+  return IssuedToken{std::move(record), *std::move(secret)};
+}
+
+absl::StatusOr<TokenRecord> TokenManager::Get(const std::string& id) {
+  if (absl::Status valid = ValidateTokenId(id); !valid.ok()) return valid;
+  return store_->Get(id);
+}
+
+absl::StatusOr<TokenList> TokenManager::List(const std::string& deployment_id,
+                                             int64_t page_size,
+                                             const std::string& page_token) {
+  absl::Status valid = ValidateDeploymentId(deployment_id);
+  if (valid.ok()) valid = ValidatePageSize(page_size);
+  if (!valid.ok()) return valid;
+  if (page_size == 0) page_size = kDefaultPageSize;
+
+  ListCursor cursor;
+  if (!page_token.empty()) {
+    auto payload = pages_->Decode(page_token);
+    if (!payload.ok()) return payload.status();
+    std::vector<std::string> parts = absl::StrSplit(*payload, '|');
+    int64_t micros = 0;
+    if (parts.size() != 4 || parts[0] != "tokens" ||
+        parts[1] != deployment_id || !absl::SimpleAtoi(parts[2], &micros)) {
+      return absl::InvalidArgumentError(
+          "page_token: does not belong to this listing");
+    }
+    cursor.create_time = absl::FromUnixMicros(micros);
+    cursor.id = parts[3];
+  }
+  auto page =
+      store_->List(deployment_id, cursor, static_cast<int32_t>(page_size));
+  if (!page.ok()) return page.status();
+
+  TokenList list;
+  list.total_size = page->total_size;
+  if (page->more && !page->tokens.empty()) {
+    const TokenRecord& last = page->tokens.back();
+    list.next_page_token = pages_->Encode(
+        absl::StrCat("tokens|", deployment_id, "|",
+                     absl::ToUnixMicros(last.create_time), "|", last.id));
+  }
+  list.tokens = std::move(page->tokens);
+  return list;
+}
+
+absl::StatusOr<TokenRecord> TokenManager::Update(
+    const Principal& caller, const std::string& id,
+    std::optional<std::string> name, std::optional<std::string> description) {
+  absl::Status valid = ValidateTokenId(id);
+  if (valid.ok() && name) valid = ValidateName(*name);
+  if (valid.ok() && description) valid = ValidateDescription(*description);
+  if (valid.ok() && !name && !description) {
+    valid = absl::InvalidArgumentError(
+        "update_mask: names no field to update (name, description)");
+  }
+  if (!valid.ok()) {
+    return RecordIfRejected(this, valid, caller, "token.update", id, "");
+  }
+  TokenUpdate update;
+  update.name = std::move(name);
+  update.description = std::move(description);
+  update.now = clock_->Now();
+  update.updated_by = caller.name;
+  auto updated =
+      store_->Update(id, update, Audit(caller.name, "token.update", id, ""));
+  if (!updated.ok()) {
+    return RecordIfRejected(this, updated.status(), caller, "token.update", id,
+                            "");
+  }
+  feed_->Notify();
+  return updated;
+}
+
+absl::Status TokenManager::Delete(const Principal& caller,
+                                  const std::string& id) {
+  absl::Status status = ValidateTokenId(id);
+  if (status.ok()) {
+    status =
+        store_->Delete(id, Audit(caller.name, "token.delete", id, "")).status();
+  }
+  if (!status.ok()) {
+    return RecordIfRejected(this, status, caller, "token.delete", id, "");
+  }
+  feed_->Notify();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<IssuedToken> TokenManager::Rotate(const Principal& caller,
+                                                 const std::string& id,
+                                                 int64_t grace_period_seconds) {
+  absl::Status valid = ValidateTokenId(id);
+  if (valid.ok()) valid = ValidateGracePeriodSeconds(grace_period_seconds);
+  if (!valid.ok()) {
+    return RecordIfRejected(this, valid, caller, "token.rotate", id, "");
+  }
+  auto current = store_->Get(id);
+  if (!current.ok()) {
+    return RecordIfRejected(this, current.status(), caller, "token.rotate", id,
+                            "");
+  }
+  auto secret = GenerateTokenValue();
+  if (!secret.ok()) return secret.status();
+
+  Rotation rotation;
+  rotation.now = clock_->Now();
+  rotation.new_digest = DigestOf(*secret);
+  rotation.short_token = ShortTokenHint(*secret);
+  rotation.expire_time = ExpiryFrom(rotation.now, current->expiration_days);
+  rotation.updated_by = caller.name;
+  if (grace_period_seconds > 0) {
+    // The old value never outlives its own expiry.
+    rotation.previous_valid_until =
+        std::min(rotation.now + absl::Seconds(grace_period_seconds),
+                 current->expire_time);
+  }
+  auto rotated = store_->Rotate(
+      id, rotation,
+      Audit(caller.name, "token.rotate", id, current->deployment_id));
+  if (!rotated.ok()) {
+    return RecordIfRejected(this, rotated.status(), caller, "token.rotate", id,
+                            current->deployment_id);
+  }
+  feed_->Notify();
+  return IssuedToken{*std::move(rotated), *std::move(secret)};
+}
+
+absl::StatusOr<AuditList> TokenManager::ListAudit(
+    const std::string& deployment_id, int64_t page_size,
+    const std::string& page_token) {
+  absl::Status valid = ValidateDeploymentId(deployment_id);
+  if (valid.ok()) valid = ValidatePageSize(page_size);
+  if (!valid.ok()) return valid;
+  if (page_size == 0) page_size = kDefaultPageSize;
+
+  int64_t before_id = 0;
+  if (!page_token.empty()) {
+    auto payload = pages_->Decode(page_token);
+    if (!payload.ok()) return payload.status();
+    std::vector<std::string> parts = absl::StrSplit(*payload, '|');
+    if (parts.size() != 3 || parts[0] != "audit" || parts[1] != deployment_id ||
+        !absl::SimpleAtoi(parts[2], &before_id)) {
+      return absl::InvalidArgumentError(
+          "page_token: does not belong to this listing");
+    }
+  }
+  // One extra row tells whether another page follows.
+  auto events = store_->ListAudit(deployment_id, before_id,
+                                  static_cast<int32_t>(page_size) + 1);
+  if (!events.ok()) return events.status();
+  AuditList list;
+  if (events->size() > static_cast<size_t>(page_size)) {
+    events->resize(page_size);
+    list.next_page_token = pages_->Encode(
+        absl::StrCat("audit|", deployment_id, "|", events->back().id));
+  }
+  list.events = *std::move(events);
+  return list;
+}
+
+absl::Status TokenManager::ReportUsage(
+    const std::vector<TokenUsageRecord>& usages) {
+  if (usages.size() > 10000) {
+    return absl::InvalidArgumentError("usages: at most 10000 entries");
+  }
+  const absl::Time now = clock_->Now();
+  std::vector<TokenUsageRecord> clamped;
+  clamped.reserve(usages.size());
+  for (const TokenUsageRecord& usage : usages) {
+    if (absl::Status valid = ValidateTokenId(usage.token_id); !valid.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("usages.token_id: ", valid.message()));
+    }
+    // A verifier's clock running ahead must not put last_used_time in the
+    // future.
+    clamped.push_back({usage.token_id, std::min(usage.last_used_time, now)});
+  }
+  return store_->RecordUsage(clamped);
+}
+
+}  // namespace tokens

@@ -1,0 +1,101 @@
+// TokenManager: the token lifecycle as plain C++ (no gRPC types). Validates
+// every field, generates values, keeps only digests, writes audit entries, and
+// tells the ChangeFeed after each committed change. Thread-safe; the store,
+// clock, codec and feed must outlive it.
+//
+// Errors: InvalidArgument naming the field, NotFound for an unknown id,
+// Unavailable when the store is, Internal only for faults of ours. No error
+// message ever contains a token value.
+#ifndef SERVICES_TOKEN_MANAGER_H_
+#define SERVICES_TOKEN_MANAGER_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "services/caller_registry.h"
+#include "services/change_feed.h"
+#include "services/page_token.h"
+#include "storage/token_store.h"
+
+namespace tokens {
+
+struct TokenManagerOptions {
+  // Server-side cap on expiration_days (<= 365).
+  int max_expiration_days = 365;
+};
+
+struct CreateTokenParams {
+  std::string deployment_id;
+  std::string name;
+  std::string description;
+  int64_t expiration_days = 0;
+};
+
+// A token together with its value, returned only by Create and Rotate.
+struct IssuedToken {
+  TokenRecord token;
+  std::string secret;
+};
+
+struct TokenList {
+  std::vector<TokenRecord> tokens;
+  std::string next_page_token;
+  int32_t total_size = 0;
+};
+
+struct AuditList {
+  std::vector<AuditEntry> events;
+  std::string next_page_token;
+};
+
+class TokenManager {
+ public:
+  TokenManager(TokenStore* store, Clock* clock, const PageTokenCodec* pages,
+               ChangeFeed* feed, TokenManagerOptions options);
+
+  absl::StatusOr<IssuedToken> Create(const Principal& caller,
+                                     const CreateTokenParams& params);
+  absl::StatusOr<TokenRecord> Get(const std::string& id);
+  absl::StatusOr<TokenList> List(const std::string& deployment_id,
+                                 int64_t page_size,
+                                 const std::string& page_token);
+  // Unset fields stay as they are; at least one must be set.
+  absl::StatusOr<TokenRecord> Update(const Principal& caller,
+                                     const std::string& id,
+                                     std::optional<std::string> name,
+                                     std::optional<std::string> description);
+  absl::Status Delete(const Principal& caller, const std::string& id);
+  absl::StatusOr<IssuedToken> Rotate(const Principal& caller,
+                                     const std::string& id,
+                                     int64_t grace_period_seconds);
+  absl::StatusOr<AuditList> ListAudit(const std::string& deployment_id,
+                                      int64_t page_size,
+                                      const std::string& page_token);
+  absl::Status ReportUsage(const std::vector<TokenUsageRecord>& usages);
+
+  // Records a request that was refused before reaching the store
+  // (authentication, role, validation) so that the audit log shows every
+  // denial. Never fails the caller.
+  void AuditRefusal(const std::string& principal, const std::string& action,
+                    const std::string& token_id,
+                    const std::string& deployment_id,
+                    const absl::Status& refusal);
+
+ private:
+  AuditEntry Audit(const std::string& principal, const std::string& action,
+                   const std::string& token_id,
+                   const std::string& deployment_id) const;
+
+  TokenStore* const store_;
+  Clock* const clock_;
+  const PageTokenCodec* const pages_;
+  ChangeFeed* const feed_;
+  const TokenManagerOptions options_;
+};
+
+}  // namespace tokens
+
+#endif  // SERVICES_TOKEN_MANAGER_H_

@@ -1,0 +1,258 @@
+#include "services/token_service.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/json_log.h"
+#include "common/token_value.h"
+#include "services/grpc_status.h"
+#include "services/proto_convert.h"
+#include "services/validation.h"
+#include "services/watch_reactor.h"
+
+namespace tokens {
+namespace {
+
+const char* RoleName(Role role) {
+  return role == Role::kAdmin ? "admin" : "verifier";
+}
+
+// A stream refused before it started.
+class RefusedWatch : public grpc::ServerWriteReactor<v1::WatchTokensResponse> {
+ public:
+  explicit RefusedWatch(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+void LogRpc(const grpc::CallbackServerContext& ctx, const char* method,
+            const std::string& principal, const absl::Status& status,
+            absl::Duration latency) {
+  JsonLog("rpc", status.ok() ? "info" : "warn")
+      .Str("method", method)
+      .Str("principal", principal)
+      .Str("peer", ctx.peer())
+      .Str("status", absl::StatusCodeToString(status.code()))
+      .Double("latency_ms", absl::ToDoubleMilliseconds(latency));
+}
+
+}  // namespace
+
+TokenService::TokenService(TokenManager* manager, const CallerRegistry* callers,
+                           TokenStore* store, ChangeFeed* feed)
+    : manager_(manager), callers_(callers), store_(store), feed_(feed) {}
+
+absl::StatusOr<Principal> TokenService::Authenticate(
+    const grpc::CallbackServerContext& ctx, Role role) const {
+  const auto& metadata = ctx.client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) {
+    return absl::UnauthenticatedError(
+        "authorization: missing `Bearer <key>` metadata");
+  }
+  std::string value(it->second.data(), it->second.size());
+  absl::string_view key = absl::StripAsciiWhitespace(value);
+  if (!absl::ConsumePrefix(&key, "Bearer ") &&
+      !absl::ConsumePrefix(&key, "bearer ")) {
+    return absl::UnauthenticatedError("authorization: want `Bearer <key>`");
+  }
+  std::string key_string(absl::StripAsciiWhitespace(key));
+  if (key_string.size() <= kMaxTokenLength &&
+      IsWellFormedTokenValue(key_string)) {
+    return absl::PermissionDeniedError(
+        "authorization: a Deployment API token cannot call TokenService; "
+        "use an admin or verifier key");
+  }
+  auto principal = callers_->Authenticate(key_string);
+  if (!principal.ok()) {
+    return absl::UnauthenticatedError("authorization: unknown caller key");
+  }
+  if (principal->role != role) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "caller '", principal->name, "' has role ", RoleName(principal->role),
+        "; this RPC needs role ", RoleName(role)));
+  }
+  return principal;
+}
+
+grpc::ServerUnaryReactor* TokenService::Unary(
+    grpc::CallbackServerContext* ctx, const char* method, Role role,
+    AuditTarget audit,
+    const std::function<absl::Status(const Principal&)>& body) {
+  const absl::Time start = absl::Now();
+  auto principal = Authenticate(*ctx, role);
+  absl::Status status;
+  std::string who = "anonymous";
+  if (principal.ok()) {
+    who = principal->name;
+    status = body(*principal);
+  } else {
+    status = principal.status();
+    if (audit.action != nullptr) {
+      manager_->AuditRefusal(who, audit.action, audit.token_id,
+                             audit.deployment_id, status);
+    }
+  }
+  LogRpc(*ctx, method, who, status, absl::Now() - start);
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* TokenService::CreateToken(
+    grpc::CallbackServerContext* ctx, const v1::CreateTokenRequest* request,
+    v1::CreateTokenResponse* response) {
+  return Unary(ctx, "CreateToken", Role::kAdmin,
+               {"token.create", "", request->deployment_id()},
+               [&](const Principal& caller) {
+                 CreateTokenParams params;
+                 params.deployment_id = request->deployment_id();
+                 params.name = request->name();
+                 params.description = request->description();
+                 params.expiration_days = request->expiration_days();
+                 auto issued = manager_->Create(caller, params);
+                 if (!issued.ok()) return issued.status();
+                 ToProto(issued->token, response->mutable_token());
+                 response->set_secret(issued->secret);
+                 return absl::OkStatus();
+               });
+}
+
+grpc::ServerUnaryReactor* TokenService::GetToken(
+    grpc::CallbackServerContext* ctx, const v1::GetTokenRequest* request,
+    v1::Token* response) {
+  return Unary(ctx, "GetToken", Role::kAdmin, {}, [&](const Principal&) {
+    auto token = manager_->Get(request->id());
+    if (!token.ok()) return token.status();
+    ToProto(*token, response);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TokenService::ListTokens(
+    grpc::CallbackServerContext* ctx, const v1::ListTokensRequest* request,
+    v1::ListTokensResponse* response) {
+  return Unary(ctx, "ListTokens", Role::kAdmin, {}, [&](const Principal&) {
+    auto list = manager_->List(request->deployment_id(), request->page_size(),
+                               request->page_token());
+    if (!list.ok()) return list.status();
+    for (const TokenRecord& token : list->tokens) {
+      ToProto(token, response->add_tokens());
+    }
+    response->set_next_page_token(list->next_page_token);
+    response->set_total_size(list->total_size);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TokenService::UpdateToken(
+    grpc::CallbackServerContext* ctx, const v1::UpdateTokenRequest* request,
+    v1::Token* response) {
+  return Unary(
+      ctx, "UpdateToken", Role::kAdmin, {"token.update", request->id(), ""},
+      [&](const Principal& caller) {
+        std::optional<std::string> name;
+        std::optional<std::string> description;
+        if (request->update_mask().paths_size() == 0) {
+          // An empty mask updates the fields that are set.
+          if (!request->name().empty()) name = request->name();
+          if (!request->description().empty()) {
+            description = request->description();
+          }
+        }
+        for (const std::string& path : request->update_mask().paths()) {
+          if (path == "name") {
+            name = request->name();
+          } else if (path == "description") {
+            description = request->description();
+          } else {
+            absl::Status bad = absl::InvalidArgumentError(
+                "update_mask: unknown path (allowed: name, description)");
+            manager_->AuditRefusal(caller.name, "token.update", request->id(),
+                                   "", bad);
+            return bad;
+          }
+        }
+        auto token = manager_->Update(caller, request->id(), std::move(name),
+                                      std::move(description));
+        if (!token.ok()) return token.status();
+        ToProto(*token, response);
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* TokenService::DeleteToken(
+    grpc::CallbackServerContext* ctx, const v1::DeleteTokenRequest* request,
+    google::protobuf::Empty*) {
+  return Unary(ctx, "DeleteToken", Role::kAdmin,
+               {"token.delete", request->id(), ""},
+               [&](const Principal& caller) {
+                 return manager_->Delete(caller, request->id());
+               });
+}
+
+grpc::ServerUnaryReactor* TokenService::RotateToken(
+    grpc::CallbackServerContext* ctx, const v1::RotateTokenRequest* request,
+    v1::RotateTokenResponse* response) {
+  return Unary(ctx, "RotateToken", Role::kAdmin,
+               {"token.rotate", request->id(), ""},
+               [&](const Principal& caller) {
+                 auto issued = manager_->Rotate(
+                     caller, request->id(), request->grace_period_seconds());
+                 if (!issued.ok()) return issued.status();
+                 ToProto(issued->token, response->mutable_token());
+                 response->set_secret(issued->secret);
+                 return absl::OkStatus();
+               });
+}
+
+grpc::ServerUnaryReactor* TokenService::ListAuditEvents(
+    grpc::CallbackServerContext* ctx, const v1::ListAuditEventsRequest* request,
+    v1::ListAuditEventsResponse* response) {
+  return Unary(ctx, "ListAuditEvents", Role::kAdmin, {}, [&](const Principal&) {
+    auto list = manager_->ListAudit(
+        request->deployment_id(), request->page_size(), request->page_token());
+    if (!list.ok()) return list.status();
+    for (const AuditEntry& entry : list->events) {
+      ToProto(entry, response->add_events());
+    }
+    response->set_next_page_token(list->next_page_token);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TokenService::ReportUsage(
+    grpc::CallbackServerContext* ctx, const v1::ReportUsageRequest* request,
+    google::protobuf::Empty*) {
+  return Unary(ctx, "ReportUsage", Role::kVerifier, {}, [&](const Principal&) {
+    std::vector<TokenUsageRecord> usages;
+    usages.reserve(request->usages_size());
+    for (const v1::TokenUsage& usage : request->usages()) {
+      usages.push_back(
+          {usage.token_id(),
+           FromTimestamp(usage.last_used_time(), usage.has_last_used_time(),
+                         absl::InfinitePast())});
+    }
+    return manager_->ReportUsage(usages);
+  });
+}
+
+grpc::ServerWriteReactor<v1::WatchTokensResponse>* TokenService::WatchTokens(
+    grpc::CallbackServerContext* ctx, const v1::WatchTokensRequest* request) {
+  auto principal = Authenticate(*ctx, Role::kVerifier);
+  absl::Status status = principal.status();
+  if (status.ok() && request->since_revision() < 0) {
+    status = absl::InvalidArgumentError("since_revision: must be >= 0");
+  }
+  if (status.ok() && !request->deployment_id().empty()) {
+    status = ValidateDeploymentId(request->deployment_id());
+  }
+  if (!status.ok()) {
+    LogRpc(*ctx, "WatchTokens", principal.ok() ? principal->name : "anonymous",
+           status, absl::ZeroDuration());
+    return new RefusedWatch(ToGrpcStatus(status));
+  }
+  return new WatchReactor(feed_, store_, principal->name, ctx->peer(),
+                          request->since_revision(), request->deployment_id());
+}
+
+}  // namespace tokens

@@ -1,0 +1,79 @@
+// TokenService: the tokens.v1.TokenService gRPC API on the callback API. Only
+// authenticates, converts and logs; the work is TokenManager's (and the feed's,
+// for WatchTokens). Thread-safe; the manager, registry, store and feed must
+// outlive it.
+#ifndef SERVICES_TOKEN_SERVICE_H_
+#define SERVICES_TOKEN_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+
+#include "proto/tokens/v1/tokens.grpc.pb.h"
+#include "services/caller_registry.h"
+#include "services/change_feed.h"
+#include "services/token_manager.h"
+
+namespace tokens {
+
+class TokenService : public v1::TokenService::CallbackService {
+ public:
+  TokenService(TokenManager* manager, const CallerRegistry* callers,
+               TokenStore* store, ChangeFeed* feed);
+
+  grpc::ServerUnaryReactor* CreateToken(
+      grpc::CallbackServerContext* ctx, const v1::CreateTokenRequest* request,
+      v1::CreateTokenResponse* response) override;
+  grpc::ServerUnaryReactor* GetToken(grpc::CallbackServerContext* ctx,
+                                     const v1::GetTokenRequest* request,
+                                     v1::Token* response) override;
+  grpc::ServerUnaryReactor* ListTokens(
+      grpc::CallbackServerContext* ctx, const v1::ListTokensRequest* request,
+      v1::ListTokensResponse* response) override;
+  grpc::ServerUnaryReactor* UpdateToken(grpc::CallbackServerContext* ctx,
+                                        const v1::UpdateTokenRequest* request,
+                                        v1::Token* response) override;
+  grpc::ServerUnaryReactor* DeleteToken(
+      grpc::CallbackServerContext* ctx, const v1::DeleteTokenRequest* request,
+      google::protobuf::Empty* response) override;
+  grpc::ServerUnaryReactor* RotateToken(
+      grpc::CallbackServerContext* ctx, const v1::RotateTokenRequest* request,
+      v1::RotateTokenResponse* response) override;
+  grpc::ServerUnaryReactor* ListAuditEvents(
+      grpc::CallbackServerContext* ctx,
+      const v1::ListAuditEventsRequest* request,
+      v1::ListAuditEventsResponse* response) override;
+  grpc::ServerWriteReactor<v1::WatchTokensResponse>* WatchTokens(
+      grpc::CallbackServerContext* ctx,
+      const v1::WatchTokensRequest* request) override;
+  grpc::ServerUnaryReactor* ReportUsage(
+      grpc::CallbackServerContext* ctx, const v1::ReportUsageRequest* request,
+      google::protobuf::Empty* response) override;
+
+ private:
+  // Which audit record a refused request leaves (mutating RPCs only).
+  struct AuditTarget {
+    const char* action = nullptr;
+    std::string token_id;
+    std::string deployment_id;
+  };
+
+  // The caller behind `authorization: Bearer <key>`, if it has `role`.
+  absl::StatusOr<Principal> Authenticate(const grpc::CallbackServerContext& ctx,
+                                         Role role) const;
+
+  // Authenticates, runs `body`, logs one line, finishes the call.
+  grpc::ServerUnaryReactor* Unary(
+      grpc::CallbackServerContext* ctx, const char* method, Role role,
+      AuditTarget audit,
+      const std::function<absl::Status(const Principal&)>& body);
+
+  TokenManager* const manager_;
+  const CallerRegistry* const callers_;
+  TokenStore* const store_;
+  ChangeFeed* const feed_;
+};
+
+}  // namespace tokens
+
+#endif  // SERVICES_TOKEN_SERVICE_H_

@@ -1,0 +1,65 @@
+// token_service: the TokenService server. Flags become TokenServerOptions; see
+// SYSTEM.md.
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "common/clock.h"
+#include "common/flag_names.h"
+#include "common/json_log.h"
+#include "common/shutdown_signal.h"
+#include "services/token_server.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "gRPC address to listen on, HOST:PORT (port 0 picks a free one)");
+ABSL_FLAG(
+    std::string, data_dir, "./var",
+    "directory for tokens.db, credentials and generated keys (created 0700)");
+ABSL_FLAG(int, max_expiration_days, 365,
+          "largest expiration_days a token may be created with (1-365)");
+ABSL_FLAG(bool, synchronous_full, true,
+          "fsync every commit (SQLite synchronous=FULL); off risks the last "
+          "changes on power loss");
+ABSL_FLAG(int64_t, change_retention, 100000,
+          "change-log entries kept for verifiers to resume from");
+
+int main(int argc, char** argv) {
+  tokens::BlockShutdownSignals();
+  absl::SetProgramUsageMessage(
+      "TokenService: manages Deployment API tokens over gRPC.\n"
+      "Usage: token_service [--listen ADDR] [--data-dir DIR]");
+  tokens::ParseFlagsWithDashes(argc, argv);
+
+  tokens::TokenServerOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.max_expiration_days = absl::GetFlag(FLAGS_max_expiration_days);
+  options.synchronous_full = absl::GetFlag(FLAGS_synchronous_full);
+  options.change_retention = absl::GetFlag(FLAGS_change_retention);
+  if (options.max_expiration_days < 1 || options.max_expiration_days > 365) {
+    std::fprintf(stderr, "--max-expiration-days must be 1-365\n");
+    return 2;
+  }
+
+  auto server =
+      tokens::TokenServer::BuildAndStart(options, tokens::RealClock());
+  if (!server.ok()) {
+    tokens::JsonLog("start_failed", "error")
+        .Str("error", std::string(server.status().message()));
+    return 1;
+  }
+  const std::string host = options.listen.substr(0, options.listen.rfind(':'));
+  std::printf("listening on %s:%d\n", host.c_str(), (*server)->port());
+  std::fflush(stdout);
+  tokens::JsonLog("listening")
+      .Str("address", absl::StrCat(host, ":", (*server)->port()))
+      .Str("data_dir", options.data_dir);
+
+  int sig = tokens::WaitForShutdownSignal();
+  tokens::JsonLog("shutting_down").Int("signal", sig);
+  (*server)->Shutdown();
+  tokens::JsonLog("stopped");
+  return 0;
+}

@@ -1,0 +1,45 @@
+// Field rules of SYSTEM.md, shared by every RPC. Each returns InvalidArgument
+// with a message that starts with the field name, or OK. Thread-safe (pure
+// functions).
+#ifndef SERVICES_VALIDATION_H_
+#define SERVICES_VALIDATION_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace tokens {
+
+inline constexpr int kMaxNameChars = 256;
+inline constexpr int kMaxDescriptionChars = 1024;
+inline constexpr int kMaxDeploymentIdChars = 64;
+inline constexpr int kMaxExpirationDays = 365;
+inline constexpr int kMaxPageSize = 1000;
+inline constexpr int kDefaultPageSize = 50;
+inline constexpr int kMaxGracePeriodSeconds = 86400;
+
+// Number of code points when `s` is valid UTF-8 (no overlongs, surrogates or
+// values past U+10FFFF); -1 otherwise.
+int64_t Utf8Length(const std::string& s);
+
+// 1-256 characters of valid UTF-8, no control characters (C0, DEL, C1).
+absl::Status ValidateName(const std::string& name);
+// At most 1024 characters of valid UTF-8; control characters other than newline
+// and tab are rejected.
+absl::Status ValidateDescription(const std::string& description);
+// 1-64 characters of [a-z0-9-].
+absl::Status ValidateDeploymentId(const std::string& deployment_id);
+// 0 (never) or 1-365, and at most `server_max` days.
+absl::Status ValidateExpirationDays(int64_t days, int server_max);
+// 0 (default) to 1000.
+absl::Status ValidatePageSize(int64_t page_size);
+// 0 to 86400.
+absl::Status ValidateGracePeriodSeconds(int64_t seconds);
+// Non-empty, at most 64 printable ASCII characters. (Unknown well-shaped ids
+// are NotFound.)
+absl::Status ValidateTokenId(const std::string& id);
+
+}  // namespace tokens
+
+#endif  // SERVICES_VALIDATION_H_
