@@ -1,0 +1,88 @@
+#include "verifier/authorizer.h"
+
+#include "common/token_value.h"
+#include "verifier/operation_catalog.h"
+
+namespace tokens {
+
+std::string_view CheckReasonName(CheckReason reason) {
+  switch (reason) {
+    case CheckReason::kAllowed:
+      return "ALLOWED";
+    case CheckReason::kMalformedToken:
+      return "MALFORMED_TOKEN";
+    case CheckReason::kUnknownToken:
+      return "UNKNOWN_TOKEN";
+    case CheckReason::kExpired:
+      return "EXPIRED";
+    case CheckReason::kWrongDeployment:
+      return "WRONG_DEPLOYMENT";
+    case CheckReason::kOperationNotPermitted:
+      return "OPERATION_NOT_PERMITTED";
+    case CheckReason::kUnknownOperation:
+      return "UNKNOWN_OPERATION";
+    case CheckReason::kNotReady:
+      return "NOT_READY";
+  }
+  return "REASON_UNSPECIFIED";
+}
+
+Authorizer::Authorizer(const TokenCache* cache, const Clock* clock,
+                       absl::Duration max_staleness)
+    : cache_(cache), clock_(clock), max_staleness_(max_staleness) {}
+
+bool Authorizer::IsReadyAt(const CacheState& state, absl::Time now) const {
+  return state.synced && now - state.last_heartbeat <= max_staleness_;
+}
+
+bool Authorizer::IsReady() const {
+  return IsReadyAt(cache_->state(), clock_->Now());
+}
+
+Decision Authorizer::Check(std::string_view token,
+                           std::string_view deployment_id,
+                           std::string_view operation) const {
+  Decision decision;
+  const absl::Time now = clock_->Now();
+  if (!IsReadyAt(cache_->state(), now)) {
+    decision.reason = CheckReason::kNotReady;
+    return decision;
+  }
+  // The length test comes first so that an attacker-sized value costs nothing
+  // more.
+  if (token.size() > kMaxTokenLength || !IsWellFormedTokenValue(token)) {
+    decision.reason = CheckReason::kMalformedToken;
+    return decision;
+  }
+  std::optional<CachedToken> entry = cache_->Lookup(DigestOf(token));
+  // A rotated-away value past its grace period is as good as gone: the feed
+  // drops it on the next snapshot, and until then it must already answer the
+  // same way.
+  if (!entry.has_value() || (entry->is_previous && now >= entry->valid_until)) {
+    decision.reason = CheckReason::kUnknownToken;
+    return decision;
+  }
+  decision.token_id = entry->token_id;
+  if (entry->expire_time != absl::InfiniteFuture()) {
+    decision.expire_time = entry->expire_time;
+  }
+  if (now >= entry->expire_time) {
+    decision.reason = CheckReason::kExpired;
+    return decision;
+  }
+  if (deployment_id != entry->deployment_id) {
+    decision.reason = CheckReason::kWrongDeployment;
+    return decision;
+  }
+  const OperationInfo* op = FindOperation(operation);
+  if (op == nullptr) {
+    decision.reason = CheckReason::kUnknownOperation;
+    return decision;
+  }
+  decision.reason = DeploymentTokenMayPerform(*op)
+                        ? CheckReason::kAllowed
+                        : CheckReason::kOperationNotPermitted;
+  return decision;
+}
+
+}  // namespace tokens

@@ -1,0 +1,83 @@
+// Authorizer: decides whether a Deployment API token may perform an operation
+// on a Deployment, from the TokenCache and the OperationCatalog alone (no I/O,
+// no gRPC types).
+//
+// Decision order, first match wins:
+//   NOT_READY        the cache has no complete snapshot, or its last heartbeat
+//   is older than
+//                    max_staleness (fail closed);
+//   MALFORMED_TOKEN  not the shape of a token value (length, alphabet,
+//   checksum); no lookup; UNKNOWN_TOKEN    no cached digest matches, or it is a
+//   rotated-away value past its grace; EXPIRED          the current value's
+//   expire_time has passed; WRONG_DEPLOYMENT the token belongs to another
+//   Deployment; UNKNOWN_OPERATION the operation is not in the catalog;
+//   OPERATION_NOT_PERMITTED a Deployment API token may not perform it;
+//   ALLOWED.
+// Time comes from the injected Clock at the moment of each check.
+//
+// Thread-safe: Check and IsReady may be called from any number of threads. The
+// cache and clock are not owned and must outlive the Authorizer.
+#ifndef VERIFIER_AUTHORIZER_H_
+#define VERIFIER_AUTHORIZER_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "verifier/token_cache.h"
+
+namespace tokens {
+
+// Mirrors tokens.v1.Reason (same names), without depending on the generated
+// code.
+enum class CheckReason {
+  kAllowed,
+  kMalformedToken,
+  kUnknownToken,
+  kExpired,
+  kWrongDeployment,
+  kOperationNotPermitted,
+  kUnknownOperation,
+  kNotReady,
+};
+inline constexpr int kCheckReasonCount = 8;
+
+// The proto enum name, such as `UNKNOWN_TOKEN`.
+std::string_view CheckReasonName(CheckReason reason);
+
+struct Decision {
+  CheckReason reason = CheckReason::kNotReady;
+  // The token's id when the digest was found (ALLOWED, EXPIRED,
+  // WRONG_DEPLOYMENT, ...).
+  std::string token_id;
+  // When the token expires, when it is known and expires.
+  std::optional<absl::Time> expire_time;
+
+  bool allowed() const { return reason == CheckReason::kAllowed; }
+};
+
+class Authorizer {
+ public:
+  Authorizer(const TokenCache* cache, const Clock* clock,
+             absl::Duration max_staleness);
+
+  Decision Check(std::string_view token, std::string_view deployment_id,
+                 std::string_view operation) const;
+
+  // True when the cache holds a complete snapshot and heard from the feed
+  // within max_staleness.
+  bool IsReady() const;
+
+ private:
+  bool IsReadyAt(const CacheState& state, absl::Time now) const;
+
+  const TokenCache* const cache_;
+  const Clock* const clock_;
+  const absl::Duration max_staleness_;
+};
+
+}  // namespace tokens
+
+#endif  // VERIFIER_AUTHORIZER_H_

@@ -1,0 +1,201 @@
+#include "verifier/feed_client.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "absl/random/random.h"
+#include "common/json_log.h"
+#include "common/token_value.h"
+#include "verifier/proto_time.h"
+
+namespace tokens {
+
+CacheChange CacheChangeFromProto(const v1::TokenChange& change) {
+  CacheChange out;
+  out.revision = change.revision();
+  out.token_id = change.token_id();
+  out.deployment_id = change.deployment_id();
+  out.type = change.type() == v1::TokenChange::UPSERT
+                 ? CacheChange::Type::kUpsert
+                 : CacheChange::Type::kDelete;
+  if (out.type == CacheChange::Type::kDelete) return out;
+
+  if (!DigestFromBytes(change.secret_digest(), &out.digest)) {
+    JsonLog("sync.bad_digest", "warn").Str("token_id", change.token_id());
+    out.type = CacheChange::Type::kDelete;
+    return out;
+  }
+  if (change.has_expire_time()) {
+    out.expire_time = TimeFromProto(change.expire_time());
+  }
+  Digest previous;
+  if (!change.previous_digest().empty() &&
+      DigestFromBytes(change.previous_digest(), &previous)) {
+    out.previous_digest = previous;
+    // A previous digest without an end would verify forever: treat it as
+    // already over.
+    out.previous_valid_until =
+        change.has_previous_valid_until()
+            ? TimeFromProto(change.previous_valid_until())
+            : absl::InfinitePast();
+  }
+  return out;
+}
+
+FeedClient::FeedClient(std::shared_ptr<grpc::Channel> channel,
+                       FeedClientOptions options, TokenCache* cache,
+                       Metrics* metrics, const Clock* clock)
+    : options_(std::move(options)),
+      stub_(v1::TokenService::NewStub(std::move(channel))),
+      cache_(cache),
+      metrics_(metrics),
+      clock_(clock) {}
+
+FeedClient::~FeedClient() { Stop(); }
+
+void FeedClient::Start() {
+  thread_ = std::thread([this] { Run(); });
+  watchdog_ = std::thread([this] { Watchdog(); });
+}
+
+void FeedClient::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    if (call_ != nullptr) call_->TryCancel();
+  }
+  if (thread_.joinable()) thread_.join();
+  if (watchdog_.joinable()) watchdog_.join();
+}
+
+void FeedClient::HandleMessage(const v1::WatchTokensResponse& message) {
+  cache_->RecordHeartbeat(clock_->Now());
+  switch (message.kind()) {
+    case v1::WatchTokensResponse::SNAPSHOT: {
+      if (message.reset()) {
+        pending_snapshot_ = std::make_unique<TokenTable>();
+      }
+      if (pending_snapshot_ == nullptr) {
+        // A chunk without its start: we cannot know what came before, so drop
+        // it. The stream will be reopened with the current revision if the
+        // snapshot never completes.
+        JsonLog("sync.orphan_snapshot_chunk", "warn")
+            .Int("revision", message.revision());
+        return;
+      }
+      for (const v1::TokenChange& change : message.changes()) {
+        pending_snapshot_->Apply(CacheChangeFromProto(change));
+      }
+      if (message.snapshot_complete()) {
+        const size_t tokens = pending_snapshot_->token_count();
+        cache_->ReplaceAll(std::move(*pending_snapshot_), message.revision());
+        pending_snapshot_.reset();
+        if (metrics_ != nullptr) metrics_->RecordSnapshot();
+        JsonLog("sync.snapshot")
+            .Int("revision", message.revision())
+            .Int("tokens", static_cast<int64_t>(tokens));
+      }
+      return;
+    }
+    case v1::WatchTokensResponse::CHANGES: {
+      std::vector<CacheChange> changes;
+      changes.reserve(message.changes_size());
+      for (const v1::TokenChange& change : message.changes()) {
+        changes.push_back(CacheChangeFromProto(change));
+      }
+      cache_->ApplyChanges(changes, message.revision());
+      return;
+    }
+    default:
+      // HEARTBEAT (or a kind this version does not know): proof of life only.
+      return;
+  }
+}
+
+grpc::Status FeedClient::RunStream() {
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + options_.key);
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return grpc::Status(grpc::StatusCode::CANCELLED, "stopping");
+    call_ = &context;
+    last_message_ = absl::Now();
+  }
+  v1::WatchTokensRequest request;
+  const CacheState state = cache_->state();
+  request.set_since_revision(state.synced ? state.revision : 0);
+  request.set_deployment_id(options_.deployment_id);
+  pending_snapshot_.reset();
+
+  std::unique_ptr<grpc::ClientReader<v1::WatchTokensResponse>> reader =
+      stub_->WatchTokens(&context, request);
+  v1::WatchTokensResponse message;
+  bool first = true;
+  while (reader->Read(&message)) {
+    {
+      absl::MutexLock lock(&mu_);
+      last_message_ = absl::Now();
+    }
+    if (first) {
+      JsonLog("sync.connected")
+          .Int("since_revision", request.since_revision())
+          .Str("deployment_id", options_.deployment_id);
+      first = false;
+    }
+    HandleMessage(message);
+  }
+  grpc::Status status = reader->Finish();
+  absl::MutexLock lock(&mu_);
+  call_ = nullptr;
+  return status;
+}
+
+void FeedClient::Run() {
+  absl::BitGen rng;
+  absl::Duration backoff = options_.min_backoff;
+  while (true) {
+    const int64_t revision_before = cache_->state().revision;
+    const absl::Time started = absl::Now();
+    grpc::Status status = RunStream();
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+    }
+    // A stream that lived a while was healthy: start the backoff over.
+    if (absl::Now() - started > options_.max_backoff ||
+        cache_->state().revision != revision_before) {
+      backoff = options_.min_backoff;
+    }
+    if (metrics_ != nullptr) metrics_->RecordReconnect();
+    // Jitter over [backoff/2, backoff] keeps many verifiers from reconnecting
+    // in step.
+    const absl::Duration wait =
+        backoff / 2 + absl::Uniform(rng, 0.0, 0.5) * backoff;
+    JsonLog("sync.disconnected", "warn")
+        .Int("code", status.error_code())
+        .Str("error", status.error_message())
+        .Int("retry_ms", absl::ToInt64Milliseconds(wait));
+    backoff = std::min(backoff * 2, options_.max_backoff);
+
+    absl::MutexLock lock(&mu_);
+    if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait)) return;
+  }
+}
+
+void FeedClient::Watchdog() {
+  absl::MutexLock lock(&mu_);
+  while (!mu_.AwaitWithTimeout(absl::Condition(&stopping_),
+                               absl::Milliseconds(250))) {
+    if (call_ != nullptr &&
+        absl::Now() - last_message_ > options_.idle_timeout) {
+      JsonLog("sync.idle_timeout", "warn")
+          .Int("idle_ms", absl::ToInt64Milliseconds(options_.idle_timeout));
+      call_->TryCancel();
+      last_message_ = absl::Now();  // one cancel per silence
+    }
+  }
+}
+
+}  // namespace tokens

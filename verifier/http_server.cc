@@ -1,0 +1,313 @@
+#include "verifier/http_server.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <optional>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/json_log.h"
+#include "verifier/host_port.h"
+#include "verifier/verifier_service.h"
+
+namespace tokens {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// An idle keep-alive connection, or a client that sends too slowly, is dropped
+// after this.
+constexpr auto kIdleTimeout = std::chrono::seconds(30);
+// How long a connection being closed after an error may keep sending before it
+// is cut.
+constexpr auto kDrainTimeout = std::chrono::seconds(2);
+
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+std::string_view ToStd(beast::string_view s) {
+  return std::string_view(s.data(), s.size());
+}
+
+Response MakeResponse(http::status status, unsigned version, std::string body) {
+  Response response(status, version);
+  response.set(http::field::server, "token_verifier");
+  response.set(http::field::content_type, "text/plain; charset=utf-8");
+  response.set(http::field::cache_control, "no-store");
+  response.body() = std::move(body);
+  return response;
+}
+
+http::status StatusForDecision(CheckReason reason) {
+  switch (reason) {
+    case CheckReason::kAllowed:
+      return http::status::ok;
+    case CheckReason::kMalformedToken:
+    case CheckReason::kUnknownToken:
+    case CheckReason::kExpired:
+      return http::status::unauthorized;
+    case CheckReason::kWrongDeployment:
+    case CheckReason::kOperationNotPermitted:
+    case CheckReason::kUnknownOperation:
+      return http::status::forbidden;
+    case CheckReason::kNotReady:
+      return http::status::service_unavailable;
+  }
+  return http::status::internal_server_error;
+}
+
+Response Authorize(const Request& request, VerifierCore* core) {
+  const std::string_view deployment_id = ToStd(request["X-Deployment-Id"]);
+  const std::string_view operation = ToStd(request["X-Operation"]);
+  absl::Status valid = VerifierCore::ValidateRequest(deployment_id, operation);
+  if (!valid.ok()) {
+    return MakeResponse(http::status::bad_request, request.version(),
+                        absl::StrCat(valid.message(), "\n"));
+  }
+  const std::string_view token =
+      BearerCredential(ToStd(request[http::field::authorization]));
+  const Decision decision = core->Check(token, deployment_id, operation);
+  const std::string_view reason = CheckReasonName(decision.reason);
+  Response response =
+      MakeResponse(StatusForDecision(decision.reason), request.version(),
+                   std::string(reason) + "\n");
+  response.set("X-Auth-Reason",
+               beast::string_view(reason.data(), reason.size()));
+  if (decision.allowed()) response.set("X-Token-Id", decision.token_id);
+  if (response.result() == http::status::unauthorized) {
+    response.set(http::field::www_authenticate,
+                 "Bearer error=\"invalid_token\"");
+  }
+  return response;
+}
+
+Response Route(const Request& request, VerifierCore* core) {
+  std::string_view path = ToStd(request.target());
+  path = path.substr(0, path.find('?'));
+  const bool read_only = request.method() == http::verb::get ||
+                         request.method() == http::verb::head;
+  if (path == "/v1/authorize") {
+    // Proxies forward the original method (Traefik) or may be configured to;
+    // any is fine.
+    return Authorize(request, core);
+  }
+  if (path != "/healthz" && path != "/readyz" && path != "/metrics") {
+    return MakeResponse(http::status::not_found, request.version(),
+                        "not found\n");
+  }
+  if (!read_only) {
+    Response response = MakeResponse(http::status::method_not_allowed,
+                                     request.version(), "method not allowed\n");
+    response.set(http::field::allow, "GET, HEAD");
+    return response;
+  }
+  if (path == "/healthz") {
+    return MakeResponse(http::status::ok, request.version(), "ok\n");
+  }
+  if (path == "/readyz") {
+    return core->IsReady()
+               ? MakeResponse(http::status::ok, request.version(), "ready\n")
+               : MakeResponse(http::status::service_unavailable,
+                              request.version(), "not ready\n");
+  }
+  Response response =
+      MakeResponse(http::status::ok, request.version(), core->RenderMetrics());
+  response.set(http::field::content_type,
+               "text/plain; version=0.0.4; charset=utf-8");
+  return response;
+}
+
+// One connection: read a request, answer it, repeat while keep-alive holds.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, VerifierCore* core)
+      : stream_(std::move(socket)), core_(core) {}
+
+  void Run() { ReadRequest(); }
+
+ private:
+  void ReadRequest() {
+    parser_.emplace();
+    parser_->header_limit(HttpServer::kMaxHeaderBytes);
+    parser_->body_limit(HttpServer::kMaxBodyBytes);
+    stream_.expires_after(kIdleTimeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->OnRead(ec);
+                     });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == http::error::end_of_stream) return Close();
+    if (ec == http::error::header_limit) {
+      return Write(MakeResponse(http::status::request_header_fields_too_large,
+                                11, "request headers too large\n"),
+                   /*close=*/true);
+    }
+    if (ec == http::error::body_limit) {
+      return Write(MakeResponse(http::status::payload_too_large, 11,
+                                "request body too large\n"),
+                   /*close=*/true);
+    }
+    if (ec && ec.category() ==
+                  http::make_error_code(http::error::bad_target).category()) {
+      return Write(
+          MakeResponse(http::status::bad_request, 11, "malformed request\n"),
+          /*close=*/true);
+    }
+    if (ec) return Close();  // timeout or reset: nobody left to answer
+    const Request& request = parser_->get();
+    Response response = Route(request, core_);
+    response.prepare_payload();
+    if (request.method() == http::verb::head) {
+      // Content-Length stays that of the GET answer; the body is not sent.
+      response.body().clear();
+    }
+    Write(std::move(response), /*close=*/!request.keep_alive());
+  }
+
+  void Write(Response response, bool close) {
+    response_ = std::move(response);
+    if (response_.body().size() > 0 || !response_.has_content_length()) {
+      response_.prepare_payload();
+    }
+    response_.keep_alive(!close);
+    stream_.expires_after(kIdleTimeout);
+    http::async_write(
+        stream_, response_,
+        [self = shared_from_this(), close](beast::error_code ec, size_t) {
+          if (ec) return self->Close();
+          if (close) return self->DrainAndClose();
+          self->ReadRequest();
+        });
+  }
+
+  // Closing a socket with unread input makes the kernel send a reset, which can
+  // destroy the response before the client reads it (an oversized request is
+  // still arriving). So: stop sending, discard what still comes until the
+  // client closes or kDrainTimeout, then close.
+  void DrainAndClose() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(kDrainTimeout);
+    Drain();
+  }
+
+  void Drain() {
+    buffer_.clear();
+    stream_.async_read_some(
+        buffer_.prepare(4096),
+        [self = shared_from_this()](beast::error_code ec, size_t) {
+          if (ec) return self->Close();
+          self->Drain();
+        });
+  }
+
+  void Close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.socket().close(ignored);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  Response response_;
+  VerifierCore* const core_;
+};
+
+}  // namespace
+
+class HttpServer::Impl {
+ public:
+  explicit Impl(VerifierCore* core) : core_(core), acceptor_(ioc_) {}
+
+  absl::Status Bind(const std::string& address) {
+    absl::StatusOr<HostPort> host_port = ParseHostPort(address);
+    if (!host_port.ok()) return host_port.status();
+    beast::error_code ec;
+    tcp::resolver resolver(ioc_);
+    auto results =
+        resolver.resolve(host_port->host, std::to_string(host_port->port),
+                         tcp::resolver::passive, ec);
+    if (ec || results.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot resolve http address \"", address, "\": ", ec.message()));
+    }
+    const tcp::endpoint endpoint = results.begin()->endpoint();
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return absl::UnavailableError(absl::StrCat(
+          "cannot listen on http address \"", address, "\": ", ec.message()));
+    }
+    port_ = acceptor_.local_endpoint(ec).port();
+    return absl::OkStatus();
+  }
+
+  void Start() {
+    Accept();
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+
+  void Stop() {
+    if (!thread_.joinable()) return;
+    asio::post(ioc_, [this] {
+      beast::error_code ignored;
+      acceptor_.close(ignored);
+      ioc_.stop();
+    });
+    thread_.join();
+  }
+
+  int port() const { return port_; }
+
+ private:
+  void Accept() {
+    acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec) {
+        std::make_shared<Session>(std::move(socket), core_)->Run();
+      } else {
+        JsonLog("http.accept_failed", "warn").Str("error", ec.message());
+      }
+      Accept();
+    });
+  }
+
+  VerifierCore* const core_;
+  // Destroyed after the acceptor; sessions, owned by pending handlers, die with
+  // it.
+  asio::io_context ioc_{1};
+  tcp::acceptor acceptor_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
+    const std::string& address, VerifierCore* core) {
+  auto impl = std::make_unique<Impl>(core);
+  absl::Status bound = impl->Bind(address);
+  if (!bound.ok()) return bound;
+  impl->Start();
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+int HttpServer::port() const { return impl_->port(); }
+
+void HttpServer::Stop() { impl_->Stop(); }
+
+}  // namespace tokens

@@ -1,0 +1,62 @@
+// HttpServer: the verifier's HTTP side on Boost.Beast.
+//
+//   GET /healthz       200 while the process is alive.
+//   GET /readyz        200 when synced and fresh, else 503.
+//   GET /metrics       Prometheus text exposition.
+//   ANY /v1/authorize  forward-auth for nginx auth_request and Traefik
+//   ForwardAuth: takes
+//                      `Authorization: Bearer <token>`, `X-Deployment-Id`,
+//                      `X-Operation`; 200 (with X-Token-Id) when allowed, 401
+//                      malformed/unknown/expired token, 403 wrong Deployment or
+//                      operation, 503 not ready, 400 when X-Deployment-Id or
+//                      X-Operation is missing or too long.
+// Every decision response carries `X-Auth-Reason` (the tokens.v1.Reason name).
+//
+// One thread runs an io_context with asynchronous accept and one session per
+// connection (keep-alive supported). Request headers are limited to
+// kMaxHeaderBytes (431 beyond) and bodies to kMaxBodyBytes (413 beyond); a
+// malformed request gets 400 and the connection closes.
+//
+// Thread-safe: Stop may be called from any thread. The core is not owned and
+// must outlive the server.
+#ifndef VERIFIER_HTTP_SERVER_H_
+#define VERIFIER_HTTP_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "verifier/verifier_core.h"
+
+namespace tokens {
+
+class HttpServer {
+ public:
+  static constexpr size_t kMaxHeaderBytes = 8 * 1024;
+  static constexpr size_t kMaxBodyBytes = 16 * 1024;
+
+  // Binds `address` (HOST:PORT; port 0 picks a free one) and starts serving.
+  // Returns InvalidArgument for a bad address, Unavailable when it cannot be
+  // bound.
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
+      const std::string& address, VerifierCore* core);
+
+  ~HttpServer();  // Stops.
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // The bound port.
+  int port() const;
+
+  // Closes the listener and every connection, and joins the thread. Idempotent.
+  void Stop();
+
+ private:
+  class Impl;
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tokens
+
+#endif  // VERIFIER_HTTP_SERVER_H_

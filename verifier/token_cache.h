@@ -1,0 +1,138 @@
+// TokenCache: the verifier's in-memory view of every valid token, keyed by the
+// SHA-256 digest of its value, fed by the TokenService change feed. It never
+// sees a token value.
+//
+// TokenTable is the plain map (not thread-safe): the feed client builds a fresh
+// one aside while a snapshot streams in. TokenCache wraps the live table for
+// many concurrent readers and one writer: lookups take a reader lock, changes
+// and the snapshot swap take the writer lock, and no lock is ever held across
+// I/O. A partially received snapshot never serves: it is swapped in whole by
+// ReplaceAll.
+#ifndef VERIFIER_TOKEN_CACHE_H_
+#define VERIFIER_TOKEN_CACHE_H_
+
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "common/token_value.h"
+
+namespace tokens {
+
+// One change of the feed, in plain C++ (the feed client converts from
+// tokens.v1.TokenChange).
+struct CacheChange {
+  enum class Type { kUpsert, kDelete };
+  int64_t revision = 0;
+  Type type = Type::kUpsert;
+  std::string token_id;
+  std::string deployment_id;
+  // kUpsert only: the current value's digest and when it expires
+  // (InfiniteFuture = never).
+  Digest digest{};
+  absl::Time expire_time = absl::InfiniteFuture();
+  // kUpsert only: a value replaced by a rotation with a grace period, and when
+  // it stops.
+  std::optional<Digest> previous_digest;
+  absl::Time previous_valid_until = absl::InfinitePast();
+};
+
+// What a lookup finds for one digest.
+struct CachedToken {
+  std::string token_id;
+  std::string deployment_id;
+  // When the token's current value expires; InfiniteFuture = never.
+  absl::Time expire_time = absl::InfiniteFuture();
+  // True for a rotated-away value kept for its grace period.
+  bool is_previous = false;
+  // is_previous only: when the grace period ends. InfiniteFuture for a current
+  // value.
+  absl::Time valid_until = absl::InfiniteFuture();
+};
+
+// Hashes a digest by its first 8 bytes: a SHA-256 output is already uniformly
+// distributed.
+struct DigestHash {
+  size_t operator()(const Digest& digest) const {
+    uint64_t h;
+    std::memcpy(&h, digest.data(), sizeof(h));
+    return static_cast<size_t>(h);
+  }
+};
+
+// digest -> token, plus token id -> its digests (for replacement and removal).
+// Not thread-safe.
+class TokenTable {
+ public:
+  // kUpsert replaces every digest held for the token id with the change's
+  // digest (and its previous_digest, if set); kDelete removes every digest of
+  // the token id. Ignores revisions.
+  void Apply(const CacheChange& change);
+
+  // The entry for `digest`, or nullptr. Valid until the next Apply.
+  const CachedToken* Find(const Digest& digest) const;
+
+  size_t token_count() const { return digests_by_id_.size(); }
+  size_t digest_count() const { return by_digest_.size(); }
+
+ private:
+  void RemoveToken(const std::string& token_id);
+  void Insert(const Digest& digest, CachedToken entry);
+
+  absl::flat_hash_map<Digest, CachedToken, DigestHash> by_digest_;
+  absl::flat_hash_map<std::string, std::vector<Digest>> digests_by_id_;
+};
+
+// Where the cache stands relative to the feed.
+struct CacheState {
+  // True once a complete snapshot has been swapped in.
+  bool synced = false;
+  // The feed revision the cache reflects (resume from it).
+  int64_t revision = 0;
+  // When the last feed message (of any kind) arrived; InfinitePast before any.
+  absl::Time last_heartbeat = absl::InfinitePast();
+  size_t token_count = 0;
+};
+
+// The live, thread-safe cache. All methods may be called from any thread.
+class TokenCache {
+ public:
+  TokenCache() = default;
+  TokenCache(const TokenCache&) = delete;
+  TokenCache& operator=(const TokenCache&) = delete;
+
+  // Swaps in a complete snapshot at `revision`; the cache is synced from then
+  // on.
+  void ReplaceAll(TokenTable table, int64_t revision);
+
+  // Applies, in order, the changes whose revision is above the current one,
+  // then moves the revision to max(current, at_revision). Returns how many
+  // changes were applied.
+  int ApplyChanges(absl::Span<const CacheChange> changes, int64_t at_revision);
+
+  // Records that the feed showed a sign of life at `now`.
+  void RecordHeartbeat(absl::Time now);
+
+  // A copy of the entry for `digest`, if any. Takes only a reader lock.
+  std::optional<CachedToken> Lookup(const Digest& digest) const;
+
+  CacheState state() const;
+
+ private:
+  mutable absl::Mutex mu_;
+  TokenTable table_ ABSL_GUARDED_BY(mu_);
+  bool synced_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time last_heartbeat_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+};
+
+}  // namespace tokens
+
+#endif  // VERIFIER_TOKEN_CACHE_H_

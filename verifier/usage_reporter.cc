@@ -1,0 +1,118 @@
+#include "verifier/usage_reporter.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "common/json_log.h"
+#include "proto/tokens/v1/tokens.grpc.pb.h"
+#include "verifier/proto_time.h"
+
+namespace tokens {
+
+UsageSender MakeGrpcUsageSender(std::shared_ptr<grpc::Channel> channel,
+                                std::string key) {
+  std::shared_ptr<v1::TokenService::Stub> stub =
+      v1::TokenService::NewStub(channel);
+  return [stub, key = std::move(key)](
+             const std::vector<UsageEntry>& batch) -> absl::Status {
+    v1::ReportUsageRequest request;
+    for (const UsageEntry& entry : batch) {
+      v1::TokenUsage* usage = request.add_usages();
+      usage->set_token_id(entry.token_id);
+      TimeToProto(entry.last_used_time, usage->mutable_last_used_time());
+    }
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + key);
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(5));
+    google::protobuf::Empty response;
+    grpc::Status status = stub->ReportUsage(&context, request, &response);
+    if (status.ok()) return absl::OkStatus();
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                        status.error_message());
+  };
+}
+
+UsageReporter::UsageReporter(UsageSender sender, absl::Duration interval,
+                             Metrics* metrics)
+    : sender_(std::move(sender)), interval_(interval), metrics_(metrics) {}
+
+UsageReporter::~UsageReporter() { Stop(); }
+
+void UsageReporter::Record(const std::string& token_id, absl::Time when) {
+  absl::MutexLock lock(&mu_);
+  auto [it, inserted] = pending_.try_emplace(token_id, when);
+  if (!inserted && it->second < when) it->second = when;
+}
+
+void UsageReporter::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void UsageReporter::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void UsageReporter::Run() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      const bool stopping =
+          mu_.AwaitWithTimeout(absl::Condition(&stopping_), interval_);
+      if (stopping) break;
+    }
+    Flush().IgnoreError();
+  }
+  // One last attempt so that uses seen just before shutdown are not lost.
+  Flush().IgnoreError();
+}
+
+absl::Status UsageReporter::Flush() {
+  absl::MutexLock flush_lock(&flush_mu_);
+  absl::flat_hash_map<std::string, absl::Time> batch;
+  {
+    absl::MutexLock lock(&mu_);
+    batch.swap(pending_);
+  }
+  if (batch.empty()) return absl::OkStatus();
+
+  absl::Status first_error;
+  std::vector<UsageEntry> chunk;
+  std::vector<UsageEntry> failed;
+  auto send = [&] {
+    absl::Status status = sender_(chunk);
+    if (metrics_ != nullptr) metrics_->RecordUsageReport(status.ok());
+    if (!status.ok()) {
+      if (first_error.ok()) first_error = status;
+      failed.insert(failed.end(), chunk.begin(), chunk.end());
+    }
+    chunk.clear();
+  };
+  for (auto& [token_id, when] : batch) {
+    chunk.push_back(UsageEntry{token_id, when});
+    if (chunk.size() == kMaxBatch) send();
+  }
+  if (!chunk.empty()) send();
+
+  if (!failed.empty()) {
+    JsonLog("usage.report_failed", "warn")
+        .Int("entries", static_cast<int64_t>(failed.size()))
+        .Str("error", first_error.ToString());
+    absl::MutexLock lock(&mu_);
+    for (const UsageEntry& entry : failed) {
+      auto [it, inserted] =
+          pending_.try_emplace(entry.token_id, entry.last_used_time);
+      if (!inserted) it->second = std::max(it->second, entry.last_used_time);
+    }
+  }
+  return first_error;
+}
+
+}  // namespace tokens

@@ -1,0 +1,65 @@
+#include "verifier/verifier_core.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+
+namespace tokens {
+namespace {
+
+absl::Status ValidateField(const char* name, std::string_view value) {
+  if (value.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(name, " is required"));
+  }
+  if (value.size() > kMaxCheckFieldBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, " is longer than ", kMaxCheckFieldBytes, " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+VerifierCore::VerifierCore(const TokenCache* cache,
+                           const Authorizer* authorizer, Metrics* metrics,
+                           UsageReporter* usage, const Clock* clock)
+    : cache_(cache),
+      authorizer_(authorizer),
+      metrics_(metrics),
+      usage_(usage),
+      clock_(clock) {}
+
+absl::Status VerifierCore::ValidateRequest(std::string_view deployment_id,
+                                           std::string_view operation) {
+  absl::Status status = ValidateField("deployment_id", deployment_id);
+  if (!status.ok()) return status;
+  return ValidateField("operation", operation);
+}
+
+Decision VerifierCore::Check(std::string_view token,
+                             std::string_view deployment_id,
+                             std::string_view operation) {
+  // Latency is measured on the monotonic clock: the injected Clock may be a
+  // fake that stands still.
+  const auto start = std::chrono::steady_clock::now();
+  Decision decision = authorizer_->Check(token, deployment_id, operation);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  metrics_->RecordCheck(decision.reason, absl::FromChrono(elapsed));
+  if (decision.allowed() && usage_ != nullptr) {
+    usage_->Record(decision.token_id, clock_->Now());
+  }
+  return decision;
+}
+
+std::string VerifierCore::RenderMetrics() const {
+  const CacheState state = cache_->state();
+  Metrics::Gauges gauges;
+  gauges.ready = authorizer_->IsReady();
+  gauges.cached_tokens = state.token_count;
+  gauges.revision = state.revision;
+  gauges.seconds_since_heartbeat =
+      absl::ToDoubleSeconds(clock_->Now() - state.last_heartbeat);
+  return metrics_->Render(gauges);
+}
+
+}  // namespace tokens

@@ -1,0 +1,98 @@
+// token_verifier: the verifier sidecar. Turns flags into VerifierOptions,
+// starts the server, prints the bound addresses, and shuts down gracefully on
+// SIGTERM or SIGINT.
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "common/clock.h"
+#include "common/json_log.h"
+#include "common/shutdown_signal.h"
+#include "verifier/host_port.h"
+#include "verifier/verifier_server.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50061",
+          "gRPC address of the Verifier service (port 0 = pick a free one)");
+ABSL_FLAG(std::string, http_listen, "127.0.0.1:9091",
+          "HTTP address for /healthz, /readyz, /metrics and /v1/authorize");
+ABSL_FLAG(std::string, token_service, "127.0.0.1:50051",
+          "address of TokenService (change feed, usage reports)");
+ABSL_FLAG(std::string, key_file, "./var/verifier.key",
+          "file holding the verifier key");
+ABSL_FLAG(std::string, deployment, "",
+          "only cache tokens of this Deployment (empty = all)");
+ABSL_FLAG(absl::Duration, max_staleness, absl::Seconds(30),
+          "answer NOT_READY when the last feed heartbeat is older than this");
+ABSL_FLAG(absl::Duration, usage_report_interval, absl::Seconds(10),
+          "how often last-use times are reported to TokenService");
+
+namespace {
+
+// The command-line contract spells flags with dashes (`--key-file`); Abseil
+// names them with underscores. Rewrites `--key-file=x` to `--key_file=x`, up to
+// a `--` terminator.
+std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string& arg = args[i];
+    if (arg == "--") break;
+    if (arg.size() < 3 || arg[0] != '-') continue;
+    const size_t name_start = arg[1] == '-' ? 2 : 1;
+    const size_t name_end = std::min(arg.find('='), arg.size());
+    for (size_t j = name_start; j < name_end; ++j) {
+      if (arg[j] == '-') arg[j] = '_';
+    }
+  }
+  return args;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  tokens::BlockShutdownSignals();
+  absl::SetProgramUsageMessage(
+      "The Deployment API token verifier sidecar.\n"
+      "  token_verifier --token-service 127.0.0.1:50051 "
+      "--key-file ./var/verifier.key");
+  std::vector<std::string> args = NormalizeFlagNames(argc, argv);
+  std::vector<char*> arg_ptrs;
+  for (std::string& arg : args) arg_ptrs.push_back(arg.data());
+  absl::ParseCommandLine(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
+
+  tokens::VerifierOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.http_listen = absl::GetFlag(FLAGS_http_listen);
+  options.token_service = absl::GetFlag(FLAGS_token_service);
+  options.key_file = absl::GetFlag(FLAGS_key_file);
+  options.deployment = absl::GetFlag(FLAGS_deployment);
+  options.max_staleness = absl::GetFlag(FLAGS_max_staleness);
+  options.usage_report_interval = absl::GetFlag(FLAGS_usage_report_interval);
+
+  auto server =
+      tokens::VerifierServer::BuildAndStart(options, tokens::RealClock());
+  if (!server.ok()) {
+    tokens::JsonLog("verifier.start_failed", "error")
+        .Str("error", server.status().ToString());
+    return 1;
+  }
+  // Validated by BuildAndStart.
+  const std::string grpc_host = tokens::ParseHostPort(options.listen)->host;
+  const std::string http_host =
+      tokens::ParseHostPort(options.http_listen)->host;
+  std::printf(
+      "listening on %s\n",
+      tokens::FormatHostPort(grpc_host, (*server)->grpc_port()).c_str());
+  std::printf(
+      "http listening on %s\n",
+      tokens::FormatHostPort(http_host, (*server)->http_port()).c_str());
+  std::fflush(stdout);
+
+  const int sig = tokens::WaitForShutdownSignal();
+  tokens::JsonLog("verifier.shutdown").Int("signal", sig);
+  (*server)->Shutdown(absl::Seconds(5));
+  return 0;
+}

@@ -1,0 +1,154 @@
+#include "verifier/verifier_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/json_log.h"
+#include "verifier/host_port.h"
+
+namespace tokens {
+namespace {
+
+constexpr char kServiceName[] = "tokens.v1.Verifier";
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
+  grpc::ChannelArguments args;
+  // The channel's own reconnect backoff must not outlast the feed client's
+  // (default max 120s), or a restarted TokenService would stay unnoticed for
+  // minutes.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
+                                   args);
+}
+
+FeedClientOptions MakeFeedOptions(std::string key, std::string deployment) {
+  FeedClientOptions options;
+  options.key = std::move(key);
+  options.deployment_id = std::move(deployment);
+  return options;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadKeyFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot read key file \"", path, "\""));
+  }
+  std::stringstream content;
+  content << in.rdbuf();
+  std::string key(absl::StripAsciiWhitespace(content.str()));
+  if (key.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("key file \"", path, "\" is empty"));
+  }
+  return key;
+}
+
+VerifierServer::VerifierServer(const VerifierOptions& options, Clock* clock,
+                               std::shared_ptr<grpc::Channel> channel,
+                               std::string key)
+    : authorizer_(&cache_, clock, options.max_staleness),
+      usage_(MakeGrpcUsageSender(channel, key), options.usage_report_interval,
+             &metrics_),
+      core_(&cache_, &authorizer_, &metrics_, &usage_, clock),
+      service_(&core_),
+      feed_(channel, MakeFeedOptions(key, options.deployment), &cache_,
+            &metrics_, clock) {}
+
+absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::BuildAndStart(
+    const VerifierOptions& options, Clock* clock) {
+  if (options.max_staleness <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("max_staleness must be positive");
+  }
+  if (options.usage_report_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("usage_report_interval must be positive");
+  }
+  absl::StatusOr<HostPort> grpc_address = ParseHostPort(options.listen);
+  if (!grpc_address.ok()) return grpc_address.status();
+  absl::StatusOr<std::string> key = ReadKeyFile(options.key_file);
+  if (!key.ok()) return key.status();
+
+  std::unique_ptr<VerifierServer> server(new VerifierServer(
+      options, clock, MakeChannel(options.token_service), *std::move(key)));
+
+  auto http = HttpServer::Start(options.http_listen, &server->core_);
+  if (!http.ok()) return http.status();
+  server->http_server_ = *std::move(http);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
+                           &server->grpc_port_);
+  builder.RegisterService(&server->service_);
+  server->grpc_server_ = builder.BuildAndStart();
+  if (server->grpc_server_ == nullptr || server->grpc_port_ == 0) {
+    server->http_server_->Stop();
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on \"", options.listen, "\""));
+  }
+  auto* health = server->grpc_server_->GetHealthCheckService();
+  health->SetServingStatus("", false);
+  health->SetServingStatus(kServiceName, false);
+
+  server->feed_.Start();
+  server->usage_.Start();
+  server->health_watcher_ =
+      std::thread([s = server.get()] { s->WatchHealth(); });
+  JsonLog("verifier.started")
+      .Str("listen", FormatHostPort(grpc_address->host, server->grpc_port_))
+      .Int("http_port", server->http_port())
+      .Str("token_service", options.token_service)
+      .Str("deployment_id", options.deployment)
+      .Int("max_staleness_ms",
+           absl::ToInt64Milliseconds(options.max_staleness));
+  return server;
+}
+
+VerifierServer::~VerifierServer() { Shutdown(absl::Seconds(1)); }
+
+void VerifierServer::WatchHealth() {
+  bool serving = false;
+  absl::MutexLock lock(&mu_);
+  while (!mu_.AwaitWithTimeout(absl::Condition(&shut_down_),
+                               absl::Milliseconds(100))) {
+    const bool ready = authorizer_.IsReady();
+    if (ready == serving) continue;
+    serving = ready;
+    auto* health = grpc_server_->GetHealthCheckService();
+    health->SetServingStatus("", serving);
+    health->SetServingStatus(kServiceName, serving);
+    JsonLog("verifier.readiness").Bool("ready", serving);
+  }
+}
+
+void VerifierServer::Shutdown(absl::Duration deadline) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+  }
+  if (health_watcher_.joinable()) health_watcher_.join();
+  if (grpc_server_ != nullptr) {
+    grpc_server_->GetHealthCheckService()->Shutdown();
+    grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + deadline));
+    grpc_server_->Wait();
+  }
+  if (http_server_ != nullptr) http_server_->Stop();
+  feed_.Stop();
+  usage_.Stop();
+  JsonLog("verifier.stopped");
+}
+
+}  // namespace tokens

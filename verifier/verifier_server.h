@@ -1,0 +1,105 @@
+// VerifierServer: the whole verifier sidecar in one object: the change feed
+// client and token cache, the tokens.v1.Verifier gRPC service (with health and
+// reflection), the HTTP server (health, readiness, metrics, forward-auth) and
+// the usage reporter.
+//
+// Built from VerifierOptions by BuildAndStart, so main and in-process tests
+// (with a FakeClock) start it the same way. Thread-safe: Shutdown may be called
+// from any thread, more than once. The clock is not owned and must outlive the
+// server.
+#ifndef VERIFIER_VERIFIER_SERVER_H_
+#define VERIFIER_VERIFIER_SERVER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "verifier/authorizer.h"
+#include "verifier/feed_client.h"
+#include "verifier/http_server.h"
+#include "verifier/metrics.h"
+#include "verifier/token_cache.h"
+#include "verifier/usage_reporter.h"
+#include "verifier/verifier_core.h"
+#include "verifier/verifier_service.h"
+
+namespace tokens {
+
+struct VerifierOptions {
+  // gRPC address of the Verifier service; port 0 picks a free one.
+  std::string listen = "127.0.0.1:50061";
+  // HTTP address (health, readiness, metrics, forward-auth); port 0 picks a
+  // free one.
+  std::string http_listen = "127.0.0.1:9091";
+  // Address of TokenService (the change feed and ReportUsage).
+  std::string token_service = "127.0.0.1:50051";
+  // File holding the verifier key (surrounding whitespace is ignored).
+  std::string key_file = "./var/verifier.key";
+  // Only tokens of this Deployment; empty = all.
+  std::string deployment;
+  // Older heartbeats than this make the verifier NOT_READY.
+  absl::Duration max_staleness = absl::Seconds(30);
+  // How often last-use times are sent to TokenService.
+  absl::Duration usage_report_interval = absl::Seconds(10);
+};
+
+class VerifierServer {
+ public:
+  // Reads the key, binds both listeners and starts syncing. Errors:
+  // InvalidArgument (bad option), NotFound/PermissionDenied (key file),
+  // Unavailable (an address cannot be bound).
+  static absl::StatusOr<std::unique_ptr<VerifierServer>> BuildAndStart(
+      const VerifierOptions& options, Clock* clock);
+
+  ~VerifierServer();  // Shuts down with a short deadline.
+  VerifierServer(const VerifierServer&) = delete;
+  VerifierServer& operator=(const VerifierServer&) = delete;
+
+  int grpc_port() const { return grpc_port_; }
+  int http_port() const { return http_server_->port(); }
+
+  // Stops accepting, lets in-flight RPCs finish until `deadline`, then stops
+  // the HTTP server, the feed and the usage reporter (after a last report).
+  // Idempotent.
+  void Shutdown(absl::Duration deadline = absl::Seconds(5));
+
+  // For tests and diagnostics.
+  const TokenCache& cache() const { return cache_; }
+  const Metrics& metrics() const { return metrics_; }
+  bool IsReady() const { return authorizer_.IsReady(); }
+
+ private:
+  VerifierServer(const VerifierOptions& options, Clock* clock,
+                 std::shared_ptr<grpc::Channel> channel, std::string key);
+  void WatchHealth();
+
+  TokenCache cache_;
+  Metrics metrics_;
+  Authorizer authorizer_;
+  UsageReporter usage_;
+  VerifierCore core_;
+  VerifierService service_;
+  FeedClient feed_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<HttpServer> http_server_;
+  int grpc_port_ = 0;
+
+  absl::Mutex mu_;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread health_watcher_;
+};
+
+// Reads a key file: its content with surrounding whitespace removed. NotFound
+// when missing, InvalidArgument when empty.
+absl::StatusOr<std::string> ReadKeyFile(const std::string& path);
+
+}  // namespace tokens
+
+#endif  // VERIFIER_VERIFIER_SERVER_H_
