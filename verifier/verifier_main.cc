@@ -1,15 +1,13 @@
 // token_verifier: the verifier sidecar. Turns flags into VerifierOptions,
 // starts the server, prints the bound addresses, and shuts down gracefully on
 // SIGTERM or SIGINT.
-#include <algorithm>
 #include <cstdio>
 #include <string>
-#include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "common/clock.h"
+#include "common/flag_names.h"
 #include "common/json_log.h"
 #include "common/shutdown_signal.h"
 #include "verifier/host_port.h"
@@ -30,38 +28,13 @@ ABSL_FLAG(absl::Duration, max_staleness, absl::Seconds(30),
 ABSL_FLAG(absl::Duration, usage_report_interval, absl::Seconds(10),
           "how often last-use times are reported to TokenService");
 
-namespace {
-
-// The command-line contract spells flags with dashes (`--key-file`); Abseil
-// names them with underscores. Rewrites `--key-file=x` to `--key_file=x`, up to
-// a `--` terminator.
-std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
-  std::vector<std::string> args(argv, argv + argc);
-  for (size_t i = 1; i < args.size(); ++i) {
-    std::string& arg = args[i];
-    if (arg == "--") break;
-    if (arg.size() < 3 || arg[0] != '-') continue;
-    const size_t name_start = arg[1] == '-' ? 2 : 1;
-    const size_t name_end = std::min(arg.find('='), arg.size());
-    for (size_t j = name_start; j < name_end; ++j) {
-      if (arg[j] == '-') arg[j] = '_';
-    }
-  }
-  return args;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   tokens::BlockShutdownSignals();
   absl::SetProgramUsageMessage(
       "The Deployment API token verifier sidecar.\n"
       "  token_verifier --token-service 127.0.0.1:50051 "
       "--key-file ./var/verifier.key");
-  std::vector<std::string> args = NormalizeFlagNames(argc, argv);
-  std::vector<char*> arg_ptrs;
-  for (std::string& arg : args) arg_ptrs.push_back(arg.data());
-  absl::ParseCommandLine(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
+  tokens::ParseFlagsWithDashes(argc, argv);
 
   tokens::VerifierOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);

@@ -3,13 +3,10 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
-#include <fstream>
-#include <sstream>
 #include <utility>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
+#include "common/file_util.h"
 #include "common/json_log.h"
 #include "verifier/host_port.h"
 
@@ -38,22 +35,6 @@ FeedClientOptions MakeFeedOptions(std::string key, std::string deployment) {
 }
 
 }  // namespace
-
-absl::StatusOr<std::string> ReadKeyFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot read key file \"", path, "\""));
-  }
-  std::stringstream content;
-  content << in.rdbuf();
-  std::string key(absl::StripAsciiWhitespace(content.str()));
-  if (key.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("key file \"", path, "\" is empty"));
-  }
-  return key;
-}
 
 VerifierServer::VerifierServer(const VerifierOptions& options, Clock* clock,
                                std::shared_ptr<grpc::Channel> channel,

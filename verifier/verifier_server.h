@@ -53,8 +53,8 @@ struct VerifierOptions {
 class VerifierServer {
  public:
   // Reads the key, binds both listeners and starts syncing. Errors:
-  // InvalidArgument (bad option), NotFound/PermissionDenied (key file),
-  // Unavailable (an address cannot be bound).
+  // InvalidArgument (bad option), Internal (key file unreadable),
+  // InvalidArgument (key file empty), Unavailable (an address cannot be bound).
   static absl::StatusOr<std::unique_ptr<VerifierServer>> BuildAndStart(
       const VerifierOptions& options, Clock* clock);
 
@@ -95,10 +95,6 @@ class VerifierServer {
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   std::thread health_watcher_;
 };
-
-// Reads a key file: its content with surrounding whitespace removed. NotFound
-// when missing, InvalidArgument when empty.
-absl::StatusOr<std::string> ReadKeyFile(const std::string& path);
 
 }  // namespace tokens
 
