@@ -1,0 +1,54 @@
+#include "tests/verifier/http_client.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "absl/strings/ascii.h"
+
+namespace tokens::testing {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+HttpResult HttpGet(
+    const std::string& address, const std::string& target,
+    const std::vector<std::pair<std::string, std::string>>& headers) {
+  HttpResult result;
+  const size_t colon = address.rfind(':');
+  asio::io_context ioc;
+  tcp::resolver resolver(ioc);
+  beast::error_code ec;
+  auto endpoints =
+      resolver.resolve(address.substr(0, colon), address.substr(colon + 1), ec);
+  tcp::socket socket(ioc);
+  if (!ec) asio::connect(socket, endpoints, ec);
+  if (ec) {
+    result.error = "connect: " + ec.message();
+    return result;
+  }
+  http::request<http::empty_body> request(http::verb::get, target, 11);
+  request.set(http::field::host, address);
+  for (const auto& [name, value] : headers) request.set(name, value);
+  http::write(socket, request, ec);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> response;
+  if (!ec) http::read(socket, buffer, response, ec);
+  if (ec) {
+    result.error = "exchange: " + ec.message();
+    return result;
+  }
+  result.status = response.result_int();
+  for (const auto& field : response) {
+    result.headers[absl::AsciiStrToLower(std::string(field.name_string()))] =
+        std::string(field.value());
+  }
+  result.body = response.body();
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+  return result;
+}
+
+}  // namespace tokens::testing
