@@ -1,0 +1,66 @@
+#include "cli/client.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace tokens::cli {
+namespace {
+
+gpr_timespec ToDeadline(absl::Duration timeout) {
+  return gpr_time_add(
+      gpr_now(GPR_CLOCK_MONOTONIC),
+      gpr_time_from_millis(absl::ToInt64Milliseconds(timeout), GPR_TIMESPAN));
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(
+    const std::string& what, const std::string& address,
+    absl::Duration timeout) {
+  grpc::ChannelArguments args;
+  // Fail fast: do not wait minutes between reconnect attempts.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
+      address, grpc::InsecureChannelCredentials(), args);
+  const gpr_timespec deadline = ToDeadline(timeout);
+  grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);
+  while (state != GRPC_CHANNEL_READY) {
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE ||
+        state == GRPC_CHANNEL_SHUTDOWN) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot reach ", what, " at ", address,
+                       " (connection failed; is it running?)"));
+    }
+    if (!channel->WaitForStateChange(state, deadline)) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot reach ", what, " at ", address, " within ",
+                       absl::FormatDuration(timeout), " (is it running?)"));
+    }
+    state = channel->GetState(/*try_to_connect=*/true);
+  }
+  return channel;
+}
+
+std::unique_ptr<grpc::ClientContext> NewContext(absl::Duration timeout,
+                                                const std::string& bearer) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(ToDeadline(timeout));
+  if (!bearer.empty()) {
+    context->AddMetadata("authorization", absl::StrCat("Bearer ", bearer));
+  }
+  return context;
+}
+
+absl::Status FromGrpc(const grpc::Status& status, const std::string& what,
+                      const std::string& address) {
+  if (status.ok()) return absl::OkStatus();
+  const auto code = static_cast<absl::StatusCode>(status.error_code());
+  std::string message = status.error_message();
+  if (code == absl::StatusCode::kDeadlineExceeded ||
+      code == absl::StatusCode::kUnavailable) {
+    message = absl::StrCat(what, " at ", address, ": ", message);
+  }
+  return absl::Status(code, message);
+}
+
+}  // namespace tokens::cli

@@ -1,0 +1,343 @@
+// `tokenctl token ...`: the management commands, over TokenService with the
+// admin key.
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "common/json_log.h"
+
+namespace tokens::cli {
+namespace {
+
+const std::vector<std::string> kSecretOutputs = {"table", "json", "value",
+                                                 "id"};
+const std::vector<std::string> kTokenOutputs = {"table", "json", "id"};
+
+std::vector<FlagSpec> With(std::vector<FlagSpec> own,
+                           const std::vector<std::string>& outputs) {
+  for (FlagSpec& flag : ServiceFlags(outputs)) own.push_back(std::move(flag));
+  return own;
+}
+
+// The block that shows a secret once, for create and rotate.
+std::string SecretBlock(const std::string& secret) {
+  return absl::StrCat(
+      "\nToken value (shown only now; it cannot be retrieved again, so store "
+      "it safely,\nfor example as the CI secret ASTRO_API_TOKEN):\n\n    ",
+      secret, "\n\n");
+}
+
+// Prints a token for get/update/create/rotate in the chosen format.
+void PrintToken(CliContext& context, OutputFormat format,
+                const v1::Token& token) {
+  if (format == OutputFormat::kJson) {
+    Print(context, ToJson(token));
+  } else if (format == OutputFormat::kId) {
+    Print(context, token.id() + "\n");
+  } else {
+    Print(context, TokenDetails(token, context.now()));
+  }
+}
+
+int Create(const ParsedArgs& args, CliContext& context) {
+  absl::StatusOr<OutputFormat> format = OutputOf(args, kSecretOutputs);
+  if (!format.ok()) return Fail(context, format.status());
+  v1::CreateTokenRequest request;
+  request.set_deployment_id(*args.Get("deployment"));
+  request.set_name(*args.Get("name"));
+  request.set_description(args.Get("description").value_or(""));
+  if (std::optional<std::string> days = args.Get("expiration-days")) {
+    absl::StatusOr<int> parsed = ParseInt("expiration-days", *days, 0, 365);
+    if (!parsed.ok()) return Fail(context, parsed.status());
+    request.set_expiration_days(*parsed);
+  }
+  absl::StatusOr<AdminSession> session = AdminSession::Open(args, context);
+  if (!session.ok()) return Fail(context, session.status());
+  v1::CreateTokenResponse response;
+  absl::Status status = session->Convert(session->stub().CreateToken(
+      session->NewCall().get(), request, &response));
+  if (!status.ok()) return Fail(context, status);
+  switch (*format) {
+    case OutputFormat::kValue:
+      Print(context, response.secret() + "\n");
+      break;
+    case OutputFormat::kJson:
+      Print(context, ToJson(response));
+      break;
+    case OutputFormat::kId:
+      Print(context, response.token().id() + "\n");
+      break;
+    case OutputFormat::kTable:
+      Print(context,
+            absl::StrCat("Created token ", response.token().id(),
+                         " for Deployment ", response.token().deployment_id(),
+                         ".\n", SecretBlock(response.secret()),
+                         TokenDetails(response.token(), context.now())));
+      break;
+  }
+  return kExitOk;
+}
+
+int List(const ParsedArgs& args, CliContext& context) {
+  absl::StatusOr<OutputFormat> format = OutputOf(args, kTokenOutputs);
+  if (!format.ok()) return Fail(context, format.status());
+  absl::StatusOr<AdminSession> session = AdminSession::Open(args, context);
+  if (!session.ok()) return Fail(context, session.status());
+  v1::ListTokensResponse all;
+  v1::ListTokensRequest request;
+  request.set_deployment_id(*args.Get("deployment"));
+  request.set_page_size(1000);
+  do {
+    v1::ListTokensResponse page;
+    absl::Status status = session->Convert(
+        session->stub().ListTokens(session->NewCall().get(), request, &page));
+    if (!status.ok()) return Fail(context, status);
+    for (v1::Token& token : *page.mutable_tokens()) {
+      *all.add_tokens() = std::move(token);
+    }
+    all.set_total_size(page.total_size());
+    request.set_page_token(page.next_page_token());
+  } while (!request.page_token().empty());
+
+  if (*format == OutputFormat::kJson) {
+    Print(context, ToJson(all));
+  } else if (*format == OutputFormat::kId) {
+    for (const v1::Token& token : all.tokens()) {
+      Print(context, token.id() + "\n");
+    }
+  } else if (all.tokens().empty()) {
+    Print(context, absl::StrCat("No tokens for Deployment ",
+                                request.deployment_id(), ".\n"));
+  } else {
+    std::vector<v1::Token> tokens(all.tokens().begin(), all.tokens().end());
+    Print(context, TokenTable(tokens, context.now()));
+  }
+  return kExitOk;
+}
+
+int Get(const ParsedArgs& args, CliContext& context) {
+  absl::StatusOr<OutputFormat> format = OutputOf(args, kTokenOutputs);
+  if (!format.ok()) return Fail(context, format.status());
+  absl::StatusOr<AdminSession> session = AdminSession::Open(args, context);
+  if (!session.ok()) return Fail(context, session.status());
+  v1::GetTokenRequest request;
+  request.set_id(args.positional()[0]);
+  v1::Token token;
+  absl::Status status = session->Convert(
+      session->stub().GetToken(session->NewCall().get(), request, &token));
+  if (!status.ok()) return Fail(context, status);
+  PrintToken(context, *format, token);
+  return kExitOk;
+}
+
+int Update(const ParsedArgs& args, CliContext& context) {
+  absl::StatusOr<OutputFormat> format = OutputOf(args, kTokenOutputs);
+  if (!format.ok()) return Fail(context, format.status());
+  v1::UpdateTokenRequest request;
+  request.set_id(args.positional()[0]);
+  // The mask names exactly the flags given, so --description "" clears it.
+  if (std::optional<std::string> name = args.Get("name")) {
+    request.set_name(*name);
+    request.mutable_update_mask()->add_paths("name");
+  }
+  if (std::optional<std::string> description = args.Get("description")) {
+    request.set_description(*description);
+    request.mutable_update_mask()->add_paths("description");
+  }
+  if (request.update_mask().paths().empty()) {
+    return Fail(context, absl::InvalidArgumentError(
+                             "nothing to update: pass --name and/or "
+                             "--description"));
+  }
+  absl::StatusOr<AdminSession> session = AdminSession::Open(args, context);
+  if (!session.ok()) return Fail(context, session.status());
+  v1::Token token;
+  absl::Status status = session->Convert(
+      session->stub().UpdateToken(session->NewCall().get(), request, &token));
+  if (!status.ok()) return Fail(context, status);
+  if (*format == OutputFormat::kTable) {
+    Print(context, absl::StrCat("Updated token ", token.id(), ".\n"));
+  }
+  PrintToken(context, *format, token);
+  return kExitOk;
+}
+
+int Rotate(const ParsedArgs& args, CliContext& context) {
+  absl::StatusOr<OutputFormat> format = OutputOf(args, kSecretOutputs);
+  if (!format.ok()) return Fail(context, format.status());
+  v1::RotateTokenRequest request;
+  request.set_id(args.positional()[0]);
+  int64_t grace = 0;
+  if (std::optional<std::string> text = args.Get("grace-period")) {
+    absl::StatusOr<int64_t> seconds = ParseSeconds("grace-period", *text);
+    if (!seconds.ok()) return Fail(context, seconds.status());
+    if (*seconds > 86400) {
+      return Fail(context, absl::InvalidArgumentError(
+                               "--grace-period must be at most 24h"));
+    }
+    grace = *seconds;
+  }
+  request.set_grace_period_seconds(static_cast<int32_t>(grace));
+  absl::StatusOr<AdminSession> session = AdminSession::Open(args, context);
+  if (!session.ok()) return Fail(context, session.status());
+  v1::RotateTokenResponse response;
+  absl::Status status = session->Convert(session->stub().RotateToken(
+      session->NewCall().get(), request, &response));
+  if (!status.ok()) return Fail(context, status);
+  switch (*format) {
+    case OutputFormat::kValue:
+      Print(context, response.secret() + "\n");
+      break;
+    case OutputFormat::kJson:
+      Print(context, ToJson(response));
+      break;
+    case OutputFormat::kId:
+      Print(context, response.token().id() + "\n");
+      break;
+    case OutputFormat::kTable: {
+      const absl::Time now = context.now();
+      std::string old_value =
+          grace == 0 ? std::string("The old value stopped verifying now.")
+                     : absl::StrCat(
+                           "The old value keeps verifying until ",
+                           Rfc3339(now + absl::Seconds(grace)), " (",
+                           RelativeTime(now + absl::Seconds(grace), now), ").");
+      Print(context,
+            absl::StrCat("Rotated token ", response.token().id(), ". ",
+                         old_value, "\n", SecretBlock(response.secret()),
+                         TokenDetails(response.token(), now)));
+      break;
+    }
+  }
+  return kExitOk;
+}
+
+// Reads one line from `in`; false at end of input.
+bool ReadLine(FILE* in, std::string* line) {
+  line->clear();
+  int c;
+  while ((c = std::fgetc(in)) != EOF && c != '\n') line->push_back(char(c));
+  return c != EOF || !line->empty();
+}
+
+int Delete(const ParsedArgs& args, CliContext& context) {
+  absl::StatusOr<OutputFormat> format = OutputOf(args, {"table", "json"});
+  if (!format.ok()) return Fail(context, format.status());
+  const std::string id = args.positional()[0];
+  const bool confirmed_by_flag = args.Has("yes");
+  if (!confirmed_by_flag && !context.stdin_is_tty) {
+    return Fail(context,
+                absl::InvalidArgumentError(absl::StrCat(
+                    "not deleting ", id,
+                    ": stdin is not a terminal, so nobody can type Delete to "
+                    "confirm; pass --yes to delete from a script")));
+  }
+  absl::StatusOr<AdminSession> session = AdminSession::Open(args, context);
+  if (!session.ok()) return Fail(context, session.status());
+  // Look the token up first: the prompt names it, and an unknown id fails
+  // before anyone is asked to confirm.
+  v1::GetTokenRequest get;
+  get.set_id(id);
+  v1::Token token;
+  absl::Status status = session->Convert(
+      session->stub().GetToken(session->NewCall().get(), get, &token));
+  if (!status.ok()) return Fail(context, status);
+  if (!confirmed_by_flag) {
+    std::fprintf(context.err,
+                 "Deleting token %s \"%s\" of Deployment %s cannot be undone; "
+                 "workflows using it\nwill stop working. Type Delete to "
+                 "confirm: ",
+                 token.id().c_str(), token.name().c_str(),
+                 token.deployment_id().c_str());
+    std::fflush(context.err);
+    std::string answer;
+    ReadLine(context.in, &answer);
+    answer = std::string(absl::StripAsciiWhitespace(answer));
+    if (answer != "Delete") {
+      std::fprintf(context.err, "Not deleted (you did not type Delete).\n");
+      return kExitDenied;
+    }
+  }
+  v1::DeleteTokenRequest request;
+  request.set_id(id);
+  google::protobuf::Empty empty;
+  status = session->Convert(
+      session->stub().DeleteToken(session->NewCall().get(), request, &empty));
+  if (!status.ok()) return Fail(context, status);
+  if (*format == OutputFormat::kJson) {
+    Print(context, absl::StrCat("{\n  \"id\": \"", JsonEscape(id),
+                                "\",\n  \"deleted\": true\n}\n"));
+  } else {
+    Print(context,
+          absl::StrCat("Deleted token ", id, " \"", token.name(), "\".\n"));
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+std::vector<Command> TokenCommands() {
+  std::vector<Command> commands;
+  commands.push_back(
+      {{"token create", "", 0, 0,
+        "Create a Deployment API token and print its value, the only time it "
+        "is shown.",
+        "The value is printed once and cannot be retrieved again. To capture "
+        "only the value\nin a script:\n"
+        "  export ASTRO_API_TOKEN=$(tokenctl token create --deployment D "
+        "--name N -o value)\n",
+        With(
+            {{"deployment", "", "ID", "the Deployment the token acts on", true},
+             {"name", "", "NAME", "a name people recognise (1-256 characters)",
+              true},
+             {"description", "", "TEXT", "optional free text"},
+             {"expiration-days", "", "N",
+              "days until the token expires, 1-365; 0 or absent = never"}},
+            kSecretOutputs)},
+       Create});
+  commands.push_back(
+      {{"token list", "", 0, 0,
+        "List the tokens of a Deployment, oldest first.",
+        "-o id prints only the ids, one a line (the newest last).\n",
+        With({{"deployment", "", "ID", "the Deployment", true}},
+             kTokenOutputs)},
+       List});
+  commands.push_back(
+      {{"token get", "ID", 1, 1, "Show one token (never its value).", "",
+        With({}, kTokenOutputs)},
+       Get});
+  commands.push_back(
+      {{"token update", "ID", 1, 1, "Rename a token or change its description.",
+        "Only the flags given change; --description \"\" clears the "
+        "description.\n",
+        With({{"name", "", "NAME", "the new name"},
+              {"description", "", "TEXT", "the new description"}},
+             kTokenOutputs)},
+       Update});
+  commands.push_back(
+      {{"token rotate", "ID", 1, 1,
+        "Issue a new value for a token, keeping its id, name, description and "
+        "Deployment.",
+        "The old value stops verifying at once, or after --grace-period, so "
+        "that CI secrets\ncan be updated without downtime. The expiry is "
+        "renewed. -o value prints only the\nnew value.\n",
+        With({{"grace-period", "", "DURATION",
+               "keep the old value valid this long: 0 (default) to 24h, e.g. "
+               "1h, 30m, 90s"}},
+             kSecretOutputs)},
+       Rotate});
+  commands.push_back(
+      {{"token delete", "ID", 1, 1,
+        "Delete a token for good; its value stops verifying at once.",
+        "Asks you to type Delete to confirm (as the UI does). --yes skips the "
+        "question for\nscripts; without --yes and without a terminal on stdin "
+        "nothing is deleted (exit 2).\nA wrong answer deletes nothing (exit "
+        "1).\n",
+        With({{"yes", "y", "", "delete without asking"}}, {"table", "json"})},
+       Delete});
+  return commands;
+}
+
+}  // namespace tokens::cli
