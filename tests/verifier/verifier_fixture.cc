@@ -65,9 +65,9 @@ void VerifierTest::StartServerOnPort(int port, TokenServerOptions options) {
   stub_ = v1::TokenService::NewStub(channel_);
 }
 
-v1::CheckResponse VerifierTest::Check(const std::string& token,
-                                      const std::string& deployment,
-                                      const std::string& operation) {
+v1::CheckResponse CheckWith(v1::Verifier::Stub* stub, const std::string& token,
+                            const std::string& deployment,
+                            const std::string& operation) {
   v1::CheckRequest request;
   request.set_token(token);
   request.set_deployment_id(deployment);
@@ -76,9 +76,15 @@ v1::CheckResponse VerifierTest::Check(const std::string& token,
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::seconds(10));
-  grpc::Status status = verifier_stub_->Check(&context, request, &response);
+  grpc::Status status = stub->Check(&context, request, &response);
   EXPECT_TRUE(status.ok()) << status.error_message();
   return response;
+}
+
+v1::CheckResponse VerifierTest::Check(const std::string& token,
+                                      const std::string& deployment,
+                                      const std::string& operation) {
+  return CheckWith(verifier_stub_.get(), token, deployment, operation);
 }
 
 v1::CheckResponse VerifierTest::WaitForReason(const std::string& token,

@@ -24,6 +24,11 @@ namespace tokens::testing {
 // CI machines are slow and busy.
 inline constexpr absl::Duration kPropagationBound = absl::Seconds(10);
 
+// Check over `stub`; a failed RPC fails the test.
+v1::CheckResponse CheckWith(v1::Verifier::Stub* stub, const std::string& token,
+                            const std::string& deployment,
+                            const std::string& operation);
+
 class VerifierTest : public TokenServiceTest {
  protected:
   void TearDown() override;

@@ -86,17 +86,7 @@ class VerifierProcessTest : public ::testing::Test {
 
   static v1::CheckResponse Check(v1::Verifier::Stub* stub,
                                  const std::string& token) {
-    v1::CheckRequest request;
-    request.set_token(token);
-    request.set_deployment_id(kDeployment);
-    request.set_operation("deployment.deploys.create");
-    v1::CheckResponse response;
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::seconds(10));
-    grpc::Status status = stub->Check(&context, request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response;
+    return CheckWith(stub, token, kDeployment, "deployment.deploys.create");
   }
 
   std::string data_dir_;
