@@ -124,6 +124,35 @@ Response Route(const Request& request, VerifierCore* core) {
   return response;
 }
 
+}  // namespace
+
+RawHttpAnswer AnswerRawHttpRequest(std::string_view raw, VerifierCore* core) {
+  http::request_parser<http::string_body> parser;
+  parser.header_limit(HttpServer::kMaxHeaderBytes);
+  parser.body_limit(HttpServer::kMaxBodyBytes);
+  parser.eager(true);
+  beast::error_code ec;
+  parser.put(asio::buffer(raw.data(), raw.size()), ec);
+  if (ec == http::error::need_more) ec = {};
+  if (!ec && !parser.is_done()) parser.put_eof(ec);
+  RawHttpAnswer answer;
+  if (ec == http::error::header_limit) {
+    answer.status = 431;
+  } else if (ec == http::error::body_limit) {
+    answer.status = 413;
+  } else if (ec || !parser.is_done()) {
+    answer.status = 400;
+  } else {
+    const Response response = Route(parser.get(), core);
+    answer.status = response.result_int();
+    answer.auth_reason = std::string(ToStd(response["X-Auth-Reason"]));
+    answer.token_id = std::string(ToStd(response["X-Token-Id"]));
+  }
+  return answer;
+}
+
+namespace {
+
 // One connection: read a request, answer it, repeat while keep-alive holds.
 class Session : public std::enable_shared_from_this<Session> {
  public:

@@ -24,11 +24,23 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "verifier/verifier_core.h"
 
 namespace tokens {
+
+// What the server answers to one request given as raw bytes: the HTTP status
+// and the X-Auth-Reason header (empty when none). Parses with the same limits
+// and rules as a live connection (431, 413, 400 as above); input that ends
+// before the request is complete gets 400. For fuzzing and tests.
+struct RawHttpAnswer {
+  int status = 0;
+  std::string auth_reason;
+  std::string token_id;
+};
+RawHttpAnswer AnswerRawHttpRequest(std::string_view raw, VerifierCore* core);
 
 class HttpServer {
  public:

@@ -34,6 +34,19 @@ FeedClientOptions MakeFeedOptions(std::string key, std::string deployment) {
   return options;
 }
 
+// The shape TokenService accepts for WatchTokensRequest.deployment_id; checked
+// here so that a mistyped flag fails at start instead of as an endless series
+// of rejected streams.
+bool IsDeploymentId(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 VerifierServer::VerifierServer(const VerifierOptions& options, Clock* clock,
@@ -54,6 +67,10 @@ absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::BuildAndStart(
   }
   if (options.usage_report_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("usage_report_interval must be positive");
+  }
+  if (!options.deployment.empty() && !IsDeploymentId(options.deployment)) {
+    return absl::InvalidArgumentError(
+        "deployment must be 1-64 characters of [a-z0-9-]");
   }
   absl::StatusOr<HostPort> grpc_address = ParseHostPort(options.listen);
   if (!grpc_address.ok()) return grpc_address.status();
