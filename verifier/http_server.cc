@@ -204,9 +204,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Write(Response response, bool close) {
     response_ = std::move(response);
-    if (response_.body().size() > 0 || !response_.has_content_length()) {
-      response_.prepare_payload();
-    }
+    // OnRead prepared its answers already (a HEAD answer keeps the GET length).
+    if (!response_.has_content_length()) response_.prepare_payload();
     response_.keep_alive(!close);
     stream_.expires_after(kIdleTimeout);
     http::async_write(

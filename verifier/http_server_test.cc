@@ -236,6 +236,23 @@ TEST_F(HttpServerTest, UnknownPathIsNotFoundAndWrongMethodIsRejected) {
             http::status::method_not_allowed);
 }
 
+TEST_F(HttpServerTest, HeadAnswersHeadersOnly) {
+  tcp::socket socket = Connect();
+  asio::write(socket,
+              asio::buffer(std::string("HEAD /healthz HTTP/1.1\r\nHost: x\r\n"
+                                       "Connection: close\r\n\r\n")));
+  std::string raw;
+  beast::error_code ec;
+  char chunk[1024];
+  while (!ec) {
+    const size_t n = socket.read_some(asio::buffer(chunk), ec);
+    raw.append(chunk, n);
+  }
+  EXPECT_EQ(raw.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << raw;
+  EXPECT_THAT(raw, HasSubstr("Content-Length: 3\r\n"));
+  EXPECT_EQ(raw.substr(raw.size() - 4), "\r\n\r\n") << "no body after HEAD";
+}
+
 TEST_F(HttpServerTest, StopIsIdempotent) {
   server_->Stop();
   server_->Stop();
