@@ -61,7 +61,7 @@ std::string RelativeTime(absl::Time time, absl::Time now) {
   auto rounded = [&](absl::Duration unit) {
     return static_cast<int64_t>(std::llround(absl::FDivDuration(size, unit)));
   };
-  if (size < absl::Minutes(90)) {
+  if (size < absl::Minutes(45)) {
     amount = Plural(std::max<int64_t>(1, rounded(absl::Minutes(1))), "minute");
   } else if (size < absl::Hours(36)) {
     amount = Plural(rounded(absl::Hours(1)), "hour");

@@ -24,6 +24,7 @@ TEST(OutputTest, RelativeTimeRoundsToTheNearestUnit) {
   EXPECT_EQ(RelativeTime(kNow - absl::Hours(48), kNow), "2 days ago");
   EXPECT_EQ(RelativeTime(kNow + absl::Hours(5), kNow), "in 5 hours");
   EXPECT_EQ(RelativeTime(kNow - absl::Minutes(1), kNow), "1 minute ago");
+  EXPECT_EQ(RelativeTime(kNow + absl::Hours(1), kNow), "in 1 hour");
   EXPECT_EQ(RelativeTime(kNow - absl::Seconds(3), kNow), "just now");
 }
 
