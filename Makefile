@@ -23,5 +23,16 @@ test: deps
 	UNBUILT="$$unbuilt" scripts/test-summary.sh bazel-testlogs $$targets || status=1; \
 	rm -f $$log; exit $$status
 
+# Every benchmark of docs/benchmarks.md, against its reference in the same run;
+# rewrites docs/benchmarks.md and its plots. Under 10 minutes on 2 cores.
+bench: deps
+	@scripts/install-deps.sh gnuplot-nox
+	$(BAZEL) build //bench:all
+	bench/run_bench.sh --bin "$$($(BAZEL) info bazel-bin 2>/dev/null)" --out docs/benchmarks.md
+
+# The same in a tiny mode (seconds); also part of `make test`.
+bench-smoke: deps
+	$(BAZEL) test //bench:bench_smoke_test
+
 clean:
 	$(BAZEL) clean

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <string>
 #include <utility>
@@ -594,6 +595,92 @@ absl::Status SqliteTokenStore::InTransaction(bool write, Body body) {
   return status;
 }
 
+// One caller's write waiting in InWriteBatch.
+struct SqliteTokenStore::PendingWrite {
+  const std::function<absl::Status()>* body = nullptr;
+  absl::Status status;
+  bool done = false;
+};
+
+namespace {
+
+struct BatchTurn {
+  const bool* done;
+  const bool* committing;
+};
+
+bool MayProceed(BatchTurn* turn) { return *turn->done || !*turn->committing; }
+
+}  // namespace
+
+// Group commit. Writers queue up; the first one finding no batch in progress
+// becomes the leader, takes every queued write and commits them in one
+// transaction (one fsync), while later writers queue for the next batch. Each
+// caller returns only after the transaction holding its write committed, so
+// an acknowledged write is as durable as before, and each write stays atomic
+// on its own: it runs inside a savepoint that is rolled back if it fails, so
+// a failing write neither leaves partial rows nor fails its batch-mates.
+absl::Status SqliteTokenStore::InWriteBatch(
+    const std::function<absl::Status()>& body) {
+  PendingWrite write;
+  write.body = &body;
+  std::vector<PendingWrite*> batch;
+  {
+    absl::MutexLock lock(&batch_mu_);
+    pending_.push_back(&write);
+    BatchTurn turn{&write.done, &committing_};
+    batch_mu_.Await(absl::Condition(&MayProceed, &turn));
+    if (write.done) return write.status;
+    committing_ = true;
+    batch.swap(pending_);
+  }
+  CommitBatch(batch);
+  absl::MutexLock lock(&batch_mu_);
+  for (PendingWrite* w : batch) w->done = true;
+  committing_ = false;
+  return write.status;
+}
+
+void SqliteTokenStore::CommitBatch(const std::vector<PendingWrite*>& batch) {
+  absl::MutexLock lock(&mu_);
+  if (batch.size() == 1) {
+    batch[0]->status = InTransaction(/*write=*/true, *batch[0]->body);
+    return;
+  }
+  absl::Status begun = Exec("BEGIN IMMEDIATE");
+  if (!begun.ok()) {
+    for (PendingWrite* w : batch) w->status = begun;
+    return;
+  }
+  for (PendingWrite* w : batch) {
+    absl::Status status = Exec("SAVEPOINT batch_write");
+    if (status.ok()) status = (*w->body)();
+    if (sqlite3_get_autocommit(db_) != 0) {
+      // SQLite rolled back the whole transaction (disk full, I/O error):
+      // nothing of this batch was written.
+      if (status.ok()) {
+        status = absl::UnavailableError("write transaction rolled back");
+      }
+      for (PendingWrite* x : batch) x->status = status;
+      return;
+    }
+    if (status.ok()) {
+      status = Exec("RELEASE batch_write");
+    } else {
+      Exec("ROLLBACK TO batch_write").IgnoreError();
+      Exec("RELEASE batch_write").IgnoreError();
+    }
+    w->status = status;
+  }
+  absl::Status committed = Exec("COMMIT");
+  if (!committed.ok()) {
+    if (sqlite3_get_autocommit(db_) == 0) Exec("ROLLBACK").IgnoreError();
+    for (PendingWrite* w : batch) {
+      if (w->status.ok()) w->status = committed;
+    }
+  }
+}
+
 absl::StatusOr<TokenRecord> SqliteTokenStore::ReadToken(const std::string& id) {
   absl::StatusOr<SqliteStatement> select = Prepare(kSelectToken);
   if (!select.ok()) return select.status();
@@ -672,37 +759,35 @@ absl::StatusOr<int64_t> SqliteTokenStore::Create(const TokenRecord& record,
   if (IsInfinite(record.create_time)) {
     return absl::InvalidArgumentError("create_time must be set");
   }
-  absl::MutexLock lock(&mu_);
   int64_t revision = 0;
-  STORE_RETURN_IF_ERROR(InTransaction(
-      /*write=*/true, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
-        {
-          absl::StatusOr<SqliteStatement> insert = Prepare(kInsertToken);
-          if (!insert.ok()) return insert.status();
-          insert->BindText(1, record.id);
-          insert->BindText(2, record.deployment_id);
-          insert->BindText(3, record.name);
-          insert->BindText(4, record.description);
-          insert->BindText(5, record.short_token);
-          insert->BindInt(6, record.expiration_days);
-          insert->BindDigest(7, record.secret_digest);
-          insert->BindOptionalDigest(8, record.previous_digest);
-          insert->BindTime(9, record.previous_valid_until,
-                           absl::InfinitePast());
-          insert->BindTime(10, record.create_time, absl::InfinitePast());
-          insert->BindTime(11, record.update_time, absl::InfinitePast());
-          insert->BindTime(12, record.expire_time, absl::InfiniteFuture());
-          insert->BindTime(13, record.last_rotate_time, absl::InfinitePast());
-          insert->BindTime(14, record.last_used_time, absl::InfinitePast());
-          insert->BindText(15, record.created_by);
-          insert->BindText(16, record.updated_by);
-          STORE_RETURN_IF_ERROR(insert->Run());
-        }
-        absl::StatusOr<int64_t> logged = LogUpsert(record.id);
-        if (!logged.ok()) return logged.status();
-        revision = *logged;
-        return InsertAudit(audit);
-      }));
+  STORE_RETURN_IF_ERROR(InWriteBatch([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(
+                                         mu_) -> absl::Status {
+    {
+      absl::StatusOr<SqliteStatement> insert = Prepare(kInsertToken);
+      if (!insert.ok()) return insert.status();
+      insert->BindText(1, record.id);
+      insert->BindText(2, record.deployment_id);
+      insert->BindText(3, record.name);
+      insert->BindText(4, record.description);
+      insert->BindText(5, record.short_token);
+      insert->BindInt(6, record.expiration_days);
+      insert->BindDigest(7, record.secret_digest);
+      insert->BindOptionalDigest(8, record.previous_digest);
+      insert->BindTime(9, record.previous_valid_until, absl::InfinitePast());
+      insert->BindTime(10, record.create_time, absl::InfinitePast());
+      insert->BindTime(11, record.update_time, absl::InfinitePast());
+      insert->BindTime(12, record.expire_time, absl::InfiniteFuture());
+      insert->BindTime(13, record.last_rotate_time, absl::InfinitePast());
+      insert->BindTime(14, record.last_used_time, absl::InfinitePast());
+      insert->BindText(15, record.created_by);
+      insert->BindText(16, record.updated_by);
+      STORE_RETURN_IF_ERROR(insert->Run());
+    }
+    absl::StatusOr<int64_t> logged = LogUpsert(record.id);
+    if (!logged.ok()) return logged.status();
+    revision = *logged;
+    return InsertAudit(audit);
+  }));
   return revision;
 }
 
@@ -754,10 +839,9 @@ absl::StatusOr<TokenPage> SqliteTokenStore::List(
 absl::StatusOr<TokenRecord> SqliteTokenStore::Update(const std::string& id,
                                                      const TokenUpdate& update,
                                                      const AuditEntry& audit) {
-  absl::MutexLock lock(&mu_);
   TokenRecord result;
-  STORE_RETURN_IF_ERROR(InTransaction(
-      /*write=*/true, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+  STORE_RETURN_IF_ERROR(
+      InWriteBatch([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
         {
           absl::StatusOr<SqliteStatement> statement = Prepare(kUpdateToken);
           if (!statement.ok()) return statement.status();
@@ -783,10 +867,9 @@ absl::StatusOr<TokenRecord> SqliteTokenStore::Update(const std::string& id,
 absl::StatusOr<TokenRecord> SqliteTokenStore::Rotate(const std::string& id,
                                                      const Rotation& rotation,
                                                      const AuditEntry& audit) {
-  absl::MutexLock lock(&mu_);
   TokenRecord result;
-  STORE_RETURN_IF_ERROR(InTransaction(
-      /*write=*/true, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+  STORE_RETURN_IF_ERROR(
+      InWriteBatch([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
         {
           absl::StatusOr<SqliteStatement> statement = Prepare(kRotateToken);
           if (!statement.ok()) return statement.status();
@@ -820,10 +903,9 @@ absl::StatusOr<TokenRecord> SqliteTokenStore::Rotate(const std::string& id,
 
 absl::StatusOr<int64_t> SqliteTokenStore::Delete(const std::string& id,
                                                  const AuditEntry& audit) {
-  absl::MutexLock lock(&mu_);
   int64_t revision = 0;
-  STORE_RETURN_IF_ERROR(InTransaction(
-      /*write=*/true, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+  STORE_RETURN_IF_ERROR(
+      InWriteBatch([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
         std::string deployment_id;
         {
           absl::StatusOr<SqliteStatement> select = Prepare(kSelectDeployment);
@@ -851,11 +933,9 @@ absl::StatusOr<int64_t> SqliteTokenStore::Delete(const std::string& id,
 }
 
 absl::Status SqliteTokenStore::RecordAudit(const AuditEntry& audit) {
-  absl::MutexLock lock(&mu_);
-  return InTransaction(
-      /*write=*/true, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
-        return InsertAudit(audit);
-      });
+  return InWriteBatch([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+    return InsertAudit(audit);
+  });
 }
 
 absl::StatusOr<std::vector<AuditEntry>> SqliteTokenStore::ListAudit(

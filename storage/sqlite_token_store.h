@@ -7,8 +7,12 @@
 // file with a newer schema than this binary knows is refused.
 //
 // Thread-safe: one connection guarded by a mutex serves every call. Every
-// mutating call runs in one `BEGIN IMMEDIATE` transaction (token row,
-// change-log row, audit row, change-log trimming) and rolls back on any error.
+// mutating call is atomic on its own (token row, change-log row, audit row,
+// change-log trimming; rolled back on any error). Concurrent mutating calls are
+// group-committed: one caller commits the writes queued meanwhile in a single
+// `BEGIN IMMEDIATE` transaction (each in its own savepoint) and one fsync, and
+// every caller returns only after that commit, so an acknowledged change is
+// durable. A lone writer gets a transaction of its own, as before.
 // Several processes may open the same file; a write that cannot get the lock
 // within `busy_timeout` fails with Unavailable and changes nothing.
 //
@@ -21,6 +25,7 @@
 #define STORAGE_SQLITE_TOKEN_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -115,6 +120,15 @@ class SqliteTokenStore : public TokenStore {
   absl::Status InTransaction(bool write, Body body)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // Runs `body` (which needs mu_) as one write, group-committed with the
+  // writes of other threads; returns its status, or the commit's error.
+  struct PendingWrite;  // Defined in the .cc.
+  absl::Status InWriteBatch(const std::function<absl::Status()>& body)
+      ABSL_LOCKS_EXCLUDED(mu_, batch_mu_);
+  // Commits `batch` in one transaction (the leader of InWriteBatch).
+  void CommitBatch(const std::vector<PendingWrite*>& batch)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   absl::StatusOr<TokenRecord> ReadToken(const std::string& id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<int64_t> ReadRevision() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -128,6 +142,12 @@ class SqliteTokenStore : public TokenStore {
   absl::Status TrimChanges(int64_t revision) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status InsertAudit(const AuditEntry& audit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Guards the queue of writes waiting for the next group commit. Never held
+  // while waiting for mu_ or the database.
+  absl::Mutex batch_mu_;
+  std::vector<PendingWrite*> pending_ ABSL_GUARDED_BY(batch_mu_);
+  bool committing_ ABSL_GUARDED_BY(batch_mu_) = false;
 
   absl::Mutex mu_;
   sqlite3* const db_;  // Owned; closed in the destructor.

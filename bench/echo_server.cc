@@ -1,0 +1,64 @@
+// echo_server: the gRPC-limit reference. The same gRPC library, threading model
+// (callback API, DefaultReactor, finished inline) and server options (default
+// health service, reflection, insecure credentials, default ServerBuilder) as
+// the verifier, answering a fixed response of the same size as an allowed
+// Check answer. Nothing serving a gRPC Check on this machine can be faster.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <csignal>
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "bench/echo.grpc.pb.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:0", "gRPC address");
+
+namespace tokens::bench {
+
+class EchoService : public Echo::CallbackService {
+  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* context,
+                                  const EchoCheckRequest* request,
+                                  EchoCheckResponse* response) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    response->set_allowed(!request->token().empty());
+    response->set_reason(1);
+    response->set_token_id("tok_abcdefghijklmnopqrstuvwxyz");
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+};
+
+}  // namespace tokens::bench
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  tokens::bench::EchoService service;
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(absl::GetFlag(FLAGS_listen),
+                           grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    std::fprintf(stderr, "cannot listen\n");
+    return 1;
+  }
+  std::printf("listening on 127.0.0.1:%d\n", port);
+  std::fflush(stdout);
+  int signal = 0;
+  sigwait(&signals, &signal);
+  server->Shutdown();
+  return 0;
+}
