@@ -184,16 +184,23 @@ absl::StatusOr<TokenRecord> TokenManager::Update(
   if (!valid.ok()) {
     return RecordIfRejected(this, valid, caller, "token.update", id, "");
   }
+  // The audit entry is listed under the token's Deployment.
+  auto current = store_->Get(id);
+  if (!current.ok()) {
+    return RecordIfRejected(this, current.status(), caller, "token.update", id,
+                            "");
+  }
   TokenUpdate update;
   update.name = std::move(name);
   update.description = std::move(description);
   update.now = clock_->Now();
   update.updated_by = caller.name;
-  auto updated =
-      store_->Update(id, update, Audit(caller.name, "token.update", id, ""));
+  auto updated = store_->Update(
+      id, update,
+      Audit(caller.name, "token.update", id, current->deployment_id));
   if (!updated.ok()) {
     return RecordIfRejected(this, updated.status(), caller, "token.update", id,
-                            "");
+                            current->deployment_id);
   }
   feed_->Notify();
   return updated;

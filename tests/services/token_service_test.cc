@@ -372,6 +372,11 @@ TEST_F(TokenServiceTest, ReportUsageMovesLastUsedTimeOnlyForward) {
 
 TEST_F(TokenServiceTest, AuditLogRecordsEveryChangeWithoutSecrets) {
   v1::CreateTokenResponse created = Create("prod", "audited");
+  v1::UpdateTokenRequest update;
+  update.set_id(created.token().id());
+  update.set_name("renamed");
+  v1::Token updated;
+  ASSERT_TRUE(stub_->UpdateToken(AsAdmin().get(), update, &updated).ok());
   v1::RotateTokenRequest rotate;
   rotate.set_id(created.token().id());
   v1::RotateTokenResponse rotated;
@@ -385,10 +390,11 @@ TEST_F(TokenServiceTest, AuditLogRecordsEveryChangeWithoutSecrets) {
   request.set_deployment_id("prod");
   v1::ListAuditEventsResponse response;
   ASSERT_TRUE(stub_->ListAuditEvents(AsAdmin().get(), request, &response).ok());
-  ASSERT_EQ(response.events_size(), 3);
+  ASSERT_EQ(response.events_size(), 4);
   EXPECT_EQ(response.events(0).action(), "token.delete");
   EXPECT_EQ(response.events(1).action(), "token.rotate");
-  EXPECT_EQ(response.events(2).action(), "token.create");
+  EXPECT_EQ(response.events(2).action(), "token.update");
+  EXPECT_EQ(response.events(3).action(), "token.create");
   for (const auto& event : response.events()) {
     EXPECT_EQ(event.principal(), "admin");
     EXPECT_EQ(event.outcome(), "OK");
