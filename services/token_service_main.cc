@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "common/flag_names.h"
 #include "common/json_log.h"
+#include "common/listen_policy.h"
 #include "common/shutdown_signal.h"
 #include "services/token_server.h"
 
@@ -24,6 +25,8 @@ ABSL_FLAG(bool, synchronous_full, true,
           "changes on power loss");
 ABSL_FLAG(int64_t, change_retention, 100000,
           "change-log entries kept for verifiers to resume from");
+ABSL_FLAG(bool, insecure, false,
+          "allow plain text on a non-loopback --listen address");
 
 int main(int argc, char** argv) {
   tokens::BlockShutdownSignals();
@@ -40,6 +43,12 @@ int main(int argc, char** argv) {
   options.change_retention = absl::GetFlag(FLAGS_change_retention);
   if (options.max_expiration_days < 1 || options.max_expiration_days > 365) {
     std::fprintf(stderr, "--max-expiration-days must be 1-365\n");
+    return 2;
+  }
+  if (absl::Status plain = tokens::CheckPlaintextListen(
+          "--listen", options.listen, absl::GetFlag(FLAGS_insecure));
+      !plain.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(plain.message()).c_str());
     return 2;
   }
 

@@ -3,6 +3,8 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "common/json_log.h"
+#include "common/token_value.h"
 
 namespace tokens {
 namespace {
@@ -45,6 +47,17 @@ Decision VerifierCore::Check(std::string_view token,
   Decision decision = authorizer_->Check(token, deployment_id, operation);
   const auto elapsed = std::chrono::steady_clock::now() - start;
   metrics_->RecordCheck(decision.reason, absl::FromChrono(elapsed));
+  if (decision.reason == CheckReason::kUnknownToken ||
+      decision.reason == CheckReason::kExpired) {
+    // A use of an unknown (never issued, deleted or rotated away) or expired
+    // token: counted above by reason, and logged by the first bytes of its
+    // digest only, never the value.
+    JsonLog("check.rejected_token", "warn")
+        .Str("reason", std::string(CheckReasonName(decision.reason)))
+        .Str("digest_prefix", DigestPrefixHex(DigestOf(token)))
+        .Str("token_id", decision.token_id)
+        .Str("deployment_id", std::string(deployment_id.substr(0, 64)));
+  }
   if (decision.allowed() && usage_ != nullptr) {
     usage_->Record(decision.token_id, clock_->Now());
   }

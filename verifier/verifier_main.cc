@@ -3,12 +3,14 @@
 // SIGTERM or SIGINT.
 #include <cstdio>
 #include <string>
+#include <utility>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
 #include "common/clock.h"
 #include "common/flag_names.h"
 #include "common/json_log.h"
+#include "common/listen_policy.h"
 #include "common/shutdown_signal.h"
 #include "verifier/host_port.h"
 #include "verifier/verifier_server.h"
@@ -27,6 +29,8 @@ ABSL_FLAG(absl::Duration, max_staleness, absl::Seconds(30),
           "answer NOT_READY when the last feed heartbeat is older than this");
 ABSL_FLAG(absl::Duration, usage_report_interval, absl::Seconds(10),
           "how often last-use times are reported to TokenService");
+ABSL_FLAG(bool, insecure, false,
+          "allow plain text on a non-loopback --listen or --http-listen");
 
 int main(int argc, char** argv) {
   tokens::BlockShutdownSignals();
@@ -44,6 +48,16 @@ int main(int argc, char** argv) {
   options.deployment = absl::GetFlag(FLAGS_deployment);
   options.max_staleness = absl::GetFlag(FLAGS_max_staleness);
   options.usage_report_interval = absl::GetFlag(FLAGS_usage_report_interval);
+  for (const auto& [flag, address] :
+       {std::pair<const char*, std::string>{"--listen", options.listen},
+        {"--http-listen", options.http_listen}}) {
+    if (absl::Status plain = tokens::CheckPlaintextListen(
+            flag, address, absl::GetFlag(FLAGS_insecure));
+        !plain.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(plain.message()).c_str());
+      return 2;
+    }
+  }
 
   auto server =
       tokens::VerifierServer::BuildAndStart(options, tokens::RealClock());

@@ -177,7 +177,9 @@ TEST_F(HostileInputTest, EveryStringFieldOfEveryRpc) {
          r.set_description(v);
          v1::CreateTokenResponse out;
          grpc::Status s = stub_->CreateToken(AsAdmin().get(), r, &out);
-         if (s.ok()) EXPECT_EQ(out.token().description(), v);
+         if (s.ok()) {
+           EXPECT_EQ(out.token().description(), v);
+         }
          return s;
        }},
       {"GetToken.id",
@@ -218,7 +220,9 @@ TEST_F(HostileInputTest, EveryStringFieldOfEveryRpc) {
          r.mutable_update_mask()->add_paths("name");
          v1::Token out;
          grpc::Status s = stub_->UpdateToken(AsAdmin().get(), r, &out);
-         if (s.ok()) EXPECT_EQ(out.name(), v);
+         if (s.ok()) {
+           EXPECT_EQ(out.name(), v);
+         }
          // Put the canary's name back for ExpectStillHealthy.
          v1::UpdateTokenRequest back;
          back.set_id(id);
@@ -382,7 +386,9 @@ TEST_F(HostileInputTest, EveryNumberField) {
       grpc::Status s = reader->Finish();
       if (s.error_code() == StatusCode::CANCELLED) s = grpc::Status::OK;
       Expect("WatchTokens.since_revision = " + label, s);
-      if (n < 0) EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+      if (n < 0) {
+        EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+      }
     }
     {
       v1::ReportUsageRequest r;
