@@ -3,7 +3,9 @@
 // under Google Benchmark. The cache is filled the way the feed fills it
 // (TokenTable::Apply, then TokenCache::ReplaceAll).
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <random>
@@ -25,13 +27,27 @@ int CachedTokens() {
   return env != nullptr ? std::atoi(env) : 1000000;
 }
 
+long ResidentBytes() {
+  long pages = 0, resident = 0;
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+  std::fclose(f);
+  return resident * sysconf(_SC_PAGESIZE);
+}
+
 struct Fixture {
   TokenCache cache;
   std::unique_ptr<Authorizer> authorizer;
   std::vector<std::string> values;  // cached, of Deployment `bench-check`
   std::vector<std::string> unknown;
 
+  // Resident bytes the filled cache added, per token (for the memory figure:
+  // what the table alone costs, against the verifier process's RSS).
+  double table_bytes_per_token = 0;
+
   Fixture() {
+    const long before = ResidentBytes();
     TokenTable table;
     std::mt19937_64 random(7);
     const int n = CachedTokens();
@@ -56,6 +72,8 @@ struct Fixture {
     }
     for (int i = 0; i < 1000; ++i) unknown.push_back(*GenerateTokenValue());
     cache.ReplaceAll(std::move(table), n);
+    table_bytes_per_token =
+        static_cast<double>(ResidentBytes() - before) / static_cast<double>(n);
     cache.RecordHeartbeat(absl::Now());
     authorizer =
         std::make_unique<Authorizer>(&cache, RealClock(), absl::Hours(24));
@@ -77,6 +95,7 @@ void BM_DecisionAllowed(benchmark::State& state) {
     if (!d.allowed()) state.SkipWithError("expected ALLOWED");
     benchmark::DoNotOptimize(d);
   }
+  state.counters["table_bytes_per_token"] = f.table_bytes_per_token;
 }
 BENCHMARK(BM_DecisionAllowed);
 

@@ -4,6 +4,7 @@
 // pragmas (WAL, synchronous=FULL) on a database in --dir, the disk TokenService
 // uses in the same run. The schema comes from SqliteTokenStore::Open.
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <string>
@@ -68,7 +69,8 @@ int Run() {
   const std::string deployment = "bench-create";
   while (MonotonicNanos() < end) {
     const int64_t t0 = MonotonicNanos();
-    const std::string id = absl::StrFormat("tok_raw%019d", n);
+    // Unique across runs on the same file.
+    const std::string id = absl::StrFormat("tok_raw%d_%d", getpid(), n);
     const std::string name = absl::StrFormat("bench token %d", n);
     const std::string value = *GenerateTokenValue();
     const Digest digest = DigestOf(value);
