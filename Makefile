@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 BAZEL := bazel
 
-.PHONY: deps build run test test-asan bench bench-smoke clean
+.PHONY: deps build run test test-asan bench bench-smoke reliability fuzz clean
 
 deps:
 	@scripts/install-deps.sh
@@ -14,14 +14,38 @@ build: deps
 run: build
 	@scripts/run.sh
 
-# Every test case counted in the closing line `N passed, N failed`.
+# Every test case counted in the closing line `N passed, N failed`: the unit and integration
+# tests run twice, first under ASan+UBSan (--config=asan, its own output directory), then as
+# built normally; the closing line counts both runs.
 test: deps
-	@set -o pipefail; log=$$(mktemp); \
+	@set -o pipefail; log=$$(mktemp); status=0; \
 	targets=$$($(BAZEL) query --noshow_progress 'tests(//...)' 2>/dev/null); \
-	$(BAZEL) test $$targets 2>&1 | tee $$log; status=$$?; \
+	echo "== pass 1 of 2: ASan+UBSan =="; \
+	$(BAZEL) test --config=asan $$targets 2>&1 | tee $$log || status=1; \
 	unbuilt=$$(grep -oE '^//[^ ]+ +(FAILED TO BUILD|NO STATUS)' $$log | cut -d' ' -f1); \
-	UNBUILT="$$unbuilt" scripts/test-summary.sh bazel-testlogs $$targets || status=1; \
-	rm -f $$log; exit $$status
+	asan=$$(UNBUILT="$$unbuilt" scripts/test-summary.sh \
+	  "$$($(BAZEL) info --config=asan bazel-testlogs 2>/dev/null)" $$targets) || status=1; \
+	echo "ASan+UBSan pass: $$asan"; \
+	echo "== pass 2 of 2: normal build =="; \
+	$(BAZEL) test $$targets 2>&1 | tee $$log || status=1; \
+	unbuilt=$$(grep -oE '^//[^ ]+ +(FAILED TO BUILD|NO STATUS)' $$log | cut -d' ' -f1); \
+	normal=$$(UNBUILT="$$unbuilt" scripts/test-summary.sh \
+	  "$$($(BAZEL) info bazel-testlogs 2>/dev/null)" $$targets) || status=1; \
+	echo "normal pass: $$normal"; \
+	rm -f $$log; \
+	echo "$$asan $$normal" | awk '{ print $$1 + $$5 " passed, " $$3 + $$7 " failed" }'; \
+	exit $$status
+
+# The full reliability and security suites (docs/security.md): 25 kill -9 trials, faults,
+# hostile input, corpus replays, and every fuzz target for FUZZ_SECONDS (default 60).
+reliability: deps
+	@scripts/install-deps.sh clang
+	@tests/reliability/run.sh
+
+# Each libFuzzer harness for FUZZ_SECONDS (default 60), built with clang in its own output base.
+fuzz: deps
+	@scripts/install-deps.sh clang
+	@fuzz/run.sh
 
 # Every benchmark of docs/benchmarks.md, against its reference in the same run;
 # rewrites docs/benchmarks.md and its plots. Under 10 minutes on 2 cores.
