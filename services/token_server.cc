@@ -58,9 +58,11 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::BuildAndStart(
   server->manager_ = std::make_unique<TokenManager>(
       server->store_.get(), clock, server->pages_.get(), server->feed_.get(),
       manager_options);
+  server->pool_ = std::make_unique<WorkPool>(options.work_threads,
+                                             /*max_queued=*/10000);
   server->service_ = std::make_unique<TokenService>(
       server->manager_.get(), server->callers_.get(), server->store_.get(),
-      server->feed_.get());
+      server->feed_.get(), server->pool_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

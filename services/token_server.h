@@ -18,6 +18,7 @@
 #include "services/page_token.h"
 #include "services/token_manager.h"
 #include "services/token_service.h"
+#include "services/work_pool.h"
 #include "storage/token_store.h"
 
 namespace tokens {
@@ -34,6 +35,9 @@ struct TokenServerOptions {
   // snapshot.
   int64_t change_retention = 100000;
   absl::Duration heartbeat_interval = absl::Seconds(1);
+  // Threads that run RPCs' store work; writers waiting together share one group
+  // commit.
+  int work_threads = 64;
 };
 
 class TokenServer {
@@ -58,6 +62,7 @@ class TokenServer {
   std::unique_ptr<ChangeFeed> feed_;
   std::unique_ptr<PageTokenCodec> pages_;
   std::unique_ptr<TokenManager> manager_;
+  std::unique_ptr<WorkPool> pool_;
   std::unique_ptr<TokenService> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

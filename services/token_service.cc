@@ -38,8 +38,12 @@ void LogRpc(const grpc::CallbackServerContext& ctx, const char* method,
 }  // namespace
 
 TokenService::TokenService(TokenManager* manager, const CallerRegistry* callers,
-                           TokenStore* store, ChangeFeed* feed)
-    : manager_(manager), callers_(callers), store_(store), feed_(feed) {}
+                           TokenStore* store, ChangeFeed* feed, WorkPool* pool)
+    : manager_(manager),
+      callers_(callers),
+      store_(store),
+      feed_(feed),
+      pool_(pool) {}
 
 absl::StatusOr<Principal> TokenService::Authenticate(
     const grpc::CallbackServerContext& ctx, Role role) const {
@@ -76,25 +80,33 @@ absl::StatusOr<Principal> TokenService::Authenticate(
 
 grpc::ServerUnaryReactor* TokenService::Unary(
     grpc::CallbackServerContext* ctx, const char* method, Role role,
-    AuditTarget audit,
-    const std::function<absl::Status(const Principal&)>& body) {
+    AuditTarget audit, std::function<absl::Status(const Principal&)> body) {
   const absl::Time start = absl::Now();
-  auto principal = Authenticate(*ctx, role);
-  absl::Status status;
-  std::string who = "anonymous";
-  if (principal.ok()) {
-    who = principal->name;
-    status = body(*principal);
-  } else {
-    status = principal.status();
-    if (audit.action != nullptr) {
-      manager_->AuditRefusal(who, audit.action, audit.token_id,
-                             audit.deployment_id, status);
-    }
-  }
-  LogRpc(*ctx, method, who, status, absl::Now() - start);
   auto* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
+  // Work that touches the store runs on the pool and finishes the call from
+  // there; `ctx`, the request and the response stay valid until Finish.
+  auto run = [this, ctx, method, role, start, reactor, audit = std::move(audit),
+              body = std::move(body)] {
+    auto principal = Authenticate(*ctx, role);
+    absl::Status status;
+    std::string who = "anonymous";
+    if (principal.ok()) {
+      who = principal->name;
+      status = body(*principal);
+    } else {
+      status = principal.status();
+      if (audit.action != nullptr) {
+        manager_->AuditRefusal(who, audit.action, audit.token_id,
+                               audit.deployment_id, status);
+      }
+    }
+    LogRpc(*ctx, method, who, status, absl::Now() - start);
+    reactor->Finish(ToGrpcStatus(status));
+  };
+  if (absl::Status queued = pool_->Schedule(run); !queued.ok()) {
+    LogRpc(*ctx, method, "anonymous", queued, absl::Now() - start);
+    reactor->Finish(ToGrpcStatus(queued));
+  }
   return reactor;
 }
 
@@ -103,7 +115,7 @@ grpc::ServerUnaryReactor* TokenService::CreateToken(
     v1::CreateTokenResponse* response) {
   return Unary(ctx, "CreateToken", Role::kAdmin,
                {"token.create", "", request->deployment_id()},
-               [&](const Principal& caller) {
+               [this, request, response](const Principal& caller) {
                  CreateTokenParams params;
                  params.deployment_id = request->deployment_id();
                  params.name = request->name();
@@ -120,28 +132,31 @@ grpc::ServerUnaryReactor* TokenService::CreateToken(
 grpc::ServerUnaryReactor* TokenService::GetToken(
     grpc::CallbackServerContext* ctx, const v1::GetTokenRequest* request,
     v1::Token* response) {
-  return Unary(ctx, "GetToken", Role::kAdmin, {}, [&](const Principal&) {
-    auto token = manager_->Get(request->id());
-    if (!token.ok()) return token.status();
-    ToProto(*token, response);
-    return absl::OkStatus();
-  });
+  return Unary(ctx, "GetToken", Role::kAdmin, {},
+               [this, request, response](const Principal&) {
+                 auto token = manager_->Get(request->id());
+                 if (!token.ok()) return token.status();
+                 ToProto(*token, response);
+                 return absl::OkStatus();
+               });
 }
 
 grpc::ServerUnaryReactor* TokenService::ListTokens(
     grpc::CallbackServerContext* ctx, const v1::ListTokensRequest* request,
     v1::ListTokensResponse* response) {
-  return Unary(ctx, "ListTokens", Role::kAdmin, {}, [&](const Principal&) {
-    auto list = manager_->List(request->deployment_id(), request->page_size(),
-                               request->page_token());
-    if (!list.ok()) return list.status();
-    for (const TokenRecord& token : list->tokens) {
-      ToProto(token, response->add_tokens());
-    }
-    response->set_next_page_token(list->next_page_token);
-    response->set_total_size(list->total_size);
-    return absl::OkStatus();
-  });
+  return Unary(ctx, "ListTokens", Role::kAdmin, {},
+               [this, request, response](const Principal&) {
+                 auto list = manager_->List(request->deployment_id(),
+                                            request->page_size(),
+                                            request->page_token());
+                 if (!list.ok()) return list.status();
+                 for (const TokenRecord& token : list->tokens) {
+                   ToProto(token, response->add_tokens());
+                 }
+                 response->set_next_page_token(list->next_page_token);
+                 response->set_total_size(list->total_size);
+                 return absl::OkStatus();
+               });
 }
 
 grpc::ServerUnaryReactor* TokenService::UpdateToken(
@@ -149,7 +164,7 @@ grpc::ServerUnaryReactor* TokenService::UpdateToken(
     v1::Token* response) {
   return Unary(
       ctx, "UpdateToken", Role::kAdmin, {"token.update", request->id(), ""},
-      [&](const Principal& caller) {
+      [this, request, response](const Principal& caller) {
         std::optional<std::string> name;
         std::optional<std::string> description;
         if (request->update_mask().paths_size() == 0) {
@@ -182,10 +197,10 @@ grpc::ServerUnaryReactor* TokenService::UpdateToken(
 
 grpc::ServerUnaryReactor* TokenService::DeleteToken(
     grpc::CallbackServerContext* ctx, const v1::DeleteTokenRequest* request,
-    google::protobuf::Empty*) {
+    google::protobuf::Empty* /*response*/) {
   return Unary(ctx, "DeleteToken", Role::kAdmin,
                {"token.delete", request->id(), ""},
-               [&](const Principal& caller) {
+               [this, request](const Principal& caller) {
                  return manager_->Delete(caller, request->id());
                });
 }
@@ -195,7 +210,7 @@ grpc::ServerUnaryReactor* TokenService::RotateToken(
     v1::RotateTokenResponse* response) {
   return Unary(ctx, "RotateToken", Role::kAdmin,
                {"token.rotate", request->id(), ""},
-               [&](const Principal& caller) {
+               [this, request, response](const Principal& caller) {
                  auto issued = manager_->Rotate(
                      caller, request->id(), request->grace_period_seconds());
                  if (!issued.ok()) return issued.status();
@@ -208,32 +223,35 @@ grpc::ServerUnaryReactor* TokenService::RotateToken(
 grpc::ServerUnaryReactor* TokenService::ListAuditEvents(
     grpc::CallbackServerContext* ctx, const v1::ListAuditEventsRequest* request,
     v1::ListAuditEventsResponse* response) {
-  return Unary(ctx, "ListAuditEvents", Role::kAdmin, {}, [&](const Principal&) {
-    auto list = manager_->ListAudit(
-        request->deployment_id(), request->page_size(), request->page_token());
-    if (!list.ok()) return list.status();
-    for (const AuditEntry& entry : list->events) {
-      ToProto(entry, response->add_events());
-    }
-    response->set_next_page_token(list->next_page_token);
-    return absl::OkStatus();
-  });
+  return Unary(ctx, "ListAuditEvents", Role::kAdmin, {},
+               [this, request, response](const Principal&) {
+                 auto list = manager_->ListAudit(request->deployment_id(),
+                                                 request->page_size(),
+                                                 request->page_token());
+                 if (!list.ok()) return list.status();
+                 for (const AuditEntry& entry : list->events) {
+                   ToProto(entry, response->add_events());
+                 }
+                 response->set_next_page_token(list->next_page_token);
+                 return absl::OkStatus();
+               });
 }
 
 grpc::ServerUnaryReactor* TokenService::ReportUsage(
     grpc::CallbackServerContext* ctx, const v1::ReportUsageRequest* request,
-    google::protobuf::Empty*) {
-  return Unary(ctx, "ReportUsage", Role::kVerifier, {}, [&](const Principal&) {
-    std::vector<TokenUsageRecord> usages;
-    usages.reserve(request->usages_size());
-    for (const v1::TokenUsage& usage : request->usages()) {
-      usages.push_back(
-          {usage.token_id(),
-           FromTimestamp(usage.last_used_time(), usage.has_last_used_time(),
-                         absl::InfinitePast())});
-    }
-    return manager_->ReportUsage(usages);
-  });
+    google::protobuf::Empty* /*response*/) {
+  return Unary(ctx, "ReportUsage", Role::kVerifier, {},
+               [this, request](const Principal&) {
+                 std::vector<TokenUsageRecord> usages;
+                 usages.reserve(request->usages_size());
+                 for (const v1::TokenUsage& usage : request->usages()) {
+                   usages.push_back({usage.token_id(),
+                                     FromTimestamp(usage.last_used_time(),
+                                                   usage.has_last_used_time(),
+                                                   absl::InfinitePast())});
+                 }
+                 return manager_->ReportUsage(usages);
+               });
 }
 
 grpc::ServerWriteReactor<v1::WatchTokensResponse>* TokenService::WatchTokens(

@@ -13,13 +13,15 @@
 #include "services/caller_registry.h"
 #include "services/change_feed.h"
 #include "services/token_manager.h"
+#include "services/work_pool.h"
 
 namespace tokens {
 
 class TokenService : public v1::TokenService::CallbackService {
  public:
+  // Store work runs on `pool`, never on gRPC's callback threads.
   TokenService(TokenManager* manager, const CallerRegistry* callers,
-               TokenStore* store, ChangeFeed* feed);
+               TokenStore* store, ChangeFeed* feed, WorkPool* pool);
 
   grpc::ServerUnaryReactor* CreateToken(
       grpc::CallbackServerContext* ctx, const v1::CreateTokenRequest* request,
@@ -62,16 +64,17 @@ class TokenService : public v1::TokenService::CallbackService {
   absl::StatusOr<Principal> Authenticate(const grpc::CallbackServerContext& ctx,
                                          Role role) const;
 
-  // Authenticates, runs `body`, logs one line, finishes the call.
+  // On the pool: authenticates, runs `body`, logs one line, finishes the call.
+  // `body` must capture the request and response pointers by value.
   grpc::ServerUnaryReactor* Unary(
       grpc::CallbackServerContext* ctx, const char* method, Role role,
-      AuditTarget audit,
-      const std::function<absl::Status(const Principal&)>& body);
+      AuditTarget audit, std::function<absl::Status(const Principal&)> body);
 
   TokenManager* const manager_;
   const CallerRegistry* const callers_;
   TokenStore* const store_;
   ChangeFeed* const feed_;
+  WorkPool* const pool_;
 };
 
 }  // namespace tokens
