@@ -15,6 +15,8 @@
 #include "absl/memory/memory.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "storage/sqlite_schema.h"
+#include "storage/sqlite_statement.h"
 
 namespace tokens {
 namespace {
@@ -25,73 +27,6 @@ namespace {
     absl::Status store_status_ = (expr);           \
     if (!store_status_.ok()) return store_status_; \
   } while (false)
-
-// Each entry takes the schema from version i to i + 1. Never edit a released
-// entry: files written by older binaries are upgraded by replaying the entries
-// they lack.
-constexpr const char* kMigrations[] = {
-    // v1: tokens, the change log for the verifier feed, the audit log.
-    R"sql(
-CREATE TABLE tokens (
-  id TEXT PRIMARY KEY NOT NULL,
-  deployment_id TEXT NOT NULL,
-  name TEXT NOT NULL,
-  description TEXT NOT NULL DEFAULT '',
-  short_token TEXT NOT NULL DEFAULT '',
-  expiration_days INTEGER NOT NULL DEFAULT 0,
-  secret_digest BLOB UNIQUE NOT NULL,
-  create_time INTEGER NOT NULL,
-  update_time INTEGER,
-  expire_time INTEGER,
-  last_rotate_time INTEGER,
-  created_by TEXT NOT NULL DEFAULT '',
-  updated_by TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX tokens_by_deployment ON tokens (deployment_id, create_time, id);
-CREATE TABLE changes (
-  revision INTEGER PRIMARY KEY AUTOINCREMENT,
-  type TEXT NOT NULL CHECK (type IN ('upsert', 'delete')),
-  token_id TEXT NOT NULL,
-  deployment_id TEXT NOT NULL,
-  secret_digest BLOB,
-  expire_time INTEGER
-);
-CREATE INDEX changes_by_deployment ON changes (deployment_id, revision);
-CREATE TABLE audit (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  time INTEGER,
-  principal TEXT NOT NULL,
-  action TEXT NOT NULL,
-  token_id TEXT NOT NULL,
-  deployment_id TEXT NOT NULL,
-  outcome TEXT NOT NULL,
-  detail TEXT NOT NULL
-);
-CREATE INDEX audit_by_deployment ON audit (deployment_id, id);
-)sql",
-    // v2: grace period after rotation, last use, change-log retention. The trim
-    // mark starts
-    // below the oldest retained change so that readers of an untrimmed log stay
-    // complete.
-    R"sql(
-ALTER TABLE tokens ADD COLUMN previous_digest BLOB;
-ALTER TABLE tokens ADD COLUMN previous_valid_until INTEGER;
-ALTER TABLE tokens ADD COLUMN last_used_time INTEGER;
-ALTER TABLE changes ADD COLUMN previous_digest BLOB;
-ALTER TABLE changes ADD COLUMN previous_valid_until INTEGER;
-CREATE TABLE meta (
-  key TEXT PRIMARY KEY NOT NULL,
-  value INTEGER NOT NULL
-) WITHOUT ROWID;
-INSERT INTO meta (key, value) VALUES ('changes_trimmed_through', COALESCE(
-  (SELECT MIN(revision) - 1 FROM changes),
-  (SELECT seq FROM sqlite_sequence WHERE name = 'changes'),
-  0));
-)sql",
-};
-static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) ==
-                  SqliteTokenStore::kSchemaVersion,
-              "one migration per schema version");
 
 constexpr char kSelectToken[] =
     "SELECT id, deployment_id, name, description, short_token, "
@@ -194,178 +129,6 @@ constexpr char kListAudit[] =
     "SELECT id, time, principal, action, token_id, deployment_id, outcome, "
     "detail FROM audit WHERE deployment_id = ?1 AND id < ?2 "
     "ORDER BY id DESC LIMIT ?3";
-
-// The one place where SQLite result codes become absl::Status. Messages carry
-// SQLite's description and the (value-free) statement; never a bound value.
-absl::Status StatusFromSqlite(int rc, sqlite3* db, const std::string& what) {
-  if (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE) {
-    return absl::OkStatus();
-  }
-  std::string message = absl::StrCat(what, ": ", sqlite3_errstr(rc));
-  if (db != nullptr && sqlite3_errcode(db) == rc) {
-    absl::StrAppend(&message, " (", sqlite3_errmsg(db), ")");
-  }
-  switch (rc & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-    case SQLITE_READONLY:
-    case SQLITE_FULL:
-    case SQLITE_IOERR:
-    case SQLITE_CANTOPEN:
-      return absl::UnavailableError(message);
-    case SQLITE_CONSTRAINT:
-      if (rc == SQLITE_CONSTRAINT_UNIQUE ||
-          rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
-        return absl::AlreadyExistsError(message);
-      }
-      return absl::InternalError(message);
-    default:
-      return absl::InternalError(message);
-  }
-}
-
-// Times are INTEGER microseconds since the epoch. Each column has a "none"
-// value (InfiniteFuture for expire_time, InfinitePast for the rest) stored as
-// NULL; the other infinity saturates to the int64 limit and reads back as that
-// infinity.
-int64_t EncodeTime(absl::Time t) { return absl::ToUnixMicros(t); }
-
-absl::Time DecodeTime(int64_t micros) {
-  if (micros == std::numeric_limits<int64_t>::max()) {
-    return absl::InfiniteFuture();
-  }
-  if (micros == std::numeric_limits<int64_t>::min()) {
-    return absl::InfinitePast();
-  }
-  return absl::FromUnixMicros(micros);
-}
-
-absl::Status RowDataError(const char* what) {
-  return absl::InternalError(absl::StrCat("malformed ", what, " in database"));
-}
-
-}  // namespace
-
-// A cached prepared statement, borrowed for one use: binding, stepping, reading
-// columns. Resets the statement (and clears its bindings) when it goes out of
-// scope.
-class SqliteStatement {
- public:
-  SqliteStatement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
-  SqliteStatement(SqliteStatement&& other) noexcept
-      : db_(other.db_),
-        stmt_(std::exchange(other.stmt_, nullptr)),
-        bind_status_(std::move(other.bind_status_)) {}
-  SqliteStatement& operator=(SqliteStatement&&) = delete;
-  ~SqliteStatement() {
-    if (stmt_ != nullptr) {
-      sqlite3_reset(stmt_);
-      sqlite3_clear_bindings(stmt_);
-    }
-  }
-
-  void BindText(int index, const std::string& value) {
-    Check(sqlite3_bind_text(stmt_, index, value.data(),
-                            static_cast<int>(value.size()), SQLITE_TRANSIENT));
-  }
-  void BindOptionalText(int index, const std::optional<std::string>& value) {
-    if (value.has_value()) {
-      BindText(index, *value);
-    } else {
-      BindNull(index);
-    }
-  }
-  void BindInt(int index, int64_t value) {
-    Check(sqlite3_bind_int64(stmt_, index, value));
-  }
-  void BindNull(int index) { Check(sqlite3_bind_null(stmt_, index)); }
-  void BindDigest(int index, const Digest& digest) {
-    Check(sqlite3_bind_blob(stmt_, index, digest.data(),
-                            static_cast<int>(digest.size()), SQLITE_TRANSIENT));
-  }
-  void BindOptionalDigest(int index, const std::optional<Digest>& digest) {
-    if (digest.has_value()) {
-      BindDigest(index, *digest);
-    } else {
-      BindNull(index);
-    }
-  }
-  // Binds NULL when `t` is the column's "none" value.
-  void BindTime(int index, absl::Time t, absl::Time none) {
-    if (t == none) {
-      BindNull(index);
-    } else {
-      BindInt(index, EncodeTime(t));
-    }
-  }
-
-  // True with a row to read, false when done.
-  absl::StatusOr<bool> Step() {
-    if (!bind_status_.ok()) return bind_status_;
-    int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    return StatusFromSqlite(rc, db_, Description());
-  }
-  // Runs to completion, ignoring rows.
-  absl::Status Run() {
-    while (true) {
-      absl::StatusOr<bool> row = Step();
-      if (!row.ok()) return row.status();
-      if (!*row) return absl::OkStatus();
-    }
-  }
-
-  bool IsNull(int column) {
-    return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
-  }
-  int64_t Int(int column) { return sqlite3_column_int64(stmt_, column); }
-  std::string Text(int column) {
-    const unsigned char* text = sqlite3_column_text(stmt_, column);
-    if (text == nullptr) return std::string();
-    return std::string(reinterpret_cast<const char*>(text),
-                       sqlite3_column_bytes(stmt_, column));
-  }
-  absl::Time Time(int column, absl::Time none) {
-    return IsNull(column) ? none : DecodeTime(Int(column));
-  }
-  absl::Status ReadDigest(int column, Digest* digest) {
-    const void* blob = sqlite3_column_blob(stmt_, column);
-    if (blob == nullptr || sqlite3_column_bytes(stmt_, column) !=
-                               static_cast<int>(digest->size())) {
-      return RowDataError("digest");
-    }
-    std::memcpy(digest->data(), blob, digest->size());
-    return absl::OkStatus();
-  }
-  absl::Status ReadOptionalDigest(int column, std::optional<Digest>* digest) {
-    if (IsNull(column)) {
-      digest->reset();
-      return absl::OkStatus();
-    }
-    Digest value{};
-    absl::Status status = ReadDigest(column, &value);
-    if (status.ok()) *digest = value;
-    return status;
-  }
-
- private:
-  void Check(int rc) {
-    if (rc != SQLITE_OK && bind_status_.ok()) {
-      bind_status_ = StatusFromSqlite(rc, db_, Description());
-    }
-  }
-  std::string Description() {
-    const char* sql = sqlite3_sql(stmt_);
-    return std::string(sql == nullptr ? "statement" : sql);
-  }
-
-  sqlite3* db_;
-  sqlite3_stmt* stmt_;
-  absl::Status bind_status_;
-};
-
-namespace {
 
 // Reads the columns of kSelectToken in order.
 absl::StatusOr<TokenRecord> TokenFromRow(SqliteStatement& row) {
@@ -549,7 +312,7 @@ absl::Status SqliteTokenStore::Migrate() {
         }
         for (int next = *version + 1; next <= kSchemaVersion; ++next) {
           STORE_RETURN_IF_ERROR(StatusFromSqlite(
-              sqlite3_exec(db_, kMigrations[next - 1], nullptr, nullptr,
+              sqlite3_exec(db_, kSqliteMigrations[next - 1], nullptr, nullptr,
                            nullptr),
               db_, absl::StrCat("migration to schema version ", next)));
         }

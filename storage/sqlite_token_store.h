@@ -36,6 +36,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "storage/sqlite_schema.h"
 #include "storage/token_store.h"
 
 struct sqlite3;
@@ -43,8 +44,7 @@ struct sqlite3_stmt;
 
 namespace tokens {
 
-class SqliteStatement;  // A cached prepared statement in use; defined in the
-                        // .cc.
+class SqliteStatement;  // storage/sqlite_statement.h
 
 struct SqliteTokenStoreOptions {
   // The database file. Its directory must exist.
@@ -64,7 +64,7 @@ struct SqliteTokenStoreOptions {
 class SqliteTokenStore : public TokenStore {
  public:
   // The schema version a successful Open() leaves in `PRAGMA user_version`.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = kSqliteSchemaVersion;
 
   static absl::StatusOr<std::unique_ptr<SqliteTokenStore>> Open(
       const SqliteTokenStoreOptions& options);
