@@ -240,7 +240,7 @@ echo_addr=$ADDR; echo_pid=$PID
 ##### TokenService with many tokens; verifier cold start and memory.
 start service_empty "$bin/services/token_service" --listen=127.0.0.1:0 --data-dir="$work/empty"
 empty_addr=$ADDR; empty_pid=$PID
-start verifier_empty "$bin/verifier/token_verifier" --listen=127.0.0.1:0 \
+start verifier_empty "$bin/verifier/token_verifier" --listen=127.0.0.1:0 --failed-check-burst=0 \
   --http-listen=127.0.0.1:0 --token-service="$empty_addr" --key-file="$work/empty/verifier.key"
 wait_ready "$HTTP_ADDR"; sleep "$settle"
 rss_empty=$(rss_kb "$PID")
@@ -251,7 +251,7 @@ service_addr=$ADDR; service_pid=$PID
 cold=(); rss=()
 for i in $(seq 1 "$reps"); do
   t0=$(now_ms)
-  start "verifier$i" "$bin/verifier/token_verifier" --listen=127.0.0.1:0 \
+  start "verifier$i" "$bin/verifier/token_verifier" --listen=127.0.0.1:0 --failed-check-burst=0 \
     --http-listen=127.0.0.1:0 --token-service="$service_addr" --key-file="$work/big/verifier.key"
   wait_ready "$HTTP_ADDR"
   cold+=($(($(now_ms) - t0)))

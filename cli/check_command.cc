@@ -47,7 +47,7 @@ int Check(const ParsedArgs& args, CliContext& context) {
       FlagEnvOrDefault(args.Get("verifier"), context.env,
                        "TOKENS_VERIFIER_ADDR", kDefaultVerifierAddress);
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      Connect("the verifier", address, *timeout);
+      Connect("the verifier", address, *timeout, TlsFilesOf(args, context));
   if (!channel.ok()) return Fail(context, channel.status());
 
   v1::CheckRequest request;
@@ -117,7 +117,10 @@ Command CheckCommand() {
         {"verifier", "", "ADDR",
          "verifier address (default $TOKENS_VERIFIER_ADDR, else "
          "127.0.0.1:50061)"},
-        TimeoutFlag()}},
+        TimeoutFlag(),
+        TlsFlags()[0],
+        TlsFlags()[1],
+        TlsFlags()[2]}},
       Check};
 }
 

@@ -15,21 +15,26 @@ gpr_timespec ToDeadline(absl::Duration timeout) {
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(
-    const std::string& what, const std::string& address,
-    absl::Duration timeout) {
+    const std::string& what, const std::string& address, absl::Duration timeout,
+    const ClientTlsFiles& tls) {
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      ChannelCredentialsFrom(tls);
+  if (!credentials.ok()) return credentials.status();
   grpc::ChannelArguments args;
   // Fail fast: do not wait minutes between reconnect attempts.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
-      address, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(address, *credentials, args);
   const gpr_timespec deadline = ToDeadline(timeout);
   grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);
   while (state != GRPC_CHANNEL_READY) {
     if (state == GRPC_CHANNEL_TRANSIENT_FAILURE ||
         state == GRPC_CHANNEL_SHUTDOWN) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot reach ", what, " at ", address,
-                       " (connection failed; is it running?)"));
+      return absl::UnavailableError(absl::StrCat(
+          "cannot reach ", what, " at ", address,
+          tls.enabled() ? " (connection or TLS handshake failed; is it "
+                          "running, and does --ca-file trust its certificate?)"
+                        : " (connection failed; is it running?)"));
     }
     if (!channel->WaitForStateChange(state, deadline)) {
       return absl::UnavailableError(

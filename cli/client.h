@@ -12,15 +12,18 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/tls_files.h"
 
 namespace tokens::cli {
 
-// Opens an insecure channel to `address` and waits until it is connected.
-// Fails fast: Unavailable ("cannot reach <what> at <address>") as soon as the
-// first connection attempt fails, or when `timeout` passes.
+// Opens a channel to `address` (TLS when `tls` is enabled, else plain text)
+// and waits until it is connected. Fails fast: Unavailable ("cannot reach
+// <what> at <address>") as soon as the first connection attempt (or TLS
+// handshake) fails, or when `timeout` passes; InvalidArgument or Internal
+// when a TLS file cannot be used.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(
-    const std::string& what, const std::string& address,
-    absl::Duration timeout);
+    const std::string& what, const std::string& address, absl::Duration timeout,
+    const ClientTlsFiles& tls = {});
 
 // A context with a deadline `timeout` from now and, when `bearer` is
 // non-empty, `authorization: Bearer <bearer>` metadata.

@@ -28,8 +28,31 @@ FlagSpec TimeoutFlag() {
           "(default 5s)"};
 }
 
-std::vector<FlagSpec> ServiceFlags(const std::vector<std::string>& outputs) {
+std::vector<FlagSpec> TlsFlags() {
   return {
+      {"ca-file", "", "PEM",
+       "connect over TLS, trusting the server certificates signed by this CA "
+       "(default $TOKENS_CA_FILE; plain text when neither is set)"},
+      {"client-cert", "", "PEM",
+       "certificate to present for mutual TLS (default $TOKENS_CLIENT_CERT)"},
+      {"client-key", "", "PEM",
+       "key of --client-cert (default $TOKENS_CLIENT_KEY)"},
+  };
+}
+
+ClientTlsFiles TlsFilesOf(const ParsedArgs& args, const CliContext& context) {
+  ClientTlsFiles files;
+  files.ca_file =
+      FlagEnvOrDefault(args.Get("ca-file"), context.env, "TOKENS_CA_FILE", "");
+  files.cert_file = FlagEnvOrDefault(args.Get("client-cert"), context.env,
+                                     "TOKENS_CLIENT_CERT", "");
+  files.key_file = FlagEnvOrDefault(args.Get("client-key"), context.env,
+                                    "TOKENS_CLIENT_KEY", "");
+  return files;
+}
+
+std::vector<FlagSpec> ServiceFlags(const std::vector<std::string>& outputs) {
+  std::vector<FlagSpec> flags = {
       OutputFlag(outputs),
       {"service", "", "ADDR",
        "TokenService address (default $TOKENS_SERVICE_ADDR, else "
@@ -39,6 +62,8 @@ std::vector<FlagSpec> ServiceFlags(const std::vector<std::string>& outputs) {
        "./var/admin.key)"},
       TimeoutFlag(),
   };
+  for (FlagSpec& flag : TlsFlags()) flags.push_back(std::move(flag));
+  return flags;
 }
 
 absl::StatusOr<OutputFormat> OutputOf(const ParsedArgs& args,
@@ -75,7 +100,8 @@ absl::StatusOr<AdminSession> AdminSession::Open(const ParsedArgs& args,
   if (!key.ok()) return key.status();
   session.key_ = *std::move(key);
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      Connect("TokenService", session.address_, session.timeout_);
+      Connect("TokenService", session.address_, session.timeout_,
+              TlsFilesOf(args, context));
   if (!channel.ok()) return channel.status();
   session.stub_ = v1::TokenService::NewStub(*channel);
   return session;

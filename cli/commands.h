@@ -21,6 +21,7 @@
 #include "cli/args.h"
 #include "cli/credentials.h"
 #include "cli/output.h"
+#include "common/tls_files.h"
 #include "proto/tokens/v1/tokens.grpc.pb.h"
 
 namespace tokens::cli {
@@ -68,6 +69,12 @@ FlagSpec TimeoutFlag();
 // The -o format chosen (the first of `outputs` when -o is absent).
 absl::StatusOr<OutputFormat> OutputOf(const ParsedArgs& args,
                                       const std::vector<std::string>& outputs);
+// --ca-file, --client-cert, --client-key (each also from the environment:
+// TOKENS_CA_FILE, TOKENS_CLIENT_CERT, TOKENS_CLIENT_KEY).
+std::vector<FlagSpec> TlsFlags();
+// The TLS files chosen by those flags or the environment; plain text when
+// none is set.
+ClientTlsFiles TlsFilesOf(const ParsedArgs& args, const CliContext& context);
 // --timeout, default 5 s. InvalidArgument when not a positive duration.
 absl::StatusOr<absl::Duration> TimeoutOf(const ParsedArgs& args);
 

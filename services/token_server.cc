@@ -32,6 +32,8 @@ absl::StatusOr<std::string> LoadOrCreatePageKey(const std::string& data_dir) {
 
 absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::BuildAndStart(
     const TokenServerOptions& options, Clock* clock) {
+  auto credentials = ServerCredentialsFrom(options.tls);
+  if (!credentials.ok()) return credentials.status();
   std::unique_ptr<TokenServer> server(new TokenServer);
   if (absl::Status s = MakePrivateDirectory(options.data_dir); !s.ok()) {
     return s;
@@ -67,8 +69,7 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::BuildAndStart(
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
-                           &server->port_);
+  builder.AddListeningPort(options.listen, *credentials, &server->port_);
   builder.RegisterService(server->service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/tls_files.h"
 #include "services/caller_registry.h"
 #include "services/change_feed.h"
 #include "services/page_token.h"
@@ -38,12 +39,18 @@ struct TokenServerOptions {
   // Threads that run RPCs' store work; writers waiting together share one group
   // commit.
   int work_threads = 64;
+  // TLS for the gRPC listener when tls.cert_file is set; with
+  // tls.client_ca_file every caller (admins and verifiers) must present a
+  // certificate signed by that CA. Plain text otherwise.
+  ServerTlsFiles tls;
 };
 
 class TokenServer {
  public:
   // Errors: the data directory, credentials or database cannot be opened
-  // (Internal / Unavailable), or the address cannot be bound (Unavailable).
+  // (Internal / Unavailable), a TLS file is missing or unreadable
+  // (InvalidArgument / Internal), or the address cannot be bound
+  // (Unavailable).
   static absl::StatusOr<std::unique_ptr<TokenServer>> BuildAndStart(
       const TokenServerOptions& options, Clock* clock);
   ~TokenServer();

@@ -11,6 +11,7 @@
 #include "common/json_log.h"
 #include "common/listen_policy.h"
 #include "common/shutdown_signal.h"
+#include "common/tls_files.h"
 #include "services/token_server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -27,12 +28,19 @@ ABSL_FLAG(int64_t, change_retention, 100000,
           "change-log entries kept for verifiers to resume from");
 ABSL_FLAG(bool, insecure, false,
           "allow plain text on a non-loopback --listen address");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain: serve gRPC over TLS (with --tls-key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle: require every caller to present a certificate "
+          "signed by it (mutual TLS)");
 
 int main(int argc, char** argv) {
   tokens::BlockShutdownSignals();
   absl::SetProgramUsageMessage(
       "TokenService: manages Deployment API tokens over gRPC.\n"
-      "Usage: token_service [--listen ADDR] [--data-dir DIR]");
+      "Usage: token_service [--listen ADDR] [--data-dir DIR] "
+      "[--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]");
   tokens::ParseFlagsWithDashes(argc, argv);
 
   tokens::TokenServerOptions options;
@@ -41,12 +49,20 @@ int main(int argc, char** argv) {
   options.max_expiration_days = absl::GetFlag(FLAGS_max_expiration_days);
   options.synchronous_full = absl::GetFlag(FLAGS_synchronous_full);
   options.change_retention = absl::GetFlag(FLAGS_change_retention);
+  options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  if (absl::Status tls = tokens::ValidateServerTls(options.tls); !tls.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(tls.message()).c_str());
+    return 2;
+  }
   if (options.max_expiration_days < 1 || options.max_expiration_days > 365) {
     std::fprintf(stderr, "--max-expiration-days must be 1-365\n");
     return 2;
   }
   if (absl::Status plain = tokens::CheckPlaintextListen(
-          "--listen", options.listen, absl::GetFlag(FLAGS_insecure));
+          "--listen", options.listen,
+          absl::GetFlag(FLAGS_insecure) || options.tls.enabled());
       !plain.ok()) {
     std::fprintf(stderr, "%s\n", std::string(plain.message()).c_str());
     return 2;
@@ -64,7 +80,9 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   tokens::JsonLog("listening")
       .Str("address", absl::StrCat(host, ":", (*server)->port()))
-      .Str("data_dir", options.data_dir);
+      .Str("data_dir", options.data_dir)
+      .Bool("tls", options.tls.enabled())
+      .Bool("mutual_tls", !options.tls.client_ca_file.empty());
 
   int sig = tokens::WaitForShutdownSignal();
   tokens::JsonLog("shutting_down").Int("signal", sig);

@@ -1,8 +1,10 @@
 #include "verifier/http_server.h"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <optional>
 #include <thread>
@@ -11,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/json_log.h"
 #include "verifier/host_port.h"
+#include "verifier/https_context.h"
 #include "verifier/verifier_service.h"
 
 namespace tokens {
@@ -63,7 +66,8 @@ http::status StatusForDecision(CheckReason reason) {
   return http::status::internal_server_error;
 }
 
-Response Authorize(const Request& request, VerifierCore* core) {
+Response Authorize(const Request& request, VerifierCore* core,
+                   std::string_view peer) {
   const std::string_view deployment_id = ToStd(request["X-Deployment-Id"]);
   const std::string_view operation = ToStd(request["X-Operation"]);
   absl::Status valid = VerifierCore::ValidateRequest(deployment_id, operation);
@@ -73,7 +77,16 @@ Response Authorize(const Request& request, VerifierCore* core) {
   }
   const std::string_view token =
       BearerCredential(ToStd(request[http::field::authorization]));
-  const Decision decision = core->Check(token, deployment_id, operation);
+  const absl::StatusOr<Decision> checked =
+      core->CheckFromPeer(peer, token, deployment_id, operation);
+  if (!checked.ok()) {
+    Response response =
+        MakeResponse(http::status::too_many_requests, request.version(),
+                     absl::StrCat(checked.status().message(), "\n"));
+    response.set(http::field::retry_after, "1");
+    return response;
+  }
+  const Decision& decision = *checked;
   const std::string_view reason = CheckReasonName(decision.reason);
   Response response =
       MakeResponse(StatusForDecision(decision.reason), request.version(),
@@ -88,7 +101,8 @@ Response Authorize(const Request& request, VerifierCore* core) {
   return response;
 }
 
-Response Route(const Request& request, VerifierCore* core) {
+Response Route(const Request& request, VerifierCore* core,
+               std::string_view peer) {
   std::string_view path = ToStd(request.target());
   path = path.substr(0, path.find('?'));
   const bool read_only = request.method() == http::verb::get ||
@@ -96,7 +110,7 @@ Response Route(const Request& request, VerifierCore* core) {
   if (path == "/v1/authorize") {
     // Proxies forward the original method (Traefik) or may be configured to;
     // any is fine.
-    return Authorize(request, core);
+    return Authorize(request, core, peer);
   }
   if (path != "/healthz" && path != "/readyz" && path != "/metrics") {
     return MakeResponse(http::status::not_found, request.version(),
@@ -126,7 +140,8 @@ Response Route(const Request& request, VerifierCore* core) {
 
 }  // namespace
 
-RawHttpAnswer AnswerRawHttpRequest(std::string_view raw, VerifierCore* core) {
+RawHttpAnswer AnswerRawHttpRequest(std::string_view raw, VerifierCore* core,
+                                   std::string_view peer) {
   http::request_parser<http::string_body> parser;
   parser.header_limit(HttpServer::kMaxHeaderBytes);
   parser.body_limit(HttpServer::kMaxBodyBytes);
@@ -143,7 +158,7 @@ RawHttpAnswer AnswerRawHttpRequest(std::string_view raw, VerifierCore* core) {
   } else if (ec || !parser.is_done()) {
     answer.status = 400;
   } else {
-    const Response response = Route(parser.get(), core);
+    const Response response = Route(parser.get(), core, peer);
     answer.status = response.result_int();
     answer.auth_reason = std::string(ToStd(response["X-Auth-Reason"]));
     answer.token_id = std::string(ToStd(response["X-Token-Id"]));
@@ -153,24 +168,42 @@ RawHttpAnswer AnswerRawHttpRequest(std::string_view raw, VerifierCore* core) {
 
 namespace {
 
-// One connection: read a request, answer it, repeat while keep-alive holds.
-class Session : public std::enable_shared_from_this<Session> {
- public:
-  Session(tcp::socket socket, VerifierCore* core)
-      : stream_(std::move(socket)), core_(core) {}
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
-  void Run() { ReadRequest(); }
+// One connection: read a request, answer it, repeat while keep-alive holds.
+// `Stream` is beast::tcp_stream (HTTP) or TlsStream (HTTPS).
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  template <class... StreamArgs>
+  Session(tcp::socket socket, VerifierCore* core, StreamArgs&&... args)
+      : peer_(PeerOf(socket)),
+        stream_(std::move(socket), std::forward<StreamArgs>(args)...),
+        core_(core) {}
+
+  void Run() {
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      Socket().expires_after(kIdleTimeout);
+      stream_.async_handshake(
+          asio::ssl::stream_base::server,
+          [self = this->shared_from_this()](beast::error_code ec) {
+            if (ec) return self->Close();
+            self->ReadRequest();
+          });
+    } else {
+      ReadRequest();
+    }
+  }
 
  private:
   void ReadRequest() {
     parser_.emplace();
     parser_->header_limit(HttpServer::kMaxHeaderBytes);
     parser_->body_limit(HttpServer::kMaxBodyBytes);
-    stream_.expires_after(kIdleTimeout);
+    Socket().expires_after(kIdleTimeout);
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       self->OnRead(ec);
-                     });
+                     [self = this->shared_from_this()](
+                         beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
@@ -193,7 +226,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (ec) return Close();  // timeout or reset: nobody left to answer
     const Request& request = parser_->get();
-    Response response = Route(request, core_);
+    Response response = Route(request, core_, peer_);
     response.prepare_payload();
     if (request.method() == http::verb::head) {
       // Content-Length stays that of the GET answer; the body is not sent.
@@ -207,10 +240,10 @@ class Session : public std::enable_shared_from_this<Session> {
     // OnRead prepared its answers already (a HEAD answer keeps the GET length).
     if (!response_.has_content_length()) response_.prepare_payload();
     response_.keep_alive(!close);
-    stream_.expires_after(kIdleTimeout);
+    Socket().expires_after(kIdleTimeout);
     http::async_write(
         stream_, response_,
-        [self = shared_from_this(), close](beast::error_code ec, size_t) {
+        [self = this->shared_from_this(), close](beast::error_code ec, size_t) {
           if (ec) return self->Close();
           if (close) return self->DrainAndClose();
           self->ReadRequest();
@@ -223,16 +256,18 @@ class Session : public std::enable_shared_from_this<Session> {
   // client closes or kDrainTimeout, then close.
   void DrainAndClose() {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.expires_after(kDrainTimeout);
+    Socket().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    Socket().expires_after(kDrainTimeout);
     Drain();
   }
 
   void Drain() {
     buffer_.clear();
-    stream_.async_read_some(
+    // Reads the raw socket: after a TLS peer's close_notify (or none) there
+    // is nothing to decrypt, only bytes to discard.
+    Socket().async_read_some(
         buffer_.prepare(4096),
-        [self = shared_from_this()](beast::error_code ec, size_t) {
+        [self = this->shared_from_this()](beast::error_code ec, size_t) {
           if (ec) return self->Close();
           self->Drain();
         });
@@ -240,11 +275,20 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Close() {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.socket().close(ignored);
+    Socket().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    Socket().socket().close(ignored);
   }
 
-  beast::tcp_stream stream_;
+  beast::tcp_stream& Socket() { return beast::get_lowest_layer(stream_); }
+
+  static std::string PeerOf(const tcp::socket& socket) {
+    beast::error_code ec;
+    const tcp::endpoint remote = socket.remote_endpoint(ec);
+    return ec ? std::string() : remote.address().to_string();
+  }
+
+  const std::string peer_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   Response response_;
@@ -255,7 +299,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
 class HttpServer::Impl {
  public:
-  explicit Impl(VerifierCore* core) : core_(core), acceptor_(ioc_) {}
+  Impl(VerifierCore* core, std::shared_ptr<asio::ssl::context> tls)
+      : core_(core), tls_(std::move(tls)), acceptor_(ioc_) {}
 
   absl::Status Bind(const std::string& address) {
     absl::StatusOr<HostPort> host_port = ParseHostPort(address);
@@ -303,8 +348,12 @@ class HttpServer::Impl {
   void Accept() {
     acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted) return;
-      if (!ec) {
-        std::make_shared<Session>(std::move(socket), core_)->Run();
+      if (!ec && tls_ != nullptr) {
+        std::make_shared<Session<TlsStream>>(std::move(socket), core_, *tls_)
+            ->Run();
+      } else if (!ec) {
+        std::make_shared<Session<beast::tcp_stream>>(std::move(socket), core_)
+            ->Run();
       } else {
         JsonLog("http.accept_failed", "warn").Str("error", ec.message());
       }
@@ -313,6 +362,8 @@ class HttpServer::Impl {
   }
 
   VerifierCore* const core_;
+  // Shared by every TLS session; null for plain HTTP.
+  const std::shared_ptr<asio::ssl::context> tls_;
   // Destroyed after the acceptor; sessions, owned by pending handlers, die with
   // it.
   asio::io_context ioc_{1};
@@ -322,8 +373,14 @@ class HttpServer::Impl {
 };
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
-    const std::string& address, VerifierCore* core) {
-  auto impl = std::make_unique<Impl>(core);
+    const std::string& address, VerifierCore* core, const HttpTlsFiles& tls) {
+  std::shared_ptr<asio::ssl::context> context;
+  if (!tls.cert_file.empty() || !tls.key_file.empty()) {
+    auto made = MakeHttpsContext(tls.cert_file, tls.key_file);
+    if (!made.ok()) return made.status();
+    context = *std::move(made);
+  }
+  auto impl = std::make_unique<Impl>(core, std::move(context));
   absl::Status bound = impl->Bind(address);
   if (!bound.ok()) return bound;
   impl->Start();

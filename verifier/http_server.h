@@ -9,11 +9,14 @@
 //                      `X-Operation`; 200 (with X-Token-Id) when allowed, 401
 //                      malformed/unknown/expired token, 403 wrong Deployment or
 //                      operation, 503 not ready, 400 when X-Deployment-Id or
-//                      X-Operation is missing or too long.
+//                      X-Operation is missing or too long, 429 when the
+//                      client's address made too many failed checks
+//                      (VerifierCore::SetThrottle).
 // Every decision response carries `X-Auth-Reason` (the tokens.v1.Reason name).
 //
-// One thread runs an io_context with asynchronous accept and one session per
-// connection (keep-alive supported). Request headers are limited to
+// With TLS files it serves HTTPS only (TLS 1.2+; the handshake shares the idle
+// timeout). One thread runs an io_context with asynchronous accept and one
+// session per connection (keep-alive supported). Request headers are limited to
 // kMaxHeaderBytes (431 beyond) and bodies to kMaxBodyBytes (413 beyond); a
 // malformed request gets 400 and the connection closes.
 //
@@ -40,18 +43,27 @@ struct RawHttpAnswer {
   std::string auth_reason;
   std::string token_id;
 };
-RawHttpAnswer AnswerRawHttpRequest(std::string_view raw, VerifierCore* core);
+// `peer` is the client's address for throttling (empty = none).
+RawHttpAnswer AnswerRawHttpRequest(std::string_view raw, VerifierCore* core,
+                                   std::string_view peer = {});
+
+// PEM files for HTTPS; both empty = plain HTTP.
+struct HttpTlsFiles {
+  std::string cert_file;
+  std::string key_file;
+};
 
 class HttpServer {
  public:
   static constexpr size_t kMaxHeaderBytes = 8 * 1024;
   static constexpr size_t kMaxBodyBytes = 16 * 1024;
 
-  // Binds `address` (HOST:PORT; port 0 picks a free one) and starts serving.
-  // Returns InvalidArgument for a bad address, Unavailable when it cannot be
-  // bound.
+  // Binds `address` (HOST:PORT; port 0 picks a free one) and starts serving,
+  // over TLS when `tls` names a certificate. Returns InvalidArgument for a
+  // bad address or TLS file, Unavailable when it cannot be bound.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
-      const std::string& address, VerifierCore* core);
+      const std::string& address, VerifierCore* core,
+      const HttpTlsFiles& tls = {});
 
   ~HttpServer();  // Stops.
   HttpServer(const HttpServer&) = delete;

@@ -64,6 +64,24 @@ Decision VerifierCore::Check(std::string_view token,
   return decision;
 }
 
+absl::StatusOr<Decision> VerifierCore::CheckFromPeer(
+    std::string_view peer, std::string_view token,
+    std::string_view deployment_id, std::string_view operation) {
+  if (throttle_ == nullptr) return Check(token, deployment_id, operation);
+  const std::string host = PeerHost(peer);
+  if (!throttle_->Allow(host)) {
+    return absl::ResourceExhaustedError(
+        "too many failed checks from this address; slow down");
+  }
+  Decision decision = Check(token, deployment_id, operation);
+  if (decision.reason == CheckReason::kMalformedToken ||
+      decision.reason == CheckReason::kUnknownToken ||
+      decision.reason == CheckReason::kExpired) {
+    throttle_->ChargeFailure(host);
+  }
+  return decision;
+}
+
 std::string VerifierCore::RenderMetrics() const {
   const CacheState state = cache_->state();
   Metrics::Gauges gauges;
@@ -72,7 +90,14 @@ std::string VerifierCore::RenderMetrics() const {
   gauges.revision = state.revision;
   gauges.seconds_since_heartbeat =
       absl::ToDoubleSeconds(clock_->Now() - state.last_heartbeat);
-  return metrics_->Render(gauges);
+  std::string text = metrics_->Render(gauges);
+  text += absl::StrCat(
+      "# HELP token_verifier_throttled_total Checks refused because their "
+      "peer made too many failed checks.\n"
+      "# TYPE token_verifier_throttled_total counter\n"
+      "token_verifier_throttled_total ",
+      throttle_ == nullptr ? 0 : throttle_->throttled(), "\n");
+  return text;
 }
 
 }  // namespace tokens

@@ -11,9 +11,11 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "verifier/authorizer.h"
 #include "verifier/metrics.h"
+#include "verifier/peer_throttle.h"
 #include "verifier/token_cache.h"
 #include "verifier/usage_reporter.h"
 
@@ -37,6 +39,19 @@ class VerifierCore {
   Decision Check(std::string_view token, std::string_view deployment_id,
                  std::string_view operation);
 
+  // Check on behalf of `peer` (a client address; see PeerHost). When a
+  // throttle is set, a peer out of failed checks gets ResourceExhausted
+  // without a decision, and a MALFORMED_TOKEN, UNKNOWN_TOKEN or EXPIRED
+  // decision is charged to the peer.
+  absl::StatusOr<Decision> CheckFromPeer(std::string_view peer,
+                                         std::string_view token,
+                                         std::string_view deployment_id,
+                                         std::string_view operation);
+
+  // Throttles repeated failed checks per peer (nullptr = never). Not owned;
+  // set before serving.
+  void SetThrottle(PeerThrottle* throttle) { throttle_ = throttle; }
+
   bool IsReady() const { return authorizer_->IsReady(); }
 
   // The Prometheus text exposition of every metric.
@@ -48,6 +63,7 @@ class VerifierCore {
   Metrics* const metrics_;
   UsageReporter* const usage_;
   const Clock* const clock_;
+  PeerThrottle* throttle_ = nullptr;
 };
 
 }  // namespace tokens

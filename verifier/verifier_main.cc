@@ -12,6 +12,7 @@
 #include "common/json_log.h"
 #include "common/listen_policy.h"
 #include "common/shutdown_signal.h"
+#include "common/tls_files.h"
 #include "verifier/host_port.h"
 #include "verifier/verifier_server.h"
 
@@ -31,6 +32,26 @@ ABSL_FLAG(absl::Duration, usage_report_interval, absl::Seconds(10),
           "how often last-use times are reported to TokenService");
 ABSL_FLAG(bool, insecure, false,
           "allow plain text on a non-loopback --listen or --http-listen");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain: serve gRPC over TLS and HTTP as HTTPS "
+          "(with --tls-key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle: gRPC callers must present a certificate signed by "
+          "it (mutual TLS)");
+ABSL_FLAG(std::string, token_service_ca, "",
+          "PEM trust roots for TokenService's certificate: connect to it over "
+          "TLS");
+ABSL_FLAG(std::string, tls_client_cert, "",
+          "PEM certificate this verifier presents to TokenService (mutual "
+          "TLS; with --tls-client-key)");
+ABSL_FLAG(std::string, tls_client_key, "", "PEM key of --tls-client-cert");
+ABSL_FLAG(
+    double, failed_check_burst, 20,
+    "failed checks (malformed, unknown, expired token) one client "
+    "address may make in a row before it is throttled (0 = never throttle)");
+ABSL_FLAG(double, failed_check_rate, 5,
+          "failed checks per second a throttled client address earns back");
 
 int main(int argc, char** argv) {
   tokens::BlockShutdownSignals();
@@ -48,11 +69,28 @@ int main(int argc, char** argv) {
   options.deployment = absl::GetFlag(FLAGS_deployment);
   options.max_staleness = absl::GetFlag(FLAGS_max_staleness);
   options.usage_report_interval = absl::GetFlag(FLAGS_usage_report_interval);
+  options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  options.token_service_tls.ca_file = absl::GetFlag(FLAGS_token_service_ca);
+  options.token_service_tls.cert_file = absl::GetFlag(FLAGS_tls_client_cert);
+  options.token_service_tls.key_file = absl::GetFlag(FLAGS_tls_client_key);
+  options.throttle.burst = absl::GetFlag(FLAGS_failed_check_burst);
+  options.throttle.refill_per_second = absl::GetFlag(FLAGS_failed_check_rate);
+  for (absl::Status tls :
+       {tokens::ValidateServerTls(options.tls),
+        tokens::ValidateClientTls(options.token_service_tls)}) {
+    if (!tls.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(tls.message()).c_str());
+      return 2;
+    }
+  }
   for (const auto& [flag, address] :
        {std::pair<const char*, std::string>{"--listen", options.listen},
         {"--http-listen", options.http_listen}}) {
     if (absl::Status plain = tokens::CheckPlaintextListen(
-            flag, address, absl::GetFlag(FLAGS_insecure));
+            flag, address,
+            absl::GetFlag(FLAGS_insecure) || options.tls.enabled());
         !plain.ok()) {
       std::fprintf(stderr, "%s\n", std::string(plain.message()).c_str());
       return 2;

@@ -15,7 +15,9 @@ namespace {
 
 constexpr char kServiceName[] = "tokens.v1.Verifier";
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
+std::shared_ptr<grpc::Channel> MakeChannel(
+    const std::string& target,
+    std::shared_ptr<grpc::ChannelCredentials> credentials) {
   grpc::ChannelArguments args;
   // The channel's own reconnect backoff must not outlast the feed client's
   // (default max 120s), or a restarted TokenService would stay unnoticed for
@@ -23,8 +25,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
-                                   args);
+  return grpc::CreateCustomChannel(target, std::move(credentials), args);
 }
 
 FeedClientOptions MakeFeedOptions(std::string key, std::string deployment) {
@@ -56,6 +57,7 @@ VerifierServer::VerifierServer(const VerifierOptions& options, Clock* clock,
       usage_(MakeGrpcUsageSender(channel, key), options.usage_report_interval,
              &metrics_),
       core_(&cache_, &authorizer_, &metrics_, &usage_, clock),
+      throttle_(options.throttle, clock),
       service_(&core_),
       feed_(channel, MakeFeedOptions(key, options.deployment), &cache_,
             &metrics_, clock) {}
@@ -74,20 +76,36 @@ absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::BuildAndStart(
   }
   absl::StatusOr<HostPort> grpc_address = ParseHostPort(options.listen);
   if (!grpc_address.ok()) return grpc_address.status();
+  const bool throttled = options.throttle.burst != 0;
+  if (throttled &&
+      (options.throttle.burst < 1 || options.throttle.refill_per_second <= 0)) {
+    return absl::InvalidArgumentError(
+        "failed-check burst must be 0 (off) or at least 1, and its rate "
+        "positive");
+  }
   absl::StatusOr<std::string> key = ReadKeyFile(options.key_file);
   if (!key.ok()) return key.status();
+  auto server_credentials = ServerCredentialsFrom(options.tls);
+  if (!server_credentials.ok()) return server_credentials.status();
+  auto channel_credentials = ChannelCredentialsFrom(options.token_service_tls);
+  if (!channel_credentials.ok()) return channel_credentials.status();
 
   std::unique_ptr<VerifierServer> server(new VerifierServer(
-      options, clock, MakeChannel(options.token_service), *std::move(key)));
+      options, clock,
+      MakeChannel(options.token_service, *std::move(channel_credentials)),
+      *std::move(key)));
+  if (throttled) server->core_.SetThrottle(&server->throttle_);
 
-  auto http = HttpServer::Start(options.http_listen, &server->core_);
+  auto http = HttpServer::Start(
+      options.http_listen, &server->core_,
+      HttpTlsFiles{options.tls.cert_file, options.tls.key_file});
   if (!http.ok()) return http.status();
   server->http_server_ = *std::move(http);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
+  builder.AddListeningPort(options.listen, *server_credentials,
                            &server->grpc_port_);
   builder.RegisterService(&server->service_);
   server->grpc_server_ = builder.BuildAndStart();
@@ -109,6 +127,9 @@ absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::BuildAndStart(
       .Int("http_port", server->http_port())
       .Str("token_service", options.token_service)
       .Str("deployment_id", options.deployment)
+      .Bool("tls", options.tls.enabled())
+      .Bool("mutual_tls", !options.tls.client_ca_file.empty())
+      .Bool("token_service_tls", options.token_service_tls.enabled())
       .Int("max_staleness_ms",
            absl::ToInt64Milliseconds(options.max_staleness));
   return server;

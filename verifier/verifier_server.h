@@ -21,10 +21,12 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/tls_files.h"
 #include "verifier/authorizer.h"
 #include "verifier/feed_client.h"
 #include "verifier/http_server.h"
 #include "verifier/metrics.h"
+#include "verifier/peer_throttle.h"
 #include "verifier/token_cache.h"
 #include "verifier/usage_reporter.h"
 #include "verifier/verifier_core.h"
@@ -48,12 +50,24 @@ struct VerifierOptions {
   absl::Duration max_staleness = absl::Seconds(30);
   // How often last-use times are sent to TokenService.
   absl::Duration usage_report_interval = absl::Seconds(10);
+  // TLS for the Verifier gRPC listener (with tls.client_ca_file: callers must
+  // present a certificate signed by it) and HTTPS for the HTTP listener (cert
+  // and key only: probes and scrapers rarely hold client certificates).
+  ServerTlsFiles tls;
+  // How the feed and usage client reaches TokenService: trust roots for its
+  // certificate and, for mutual TLS, this verifier's certificate. Plain text
+  // when empty.
+  ClientTlsFiles token_service_tls;
+  // Repeated failed checks (malformed, unknown, expired token) per client
+  // address. burst 0 turns throttling off (benchmarks, load tests).
+  PeerThrottleOptions throttle;
 };
 
 class VerifierServer {
  public:
   // Reads the key, binds both listeners and starts syncing. Errors:
-  // InvalidArgument (bad option), Internal (key file unreadable),
+  // InvalidArgument (bad option or TLS file), Internal (key or TLS file
+  // unreadable),
   // InvalidArgument (key file empty), Unavailable (an address cannot be bound).
   static absl::StatusOr<std::unique_ptr<VerifierServer>> BuildAndStart(
       const VerifierOptions& options, Clock* clock);
@@ -78,6 +92,8 @@ class VerifierServer {
  private:
   VerifierServer(const VerifierOptions& options, Clock* clock,
                  std::shared_ptr<grpc::Channel> channel, std::string key);
+  // For tests and diagnostics.
+  const PeerThrottle& throttle() const { return throttle_; }
   void WatchHealth();
 
   TokenCache cache_;
@@ -85,6 +101,7 @@ class VerifierServer {
   Authorizer authorizer_;
   UsageReporter usage_;
   VerifierCore core_;
+  PeerThrottle throttle_;
   VerifierService service_;
   FeedClient feed_;
   std::unique_ptr<grpc::Server> grpc_server_;

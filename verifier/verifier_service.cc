@@ -69,8 +69,14 @@ grpc::ServerUnaryReactor* VerifierService::Check(
           std::string_view(it->second.data(), it->second.size()));
     }
   }
-  Decision decision =
-      core_->Check(token, request->deployment_id(), request->operation());
+  absl::StatusOr<Decision> checked = core_->CheckFromPeer(
+      context->peer(), token, request->deployment_id(), request->operation());
+  if (!checked.ok()) {  // throttled: this peer made too many failed checks
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 std::string(checked.status().message())));
+    return reactor;
+  }
+  const Decision& decision = *checked;
   response->set_allowed(decision.allowed());
   response->set_reason(ToProto(decision.reason));
   response->set_token_id(decision.token_id);
