@@ -1,56 +1,299 @@
 #include "verifier/token_cache.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
+#include "absl/strings/string_view.h"
 
 namespace tokens {
+namespace {
 
-void TokenTable::Apply(const CacheChange& change) {
-  RemoveToken(change.token_id);
-  if (change.type == CacheChange::Type::kDelete) return;
+// Ids up to this many bytes (a TokenService id is 30) live in the record;
+// longer ones in a side map.
+constexpr size_t kInlineIdBytes = 34;
+constexpr uint8_t kLongId = 0xFF;
+static_assert(kInlineIdBytes < kLongId, "kLongId must not be a valid size");
 
-  CachedToken current;
-  current.token_id = change.token_id;
-  current.deployment_id = change.deployment_id;
-  current.expire_time = change.expire_time;
-  if (change.previous_digest.has_value() &&
-      *change.previous_digest != change.digest) {
-    CachedToken previous = current;
-    previous.is_previous = true;
-    previous.valid_until = change.previous_valid_until;
-    Insert(*change.previous_digest, std::move(previous));
+constexpr int64_t kMicrosNever = std::numeric_limits<int64_t>::max();
+constexpr int64_t kMicrosAlways = std::numeric_limits<int64_t>::min();
+
+// Rounds down, so that an expiry or a grace end never moves later.
+int64_t ToMicros(absl::Time t) {
+  if (t == absl::InfiniteFuture()) return kMicrosNever;
+  if (t == absl::InfinitePast()) return kMicrosAlways;
+  return absl::ToUnixMicros(t);
+}
+
+absl::Time FromMicros(int64_t micros) {
+  if (micros == kMicrosNever) return absl::InfiniteFuture();
+  if (micros == kMicrosAlways) return absl::InfinitePast();
+  return absl::FromUnixMicros(micros);
+}
+
+size_t DefaultIdHash(std::string_view id) {
+  return absl::Hash<absl::string_view>{}(
+      absl::string_view(id.data(), id.size()));
+}
+
+}  // namespace
+
+struct TokenTable::Impl {
+  // One token. Trivially copyable: the vector grows by memcpy.
+  struct Record {
+    Digest digest;  // the current value's, when has_current
+    int64_t expire_micros = kMicrosNever;
+    uint32_t deployment = 0;  // index into deployment_names
+    uint8_t id_size = 0;      // kLongId: the id is in long_ids
+    // False only when the current digest moved to another token and the
+    // rotated-away one is still in its grace period.
+    bool has_current = false;
+    char id[kInlineIdBytes];
+  };
+  static_assert(sizeof(Record) == 80, "keep the record compact");
+
+  // A value rotated away and still valid until valid_until_micros.
+  struct Previous {
+    Digest digest;
+    int64_t valid_until_micros;
+  };
+
+  // The sets below hold references to records: a record index for by_id, and
+  // (index << 1 | is_previous) for by_digest. They hash and compare through
+  // the records, so they point back to this Impl, which therefore never moves.
+  static uint32_t CurrentRef(uint32_t index) { return index << 1; }
+  static uint32_t PreviousRef(uint32_t index) { return index << 1 | 1; }
+
+  struct DigestRefHash {
+    using is_transparent = void;
+    size_t operator()(const Digest& digest) const {
+      return DigestHash{}(digest);
+    }
+    size_t operator()(uint32_t ref) const {
+      return DigestHash{}(impl->DigestOfRef(ref));
+    }
+    const Impl* impl;
+  };
+  struct DigestRefEq {
+    using is_transparent = void;
+    bool operator()(uint32_t a, uint32_t b) const {
+      return impl->DigestOfRef(a) == impl->DigestOfRef(b);
+    }
+    bool operator()(const Digest& a, uint32_t b) const {
+      return a == impl->DigestOfRef(b);
+    }
+    bool operator()(uint32_t a, const Digest& b) const {
+      return impl->DigestOfRef(a) == b;
+    }
+    const Impl* impl;
+  };
+  struct IdRefHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view id) const { return impl->id_hash(id); }
+    size_t operator()(uint32_t index) const {
+      return impl->id_hash(impl->IdOf(index));
+    }
+    const Impl* impl;
+  };
+  struct IdRefEq {
+    using is_transparent = void;
+    bool operator()(uint32_t a, uint32_t b) const {
+      return impl->IdOf(a) == impl->IdOf(b);
+    }
+    bool operator()(std::string_view a, uint32_t b) const {
+      return a == impl->IdOf(b);
+    }
+    bool operator()(uint32_t a, std::string_view b) const {
+      return impl->IdOf(a) == b;
+    }
+    const Impl* impl;
+  };
+
+  explicit Impl(TokenIdHash hash)
+      : id_hash(hash),
+        by_digest(0, DigestRefHash{this}, DigestRefEq{this}),
+        by_id(0, IdRefHash{this}, IdRefEq{this}) {}
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  const Digest& DigestOfRef(uint32_t ref) const {
+    const uint32_t index = ref >> 1;
+    return (ref & 1) != 0 ? previous.at(index).digest : records[index].digest;
   }
-  Insert(change.digest, std::move(current));
-}
 
-const CachedToken* TokenTable::Find(const Digest& digest) const {
-  auto it = by_digest_.find(digest);
-  return it == by_digest_.end() ? nullptr : &it->second;
-}
+  std::string_view IdOf(uint32_t index) const {
+    const Record& record = records[index];
+    if (record.id_size == kLongId) return long_ids.at(index);
+    return std::string_view(record.id, record.id_size);
+  }
 
-void TokenTable::RemoveToken(const std::string& token_id) {
-  auto it = digests_by_id_.find(token_id);
-  if (it == digests_by_id_.end()) return;
-  for (const Digest& digest : it->second) by_digest_.erase(digest);
-  digests_by_id_.erase(it);
-}
+  uint32_t InternDeployment(const std::string& deployment_id) {
+    auto [it, inserted] = deployment_index.try_emplace(deployment_id, 0);
+    if (!inserted) {
+      ++deployment_refs[it->second];
+      return it->second;
+    }
+    uint32_t index;
+    if (!free_deployments.empty()) {
+      index = free_deployments.back();
+      free_deployments.pop_back();
+      deployment_names[index] = deployment_id;
+      deployment_refs[index] = 1;
+    } else {
+      index = static_cast<uint32_t>(deployment_names.size());
+      deployment_names.push_back(deployment_id);
+      deployment_refs.push_back(1);
+    }
+    it->second = index;
+    return index;
+  }
 
-void TokenTable::Insert(const Digest& digest, CachedToken entry) {
+  void ReleaseDeployment(uint32_t index) {
+    if (--deployment_refs[index] > 0) return;
+    deployment_index.erase(deployment_names[index]);
+    std::string().swap(deployment_names[index]);
+    free_deployments.push_back(index);
+  }
+
+  // A record for a token not held yet, without digests, in by_id.
+  uint32_t NewRecord(const CacheChange& change) {
+    uint32_t index;
+    if (!free_records.empty()) {
+      index = free_records.back();
+      free_records.pop_back();
+    } else {
+      index = static_cast<uint32_t>(records.size());
+      records.emplace_back();
+    }
+    Record& record = records[index];
+    record = Record{};
+    record.expire_micros = ToMicros(change.expire_time);
+    record.deployment = InternDeployment(change.deployment_id);
+    const std::string& id = change.token_id;
+    if (id.size() <= kInlineIdBytes) {
+      record.id_size = static_cast<uint8_t>(id.size());
+      std::copy(id.begin(), id.end(), record.id);
+    } else {
+      record.id_size = kLongId;
+      long_ids[index] = id;
+    }
+    by_id.insert(index);
+    return index;
+  }
+
+  // Forgets a record that holds no digest any more.
+  void FreeRecord(uint32_t index) {
+    by_id.erase(index);  // before the id goes: the set hashes through it
+    ReleaseDeployment(records[index].deployment);
+    if (records[index].id_size == kLongId) long_ids.erase(index);
+    records[index] = Record{};
+    free_records.push_back(index);
+  }
+
+  void RemoveToken(std::string_view token_id) {
+    auto it = by_id.find(token_id);
+    if (it == by_id.end()) return;
+    const uint32_t index = *it;
+    if (records[index].has_current) by_digest.erase(records[index].digest);
+    auto previous_it = previous.find(index);
+    if (previous_it != previous.end()) {
+      by_digest.erase(previous_it->second.digest);
+      previous.erase(previous_it);
+    }
+    FreeRecord(index);
+  }
+
   // A digest belongs to one token. Should the feed ever move one to another
-  // token id, the old owner must forget it too, or a later delete of the new
-  // owner would leave it behind.
-  auto existing = by_digest_.find(digest);
-  if (existing != by_digest_.end() &&
-      existing->second.token_id != entry.token_id) {
-    auto owner = digests_by_id_.find(existing->second.token_id);
-    if (owner != digests_by_id_.end()) {
-      auto& list = owner->second;
-      list.erase(std::remove(list.begin(), list.end(), digest), list.end());
-      if (list.empty()) digests_by_id_.erase(owner);
+  // token id, the old owner must forget it too (and is forgotten when it has
+  // no digest left), or a later delete of the new owner would leave it behind.
+  void Claim(const Digest& digest) {
+    auto it = by_digest.find(digest);
+    if (it == by_digest.end()) return;
+    const uint32_t ref = *it;
+    const uint32_t owner = ref >> 1;
+    by_digest.erase(it);
+    if ((ref & 1) != 0) {
+      previous.erase(owner);
+    } else {
+      records[owner].has_current = false;
+    }
+    if (!records[owner].has_current && !previous.contains(owner)) {
+      FreeRecord(owner);
     }
   }
-  digests_by_id_[entry.token_id].push_back(digest);
-  by_digest_.insert_or_assign(digest, std::move(entry));
+
+  TokenIdHash id_hash;
+  std::vector<Record> records;
+  std::vector<uint32_t> free_records;
+  absl::flat_hash_map<uint32_t, std::string> long_ids;
+  absl::flat_hash_map<uint32_t, Previous> previous;
+
+  // Deployment ids, interned and counted by the records that use them.
+  std::vector<std::string> deployment_names;
+  std::vector<uint32_t> deployment_refs;
+  std::vector<uint32_t> free_deployments;
+  absl::flat_hash_map<std::string, uint32_t> deployment_index;
+
+  absl::flat_hash_set<uint32_t, DigestRefHash, DigestRefEq> by_digest;
+  absl::flat_hash_set<uint32_t, IdRefHash, IdRefEq> by_id;
+};
+
+TokenTable::TokenTable(TokenIdHash id_hash)
+    : id_hash_(id_hash != nullptr ? id_hash : &DefaultIdHash),
+      impl_(std::make_unique<Impl>(id_hash_)) {}
+
+TokenTable::~TokenTable() = default;
+TokenTable::TokenTable(TokenTable&& other) noexcept = default;
+TokenTable& TokenTable::operator=(TokenTable&& other) noexcept = default;
+
+void TokenTable::Apply(const CacheChange& change) {
+  if (impl_ == nullptr) impl_ = std::make_unique<Impl>(id_hash_);
+  Impl& t = *impl_;
+  t.RemoveToken(change.token_id);
+  if (change.type == CacheChange::Type::kDelete) return;
+
+  const uint32_t index = t.NewRecord(change);
+  if (change.previous_digest.has_value() &&
+      *change.previous_digest != change.digest) {
+    t.Claim(*change.previous_digest);
+    t.previous[index] = Impl::Previous{*change.previous_digest,
+                                       ToMicros(change.previous_valid_until)};
+    t.by_digest.insert(Impl::PreviousRef(index));
+  }
+  t.Claim(change.digest);
+  t.records[index].digest = change.digest;
+  t.records[index].has_current = true;
+  t.by_digest.insert(Impl::CurrentRef(index));
+}
+
+std::optional<CachedToken> TokenTable::Find(const Digest& digest) const {
+  if (impl_ == nullptr) return std::nullopt;
+  const Impl& t = *impl_;
+  auto it = t.by_digest.find(digest);
+  if (it == t.by_digest.end()) return std::nullopt;
+  const uint32_t index = *it >> 1;
+  const Impl::Record& record = t.records[index];
+  CachedToken token;
+  token.token_id = std::string(t.IdOf(index));
+  token.deployment_id = t.deployment_names[record.deployment];
+  token.expire_time = FromMicros(record.expire_micros);
+  if ((*it & 1) != 0) {
+    token.is_previous = true;
+    token.valid_until = FromMicros(t.previous.at(index).valid_until_micros);
+  }
+  return token;
+}
+
+size_t TokenTable::token_count() const {
+  return impl_ == nullptr ? 0 : impl_->by_id.size();
+}
+
+size_t TokenTable::digest_count() const {
+  return impl_ == nullptr ? 0 : impl_->by_digest.size();
 }
 
 void TokenCache::ReplaceAll(TokenTable table, int64_t revision) {
@@ -86,9 +329,7 @@ void TokenCache::RecordHeartbeat(absl::Time now) {
 
 std::optional<CachedToken> TokenCache::Lookup(const Digest& digest) const {
   absl::ReaderMutexLock lock(&mu_);
-  const CachedToken* entry = table_.Find(digest);
-  if (entry == nullptr) return std::nullopt;
-  return *entry;
+  return table_.Find(digest);
 }
 
 CacheState TokenCache::state() const {

@@ -13,12 +13,12 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
-#include <vector>
+#include <string_view>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
@@ -67,27 +67,44 @@ struct DigestHash {
   }
 };
 
-// digest -> token, plus token id -> its digests (for replacement and removal).
+// Hashes a token id (TokenTable's id index). Replaceable in tests, to force
+// collisions.
+using TokenIdHash = size_t (*)(std::string_view token_id);
+
+// digest -> token, plus token id -> its token (for replacement and removal).
 // Not thread-safe.
+//
+// Laid out for a million tokens in ~100 bytes each: one fixed-size record per
+// token (the current digest, expiry as microseconds, an interned Deployment
+// index and the id inline when it fits, which a TokenService id does), and two
+// open-addressing sets of 4-byte record references, one hashed by digest and
+// one by id, that compare against the records themselves. Rotated-away values
+// kept for a grace period live in a small side map. Times are kept to the
+// microsecond (TokenService stores no finer), rounded down.
 class TokenTable {
  public:
+  // `id_hash` null = the default (Abseil's hash of the id).
+  explicit TokenTable(TokenIdHash id_hash = nullptr);
+  ~TokenTable();
+  TokenTable(TokenTable&& other) noexcept;
+  TokenTable& operator=(TokenTable&& other) noexcept;
+
   // kUpsert replaces every digest held for the token id with the change's
   // digest (and its previous_digest, if set); kDelete removes every digest of
   // the token id. Ignores revisions.
   void Apply(const CacheChange& change);
 
-  // The entry for `digest`, or nullptr. Valid until the next Apply.
-  const CachedToken* Find(const Digest& digest) const;
+  // A copy of the entry for `digest`, if any.
+  std::optional<CachedToken> Find(const Digest& digest) const;
 
-  size_t token_count() const { return digests_by_id_.size(); }
-  size_t digest_count() const { return by_digest_.size(); }
+  size_t token_count() const;
+  size_t digest_count() const;
 
  private:
-  void RemoveToken(const std::string& token_id);
-  void Insert(const Digest& digest, CachedToken entry);
+  struct Impl;
 
-  absl::flat_hash_map<Digest, CachedToken, DigestHash> by_digest_;
-  absl::flat_hash_map<std::string, std::vector<Digest>> digests_by_id_;
+  TokenIdHash id_hash_;
+  std::unique_ptr<Impl> impl_;  // null only when moved from
 };
 
 // Where the cache stands relative to the feed.

@@ -2,9 +2,10 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <algorithm>
 #include <utility>
 
+#include "absl/hash/hash.h"
+#include "absl/strings/string_view.h"
 #include "common/json_log.h"
 #include "proto/tokens/v1/tokens.grpc.pb.h"
 #include "verifier/proto_time.h"
@@ -41,9 +42,16 @@ UsageReporter::UsageReporter(UsageSender sender, absl::Duration interval,
 
 UsageReporter::~UsageReporter() { Stop(); }
 
+UsageReporter::Shard& UsageReporter::ShardOf(const std::string& token_id) {
+  const size_t hash = absl::Hash<absl::string_view>{}(
+      absl::string_view(token_id.data(), token_id.size()));
+  return shards_[hash % kShards];
+}
+
 void UsageReporter::Record(const std::string& token_id, absl::Time when) {
-  absl::MutexLock lock(&mu_);
-  auto [it, inserted] = pending_.try_emplace(token_id, when);
+  Shard& shard = ShardOf(token_id);
+  absl::MutexLock lock(&shard.mu);
+  auto [it, inserted] = shard.pending.try_emplace(token_id, when);
   if (!inserted && it->second < when) it->second = when;
 }
 
@@ -76,12 +84,14 @@ void UsageReporter::Run() {
 
 absl::Status UsageReporter::Flush() {
   absl::MutexLock flush_lock(&flush_mu_);
-  absl::flat_hash_map<std::string, absl::Time> batch;
-  {
-    absl::MutexLock lock(&mu_);
-    batch.swap(pending_);
+  std::array<Pending, kShards> batches;
+  bool empty = true;
+  for (size_t i = 0; i < kShards; ++i) {
+    absl::MutexLock lock(&shards_[i].mu);
+    batches[i].swap(shards_[i].pending);
+    empty = empty && batches[i].empty();
   }
-  if (batch.empty()) return absl::OkStatus();
+  if (empty) return absl::OkStatus();
 
   absl::Status first_error;
   std::vector<UsageEntry> chunk;
@@ -95,9 +105,11 @@ absl::Status UsageReporter::Flush() {
     }
     chunk.clear();
   };
-  for (auto& [token_id, when] : batch) {
-    chunk.push_back(UsageEntry{token_id, when});
-    if (chunk.size() == kMaxBatch) send();
+  for (const Pending& batch : batches) {
+    for (const auto& [token_id, when] : batch) {
+      chunk.push_back(UsageEntry{token_id, when});
+      if (chunk.size() == kMaxBatch) send();
+    }
   }
   if (!chunk.empty()) send();
 
@@ -105,11 +117,8 @@ absl::Status UsageReporter::Flush() {
     JsonLog("usage.report_failed", "warn")
         .Int("entries", static_cast<int64_t>(failed.size()))
         .Str("error", first_error.ToString());
-    absl::MutexLock lock(&mu_);
     for (const UsageEntry& entry : failed) {
-      auto [it, inserted] =
-          pending_.try_emplace(entry.token_id, entry.last_used_time);
-      if (!inserted) it->second = std::max(it->second, entry.last_used_time);
+      Record(entry.token_id, entry.last_used_time);
     }
   }
   return first_error;

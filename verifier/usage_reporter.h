@@ -2,13 +2,15 @@
 // times to TokenService.ReportUsage in batches, every `interval`, from its own
 // thread.
 //
-// Record is called on the Check path: it takes a mutex briefly and never does
-// I/O. A batch that fails to send is merged back and retried at the next tick
-// (keeping the later time per token). Thread-safe. The sender and metrics are
-// owned by the caller and must outlive the reporter.
+// Record is called on the Check path: it never does I/O, and takes only the
+// mutex of one of kShards shards (picked by the token id), so that concurrent
+// Checks seldom contend. A batch that fails to send is merged back and retried
+// at the next tick (keeping the later time per token). Thread-safe. The sender
+// and metrics are owned by the caller and must outlive the reporter.
 #ifndef VERIFIER_USAGE_REPORTER_H_
 #define VERIFIER_USAGE_REPORTER_H_
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <string>
@@ -52,7 +54,8 @@ class UsageReporter {
   UsageReporter(const UsageReporter&) = delete;
   UsageReporter& operator=(const UsageReporter&) = delete;
 
-  // Notes that `token_id` was used at `when`.
+  // Notes that `token_id` was used at `when` (keeping the later time when it
+  // is already pending).
   void Record(const std::string& token_id, absl::Time when);
 
   // Starts the reporting thread. Call at most once.
@@ -66,14 +69,26 @@ class UsageReporter {
   absl::Status Flush();
 
  private:
+  static constexpr size_t kShards = 16;
+  using Pending = absl::flat_hash_map<std::string, absl::Time>;
+
+  // Each on its own cache line, so that Checks on different shards do not
+  // share one.
+  struct alignas(64) Shard {
+    absl::Mutex mu;
+    Pending pending ABSL_GUARDED_BY(mu);
+  };
+
+  Shard& ShardOf(const std::string& token_id);
   void Run();
 
   const UsageSender sender_;
   const absl::Duration interval_;
   Metrics* const metrics_;
 
+  std::array<Shard, kShards> shards_;
+
   absl::Mutex mu_;
-  absl::flat_hash_map<std::string, absl::Time> pending_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 
   absl::Mutex flush_mu_;  // one Flush at a time, so retries keep their order

@@ -1,6 +1,8 @@
 #include "verifier/usage_reporter.h"
 
+#include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -77,6 +79,36 @@ TEST(UsageReporterTest, StopSendsWhatIsPending) {
   reporter.Stop();
   ASSERT_EQ(sender.batches.size(), 1u);
   EXPECT_EQ(sender.batches[0][0].token_id, "tok_a");
+}
+
+// Records land in shards by token id; a flush gathers every shard, and
+// concurrent recorders lose nothing.
+TEST(UsageReporterTest, ConcurrentRecordsAreAllSentWithTheirLatestTime) {
+  FakeSender sender;
+  UsageReporter reporter(sender.AsSender(), absl::Seconds(10), nullptr);
+  constexpr int kThreads = 4;
+  constexpr int kTokens = 500;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&reporter, t] {
+      for (int i = 0; i < kTokens; ++i) {
+        reporter.Record("tok_" + std::to_string(i), kT0 + absl::Seconds(t));
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  ASSERT_TRUE(reporter.Flush().ok());
+  std::map<std::string, absl::Time> sent;
+  for (const auto& batch : sender.batches) {
+    for (const UsageEntry& entry : batch) {
+      EXPECT_TRUE(sent.emplace(entry.token_id, entry.last_used_time).second)
+          << "sent twice: " << entry.token_id;
+    }
+  }
+  ASSERT_EQ(sent.size(), static_cast<size_t>(kTokens));
+  for (const auto& [token_id, when] : sent) {
+    EXPECT_EQ(when, kT0 + absl::Seconds(kThreads - 1)) << token_id;
+  }
 }
 
 }  // namespace
