@@ -67,15 +67,23 @@ Decision VerifierCore::Check(std::string_view token,
 absl::StatusOr<Decision> VerifierCore::CheckFromPeer(
     std::string_view peer, std::string_view token,
     std::string_view deployment_id, std::string_view operation) {
+  return CheckFromPeer([peer] { return std::string(peer); }, token,
+                       deployment_id, operation);
+}
+
+absl::StatusOr<Decision> VerifierCore::CheckFromPeer(
+    absl::FunctionRef<std::string()> peer, std::string_view token,
+    std::string_view deployment_id, std::string_view operation) {
   Decision decision = Check(token, deployment_id, operation);
   if (throttle_ == nullptr) return decision;
   const bool bad_token = decision.reason == CheckReason::kMalformedToken ||
                          decision.reason == CheckReason::kUnknownToken ||
                          decision.reason == CheckReason::kExpired;
-  // Only bad tokens are throttled. A sidecar's one peer is often its own app, relaying every
-  // user's requests: refusing its valid tokens too would let one attacker deny service to all.
+  // Only bad tokens are throttled. A sidecar's one peer is often its own app,
+  // relaying every user's requests: refusing its valid tokens too would let one
+  // attacker deny service to all.
   if (!bad_token) return decision;
-  const std::string host = PeerHost(peer);
+  const std::string host = PeerHost(peer());
   if (!throttle_->Allow(host)) {
     return absl::ResourceExhaustedError(
         "too many failed checks from this address; slow down");

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/clock.h"
@@ -40,10 +41,16 @@ class VerifierCore {
                  std::string_view operation);
 
   // Check on behalf of `peer` (a client address; see PeerHost). When a
-  // throttle is set, a peer out of failed checks gets ResourceExhausted
-  // without a decision, and a MALFORMED_TOKEN, UNKNOWN_TOKEN or EXPIRED
-  // decision is charged to the peer.
+  // throttle is set, a MALFORMED_TOKEN, UNKNOWN_TOKEN or EXPIRED decision is
+  // charged to the peer, and once the peer is out of failed checks such a
+  // decision becomes ResourceExhausted. Other decisions are never throttled.
   absl::StatusOr<Decision> CheckFromPeer(std::string_view peer,
+                                         std::string_view token,
+                                         std::string_view deployment_id,
+                                         std::string_view operation);
+  // The same, asking for the peer only when a bad token must be charged (the
+  // gRPC peer string costs an allocation per call).
+  absl::StatusOr<Decision> CheckFromPeer(absl::FunctionRef<std::string()> peer,
                                          std::string_view token,
                                          std::string_view deployment_id,
                                          std::string_view operation);

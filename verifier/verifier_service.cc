@@ -69,8 +69,9 @@ grpc::ServerUnaryReactor* VerifierService::Check(
           std::string_view(it->second.data(), it->second.size()));
     }
   }
-  absl::StatusOr<Decision> checked = core_->CheckFromPeer(
-      context->peer(), token, request->deployment_id(), request->operation());
+  absl::StatusOr<Decision> checked =
+      core_->CheckFromPeer([context] { return context->peer(); }, token,
+                           request->deployment_id(), request->operation());
   if (!checked.ok()) {  // throttled: this peer made too many failed checks
     reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                  std::string(checked.status().message())));
