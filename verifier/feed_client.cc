@@ -43,6 +43,82 @@ CacheChange CacheChangeFromProto(const v1::TokenChange& change) {
   return out;
 }
 
+namespace {
+
+// The stream's messages, read with the callback API and handed to the sync
+// thread one at a time. A blocking ClientReader would make the sync thread one
+// of gRPC's pollers, competing with the Check path for the server's core; with
+// this the thread waits on a plain mutex, and gRPC's own threads do the I/O.
+//
+// Each message is handed off, and the next StartRead comes from the sync
+// thread, outside any reaction. Without a hold, the call could complete in that
+// gap: once OnReadDone(true) returns with the status already received, gRPC
+// runs OnDone and frees the call, and the next StartRead would go to a dead
+// call whose read never ends. So one hold, taken before StartCall, keeps the
+// call open while reads may still be issued; it is released when a read fails,
+// after which no read is started.
+//
+// One object per call; it must outlive OnDone, which Finish waits for.
+class StreamReader final
+    : public grpc::ClientReadReactor<v1::WatchTokensResponse> {
+ public:
+  StreamReader(v1::TokenService::Stub* stub, grpc::ClientContext* context,
+               const v1::WatchTokensRequest& request) {
+    stub->async()->WatchTokens(context, &request, this);
+    AddHold();
+    StartRead(&buffer_);
+    StartCall();
+  }
+
+  // Waits for the next message. False when the stream has ended; then call
+  // Finish, and Read no more.
+  bool Read(v1::WatchTokensResponse* message) {
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(&read_done_));
+      if (!read_ok_) return false;
+      read_done_ = false;
+      message->Swap(&buffer_);
+    }
+    // The hold keeps the call alive until this read is started.
+    StartRead(&buffer_);
+    return true;
+  }
+
+  // Waits for the end of the call and returns its status.
+  grpc::Status Finish() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(&done_));
+    return status_;
+  }
+
+  void OnReadDone(bool ok) override {
+    // No read follows a failed one: let the call finish. OnDone runs after
+    // this reaction returns.
+    if (!ok) RemoveHold();
+    absl::MutexLock lock(&mu_);
+    read_ok_ = ok;
+    read_done_ = true;
+  }
+  void OnDone(const grpc::Status& status) override {
+    absl::MutexLock lock(&mu_);
+    status_ = status;
+    done_ = true;
+  }
+
+ private:
+  // Written by gRPC between StartRead and OnReadDone, by the sync thread
+  // (Swap) only in between.
+  v1::WatchTokensResponse buffer_;
+  absl::Mutex mu_;
+  bool read_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_ok_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status status_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
 FeedClient::FeedClient(std::shared_ptr<grpc::Channel> channel,
                        FeedClientOptions options, TokenCache* cache,
                        Metrics* metrics, const Clock* clock)
@@ -129,11 +205,10 @@ grpc::Status FeedClient::RunStream() {
   request.set_deployment_id(options_.deployment_id);
   pending_snapshot_.reset();
 
-  std::unique_ptr<grpc::ClientReader<v1::WatchTokensResponse>> reader =
-      stub_->WatchTokens(&context, request);
+  StreamReader reader(stub_.get(), &context, request);
   v1::WatchTokensResponse message;
   bool first = true;
-  while (reader->Read(&message)) {
+  while (reader.Read(&message)) {
     {
       absl::MutexLock lock(&mu_);
       last_message_ = absl::Now();
@@ -146,7 +221,7 @@ grpc::Status FeedClient::RunStream() {
     }
     HandleMessage(message);
   }
-  grpc::Status status = reader->Finish();
+  grpc::Status status = reader.Finish();
   absl::MutexLock lock(&mu_);
   call_ = nullptr;
   return status;

@@ -6,7 +6,9 @@
 // the stream ends it reconnects with exponential backoff and jitter, resuming
 // from the cache's revision; the service answers with a fresh snapshot when
 // that revision is no longer retained. A stream silent for longer than
-// idle_timeout is cancelled and reopened.
+// idle_timeout is cancelled and reopened. The stream is read with gRPC's
+// callback API, so the sync thread only waits for handed-off messages and never
+// becomes one of gRPC's network pollers (which would compete with Check).
 //
 // Thread-safe: Start and Stop may be called from any thread; Stop cancels the
 // call in flight and joins the thread. The cache, metrics and clock are not
