@@ -16,7 +16,6 @@
 // one `reliability summary:` line with the counts.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
-#include <sqlite3.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -34,6 +33,7 @@
 #include "gtest/gtest.h"
 #include "proto/tokens/v1/tokens.grpc.pb.h"
 #include "tests/testing/server_process.h"
+#include "tests/testing/sqlite_integrity.h"
 
 namespace tokens::testing {
 namespace {
@@ -214,26 +214,7 @@ class CrashConsistencyTest : public ::testing::Test {
 
   // Runs PRAGMA integrity_check on the database file as the crash left it.
   std::string IntegrityCheck() {
-    sqlite3* db = nullptr;
-    const std::string path = data_dir_ + "/tokens.db";
-    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) !=
-        SQLITE_OK) {
-      sqlite3_close(db);
-      return "cannot open";
-    }
-    std::string result;
-    sqlite3_exec(
-        db, "PRAGMA integrity_check",
-        [](void* out, int columns, char** values, char**) {
-          auto* text = static_cast<std::string*>(out);
-          for (int i = 0; i < columns; ++i) {
-            absl::StrAppend(text, values[i] ? values[i] : "NULL");
-          }
-          return 0;
-        },
-        &result, nullptr);
-    sqlite3_close(db);
-    return result;
+    return SqliteIntegrityCheck(data_dir_ + "/tokens.db", /*read_only=*/false);
   }
 
   void AddDead(const std::string& value) {

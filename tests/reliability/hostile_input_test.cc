@@ -6,7 +6,6 @@
 // UNAVAILABLE); a value that is accepted is stored and returned byte for byte;
 // and after every case the server still serves and the database is intact.
 #include <google/protobuf/stubs/logging.h>
-#include <sqlite3.h>
 
 #include <climits>
 #include <cstdint>
@@ -19,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "tests/services/token_service_fixture.h"
 #include "tests/testing/server_process.h"
+#include "tests/testing/sqlite_integrity.h"
 #include "verifier/verifier_server.h"
 
 namespace tokens::testing {
@@ -115,24 +115,7 @@ class HostileInputTest : public TokenServiceTest {
   }
 
   std::string IntegrityCheck() {
-    sqlite3* db = nullptr;
-    const std::string path = data_dir_ + "/tokens.db";
-    std::string result;
-    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
-        SQLITE_OK) {
-      sqlite3_exec(
-          db, "PRAGMA integrity_check",
-          [](void* out, int columns, char** values, char**) {
-            for (int i = 0; i < columns; ++i) {
-              absl::StrAppend(static_cast<std::string*>(out),
-                              values[i] ? values[i] : "NULL");
-            }
-            return 0;
-          },
-          &result, nullptr);
-    }
-    sqlite3_close(db);
-    return result;
+    return SqliteIntegrityCheck(data_dir_ + "/tokens.db", /*read_only=*/true);
   }
 
   v1::CreateTokenResponse canary_;

@@ -9,7 +9,6 @@
 //     change log gets a fresh snapshot, not a replay.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include <set>
@@ -22,6 +21,7 @@
 #include "proto/tokens/v1/tokens.grpc.pb.h"
 #include "tests/services/token_service_fixture.h"
 #include "tests/testing/server_process.h"
+#include "tests/testing/sqlite_integrity.h"
 
 namespace tokens::testing {
 namespace {
@@ -29,23 +29,7 @@ namespace {
 using ::grpc::StatusCode;
 
 std::string IntegrityCheck(const std::string& path) {
-  sqlite3* db = nullptr;
-  std::string result;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) ==
-      SQLITE_OK) {
-    sqlite3_exec(
-        db, "PRAGMA integrity_check",
-        [](void* out, int columns, char** values, char**) {
-          for (int i = 0; i < columns; ++i) {
-            absl::StrAppend(static_cast<std::string*>(out),
-                            values[i] ? values[i] : "NULL");
-          }
-          return 0;
-        },
-        &result, nullptr);
-  }
-  sqlite3_close(db);
-  return result;
+  return SqliteIntegrityCheck(path, /*read_only=*/false);
 }
 
 class DiskFullTest : public ::testing::Test {
