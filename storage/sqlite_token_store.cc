@@ -599,6 +599,14 @@ absl::StatusOr<TokenPage> SqliteTokenStore::List(
   return page;
 }
 
+absl::StatusOr<TokenRecord> SqliteTokenStore::LogUpsertAndAudit(
+    const std::string& id, const AuditEntry& audit) {
+  absl::StatusOr<int64_t> logged = LogUpsert(id);
+  if (!logged.ok()) return logged.status();
+  STORE_RETURN_IF_ERROR(InsertAudit(audit));
+  return ReadToken(id);
+}
+
 absl::StatusOr<TokenRecord> SqliteTokenStore::Update(const std::string& id,
                                                      const TokenUpdate& update,
                                                      const AuditEntry& audit) {
@@ -616,10 +624,7 @@ absl::StatusOr<TokenRecord> SqliteTokenStore::Update(const std::string& id,
           STORE_RETURN_IF_ERROR(statement->Run());
           if (sqlite3_changes(db_) == 0) return TokenNotFound(id);
         }
-        absl::StatusOr<int64_t> logged = LogUpsert(id);
-        if (!logged.ok()) return logged.status();
-        STORE_RETURN_IF_ERROR(InsertAudit(audit));
-        absl::StatusOr<TokenRecord> token = ReadToken(id);
+        absl::StatusOr<TokenRecord> token = LogUpsertAndAudit(id, audit);
         if (!token.ok()) return token.status();
         result = *std::move(token);
         return absl::OkStatus();
@@ -653,10 +658,7 @@ absl::StatusOr<TokenRecord> SqliteTokenStore::Rotate(const std::string& id,
           STORE_RETURN_IF_ERROR(statement->Run());
           if (sqlite3_changes(db_) == 0) return TokenNotFound(id);
         }
-        absl::StatusOr<int64_t> logged = LogUpsert(id);
-        if (!logged.ok()) return logged.status();
-        STORE_RETURN_IF_ERROR(InsertAudit(audit));
-        absl::StatusOr<TokenRecord> token = ReadToken(id);
+        absl::StatusOr<TokenRecord> token = LogUpsertAndAudit(id, audit);
         if (!token.ok()) return token.status();
         result = *std::move(token);
         return absl::OkStatus();

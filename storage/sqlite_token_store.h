@@ -135,6 +135,11 @@ class SqliteTokenStore : public TokenStore {
   // Logs the current row of `id` as an upsert; returns its revision.
   absl::StatusOr<int64_t> LogUpsert(const std::string& id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After an update or rotation of `id`: logs the row as an upsert, appends
+  // `audit`, and returns the row as it now is.
+  absl::StatusOr<TokenRecord> LogUpsertAndAudit(const std::string& id,
+                                                const AuditEntry& audit)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<int64_t> LogDelete(const std::string& id,
                                     const std::string& deployment_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
