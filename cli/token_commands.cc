@@ -41,6 +41,30 @@ void PrintToken(CliContext& context, OutputFormat format,
   }
 }
 
+// Prints a token and its value, shown only now (CreateToken and RotateToken
+// responses share the `token` and `secret` fields); `headline` opens the table
+// form.
+template <typename IssuedResponse>
+void PrintIssued(CliContext& context, OutputFormat format,
+                 const IssuedResponse& response, const std::string& headline) {
+  switch (format) {
+    case OutputFormat::kValue:
+      Print(context, response.secret() + "\n");
+      break;
+    case OutputFormat::kJson:
+      Print(context, ToJson(response));
+      break;
+    case OutputFormat::kId:
+      Print(context, response.token().id() + "\n");
+      break;
+    case OutputFormat::kTable:
+      Print(context,
+            absl::StrCat(headline, SecretBlock(response.secret()),
+                         TokenDetails(response.token(), context.now())));
+      break;
+  }
+}
+
 int Create(const ParsedArgs& args, CliContext& context) {
   absl::StatusOr<OutputFormat> format = OutputOf(args, kSecretOutputs);
   if (!format.ok()) return Fail(context, format.status());
@@ -59,24 +83,10 @@ int Create(const ParsedArgs& args, CliContext& context) {
   absl::Status status = session->Convert(session->stub().CreateToken(
       session->NewCall().get(), request, &response));
   if (!status.ok()) return Fail(context, status);
-  switch (*format) {
-    case OutputFormat::kValue:
-      Print(context, response.secret() + "\n");
-      break;
-    case OutputFormat::kJson:
-      Print(context, ToJson(response));
-      break;
-    case OutputFormat::kId:
-      Print(context, response.token().id() + "\n");
-      break;
-    case OutputFormat::kTable:
-      Print(context,
-            absl::StrCat("Created token ", response.token().id(),
-                         " for Deployment ", response.token().deployment_id(),
-                         ".\n", SecretBlock(response.secret()),
-                         TokenDetails(response.token(), context.now())));
-      break;
-  }
+  PrintIssued(
+      context, *format, response,
+      absl::StrCat("Created token ", response.token().id(), " for Deployment ",
+                   response.token().deployment_id(), ".\n"));
   return kExitOk;
 }
 
@@ -186,31 +196,16 @@ int Rotate(const ParsedArgs& args, CliContext& context) {
   absl::Status status = session->Convert(session->stub().RotateToken(
       session->NewCall().get(), request, &response));
   if (!status.ok()) return Fail(context, status);
-  switch (*format) {
-    case OutputFormat::kValue:
-      Print(context, response.secret() + "\n");
-      break;
-    case OutputFormat::kJson:
-      Print(context, ToJson(response));
-      break;
-    case OutputFormat::kId:
-      Print(context, response.token().id() + "\n");
-      break;
-    case OutputFormat::kTable: {
-      const absl::Time now = context.now();
-      std::string old_value =
-          grace == 0 ? std::string("The old value stopped verifying now.")
-                     : absl::StrCat(
-                           "The old value keeps verifying until ",
-                           Rfc3339(now + absl::Seconds(grace)), " (",
-                           RelativeTime(now + absl::Seconds(grace), now), ").");
-      Print(context,
-            absl::StrCat("Rotated token ", response.token().id(), ". ",
-                         old_value, "\n", SecretBlock(response.secret()),
-                         TokenDetails(response.token(), now)));
-      break;
-    }
-  }
+  const absl::Time now = context.now();
+  const std::string old_value =
+      grace == 0
+          ? std::string("The old value stopped verifying now.")
+          : absl::StrCat("The old value keeps verifying until ",
+                         Rfc3339(now + absl::Seconds(grace)), " (",
+                         RelativeTime(now + absl::Seconds(grace), now), ").");
+  PrintIssued(context, *format, response,
+              absl::StrCat("Rotated token ", response.token().id(), ". ",
+                           old_value, "\n"));
   return kExitOk;
 }
 
