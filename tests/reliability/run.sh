@@ -10,7 +10,7 @@ status=0
 log=$(mktemp)
 bazel test --test_output=all --nocache_test_results --test_env=RELIABILITY_TRIALS="$trials" \
   //tests/reliability/... //fuzz/... >"$log" 2>&1 || status=1
-grep -E '^(reliability|hostile input) summary:|^fuzz corpus replay:|^//' "$log"
+grep -oE '(reliability|hostile input) summary:.*|fuzz corpus replay:.*|^//.*' "$log"
 if [ $status -ne 0 ]; then grep -E 'Failure|FAILED' "$log" | head -20; fi
 sum() { grep -oE "$1=[0-9]+" "$log" | grep -oE '[0-9]+$' | awk '{ s += $1 } END { print s + 0 }'; }
 lost=$(sum lost)
