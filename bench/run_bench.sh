@@ -275,8 +275,15 @@ emax=$(awk '$1 == "echo_max_qps" {print $2}' "$results")
 for f in $fractions; do
   rate=$(awk "BEGIN { printf \"%d\", $vmax * $f }")
   r=1; [ "$f" = 0.5 ] && r=$reps
-  read -r eq e50 e99 <<<"$(paced echo echo "$echo_addr" "$rate" "$r")"
-  read -r vq v50 v99 <<<"$(paced verifier verifier "$verifier_addr" "$rate" "$r")"
+  # Echo and verifier runs alternate, so a burst of other tenants' load hits both alike.
+  e50s=(); e99s=(); v50s=(); v99s=()
+  for _ in $(seq 1 "$r"); do
+    read -r eq e50 e99 <<<"$(paced echo echo "$echo_addr" "$rate" 1)"
+    read -r vq v50 v99 <<<"$(paced verifier verifier "$verifier_addr" "$rate" 1)"
+    e50s+=("$e50"); e99s+=("$e99"); v50s+=("$v50"); v99s+=("$v99")
+  done
+  e50=$(median "${e50s[@]}"); e99=$(median "${e99s[@]}")
+  v50=$(median "${v50s[@]}"); v99=$(median "${v99s[@]}")
   echo "$rate $e50 $e99 $v50 $v99" >>"$work/latency.dat"
   log "offered $rate QPS: echo p50/p99 $e50/$e99 us, verifier $v50/$v99 us"
   if [ "$f" = 0.5 ]; then
