@@ -11,6 +11,7 @@ WorkPool::~WorkPool() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
+    ready_.SignalAll();
   }
   for (std::thread& t : threads_) t.join();
 }
@@ -21,6 +22,9 @@ absl::Status WorkPool::Schedule(std::function<void()> work) {
     return absl::UnavailableError("server busy: too many requests queued");
   }
   queue_.push_back(std::move(work));
+  // Wake exactly one idle worker (a Condition would make every unlock re-check
+  // all of them).
+  ready_.Signal();
   return absl::OkStatus();
 }
 
@@ -29,10 +33,7 @@ void WorkPool::Run() {
     std::function<void()> work;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return head_ < queue_.size() || stopping_;
-      };
-      mu_.Await(absl::Condition(&ready));
+      while (head_ == queue_.size() && !stopping_) ready_.Wait(&mu_);
       if (head_ == queue_.size()) return;  // Stopping and drained.
       work = std::move(queue_[head_++]);
       if (head_ == queue_.size()) {

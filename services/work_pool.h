@@ -33,6 +33,7 @@ class WorkPool {
 
   const size_t max_queued_;
   absl::Mutex mu_;
+  absl::CondVar ready_;  // Work was queued, or stopping.
   std::vector<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
   size_t head_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
