@@ -7,13 +7,13 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
-#include <csignal>
-#include <cstdio>
 #include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "bench/bench_server.h"
 #include "bench/echo.grpc.pb.h"
+#include "common/shutdown_signal.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "gRPC address");
 
@@ -35,30 +35,12 @@ class EchoService : public Echo::CallbackService {
 }  // namespace tokens::bench
 
 int main(int argc, char** argv) {
+  tokens::BlockShutdownSignals();
   absl::ParseCommandLine(argc, argv);
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
   tokens::bench::EchoService service;
+  // The verifier's server options: default health service and reflection.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(absl::GetFlag(FLAGS_listen),
-                           grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    std::fprintf(stderr, "cannot listen\n");
-    return 1;
-  }
-  std::printf("listening on 127.0.0.1:%d\n", port);
-  std::fflush(stdout);
-  int signal = 0;
-  sigwait(&signals, &signal);
-  server->Shutdown();
-  return 0;
+  return tokens::bench::ServeUntilShutdown(&service,
+                                           absl::GetFlag(FLAGS_listen));
 }

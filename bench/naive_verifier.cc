@@ -11,7 +11,6 @@
 #include <grpcpp/grpcpp.h>
 #include <sqlite3.h>
 
-#include <csignal>
 #include <cstdio>
 #include <limits>
 #include <string>
@@ -20,6 +19,8 @@
 #include "absl/flags/parse.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "bench/bench_server.h"
+#include "common/shutdown_signal.h"
 #include "common/token_value.h"
 #include "proto/tokens/v1/tokens.grpc.pb.h"
 #include "verifier/operation_catalog.h"
@@ -96,12 +97,8 @@ class NaiveVerifier : public v1::Verifier::CallbackService {
 }  // namespace tokens::bench
 
 int main(int argc, char** argv) {
+  tokens::BlockShutdownSignals();
   absl::ParseCommandLine(argc, argv);
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(absl::GetFlag(FLAGS_db).c_str(), &db,
@@ -114,21 +111,8 @@ int main(int argc, char** argv) {
   sqlite3_exec(db, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
   sqlite3_exec(db, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
   tokens::bench::NaiveVerifier service(db);
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(absl::GetFlag(FLAGS_listen),
-                           grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    std::fprintf(stderr, "cannot listen\n");
-    return 1;
-  }
-  std::printf("listening on 127.0.0.1:%d\n", port);
-  std::fflush(stdout);
-  int signal = 0;
-  sigwait(&signals, &signal);
-  server->Shutdown();
+  const int exit_code =
+      tokens::bench::ServeUntilShutdown(&service, absl::GetFlag(FLAGS_listen));
   sqlite3_close(db);
-  return 0;
+  return exit_code;
 }
