@@ -5,7 +5,7 @@
 #include "absl/strings/strip.h"
 #include "common/json_log.h"
 #include "common/token_value.h"
-#include "services/grpc_status.h"
+#include "common/grpc_status.h"
 #include "services/proto_convert.h"
 #include "services/validation.h"
 #include "services/watch_reactor.h"

@@ -1,7 +1,7 @@
 #include "services/watch_reactor.h"
 
 #include "common/json_log.h"
-#include "services/grpc_status.h"
+#include "common/grpc_status.h"
 #include "services/proto_convert.h"
 
 namespace tokens {
