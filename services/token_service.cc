@@ -3,6 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/bearer.h"
 #include "common/json_log.h"
 #include "common/token_value.h"
 #include "common/grpc_status.h"
@@ -53,13 +54,11 @@ absl::StatusOr<Principal> TokenService::Authenticate(
     return absl::UnauthenticatedError(
         "authorization: missing `Bearer <key>` metadata");
   }
-  std::string value(it->second.data(), it->second.size());
-  absl::string_view key = absl::StripAsciiWhitespace(value);
-  if (!absl::ConsumePrefix(&key, "Bearer ") &&
-      !absl::ConsumePrefix(&key, "bearer ")) {
+  const std::string key_string(BearerCredential(
+      std::string_view(it->second.data(), it->second.size())));
+  if (key_string.empty()) {
     return absl::UnauthenticatedError("authorization: want `Bearer <key>`");
   }
-  std::string key_string(absl::StripAsciiWhitespace(key));
   if (key_string.size() <= kMaxTokenLength &&
       IsWellFormedTokenValue(key_string)) {
     return absl::PermissionDeniedError(

@@ -12,7 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/json_log.h"
-#include "verifier/host_port.h"
+#include "common/host_port.h"
+#include "common/bearer.h"
 #include "verifier/https_context.h"
 #include "verifier/verifier_service.h"
 
@@ -48,24 +49,6 @@ Response MakeResponse(http::status status, unsigned version, std::string body) {
   return response;
 }
 
-http::status StatusForDecision(CheckReason reason) {
-  switch (reason) {
-    case CheckReason::kAllowed:
-      return http::status::ok;
-    case CheckReason::kMalformedToken:
-    case CheckReason::kUnknownToken:
-    case CheckReason::kExpired:
-      return http::status::unauthorized;
-    case CheckReason::kWrongDeployment:
-    case CheckReason::kOperationNotPermitted:
-    case CheckReason::kUnknownOperation:
-      return http::status::forbidden;
-    case CheckReason::kNotReady:
-      return http::status::service_unavailable;
-  }
-  return http::status::internal_server_error;
-}
-
 Response Authorize(const Request& request, VerifierCore* core,
                    std::string_view peer) {
   const std::string_view deployment_id = ToStd(request["X-Deployment-Id"]);
@@ -77,19 +60,38 @@ Response Authorize(const Request& request, VerifierCore* core,
   }
   const std::string_view token =
       BearerCredential(ToStd(request[http::field::authorization]));
-  const absl::StatusOr<Decision> checked =
-      core->CheckFromPeer(peer, token, deployment_id, operation);
+  const absl::StatusOr<Decision> checked = core->CheckFrom(
+      {[peer] { return std::string(peer); },
+       [&request] {
+         // Every X-Forwarded-For line, in order, as one list.
+         std::string forwarded;
+         const auto range = request.equal_range("X-Forwarded-For");
+         for (auto it = range.first; it != range.second; ++it) {
+           if (!forwarded.empty()) forwarded += ',';
+           forwarded += std::string(ToStd(it->value()));
+         }
+         return forwarded;
+       }},
+      token, deployment_id, operation);
   if (!checked.ok()) {
+    // A throttled bad token is still a denial the proxy passes on: nginx
+    // auth_request turns any status but 2xx, 401 and 403 into a 500.
+    const auto status = static_cast<http::status>(core->throttled_http_status());
     Response response =
-        MakeResponse(http::status::too_many_requests, request.version(),
+        MakeResponse(status, request.version(),
                      absl::StrCat(checked.status().message(), "\n"));
     response.set(http::field::retry_after, "1");
+    response.set("X-Auth-Reason", "THROTTLED");
+    if (status == http::status::unauthorized) {
+      response.set(http::field::www_authenticate,
+                   "Bearer error=\"invalid_token\"");
+    }
     return response;
   }
   const Decision& decision = *checked;
   const std::string_view reason = CheckReasonName(decision.reason);
   Response response =
-      MakeResponse(StatusForDecision(decision.reason), request.version(),
+      MakeResponse(static_cast<http::status>(HttpStatusForDecision(decision.reason)), request.version(),
                    std::string(reason) + "\n");
   response.set("X-Auth-Reason",
                beast::string_view(reason.data(), reason.size()));

@@ -1,18 +1,28 @@
 // HttpServer: the verifier's HTTP side on Boost.Beast.
 //
+// clang-format off
 //   GET /healthz       200 while the process is alive.
-//   GET /readyz        200 when synced and fresh, else 503.
+//   GET /readyz        200 when synced and fresh, else 503 (the same source
+//                      as gRPC health: VerifierCore::IsReady).
 //   GET /metrics       Prometheus text exposition.
 //   ANY /v1/authorize  forward-auth for nginx auth_request and Traefik
-//   ForwardAuth: takes
-//                      `Authorization: Bearer <token>`, `X-Deployment-Id`,
-//                      `X-Operation`; 200 (with X-Token-Id) when allowed, 401
-//                      malformed/unknown/expired token, 403 wrong Deployment or
-//                      operation, 503 not ready, 400 when X-Deployment-Id or
-//                      X-Operation is missing or too long, 429 when the
-//                      client's address made too many failed checks
-//                      (VerifierCore::SetThrottle).
-// Every decision response carries `X-Auth-Reason` (the tokens.v1.Reason name).
+//                      ForwardAuth. Takes `Authorization: Bearer <token>`,
+//                      `X-Deployment-Id` and `X-Operation`. Answers:
+//                        200  allowed, with X-Token-Id
+//                        401  malformed, unknown or expired token
+//                        403  wrong Deployment, operation not permitted or
+//                             unknown operation
+//                        503  not ready
+//                        400  X-Deployment-Id or X-Operation missing or too
+//                             long
+//                        401 (or 429, VerifierCore::SetThrottledHttpStatus)
+//                             with Retry-After: the end client made too many
+//                             failed checks (VerifierCore::SetThrottle; the
+//                             end client comes from X-Forwarded-For when the
+//                             peer is a trusted proxy)
+// clang-format on
+// Every decision response carries `X-Auth-Reason` (the tokens.v1.Reason name,
+// or THROTTLED).
 //
 // With TLS files it serves HTTPS only (TLS 1.2+; the handshake shares the idle
 // timeout). One thread runs an io_context with asynchronous accept and one

@@ -103,7 +103,7 @@ TEST(PeerThrottleCoreTest, HammeringPeerIsRefusedOthersStayAllowed) {
   const std::string value = NewTokenValue();
   f.Sync({Upsert(1, "tok-1", "dep-a", value)});
   PeerThrottle throttle(Options(20, 5, 10000), &f.clock);
-  f.core.SetThrottle(&throttle);
+  f.core.SetThrottle(&throttle, /*trusted=*/nullptr);
 
   int refused = 0;
   for (int i = 0; i < 100; ++i) {
@@ -150,6 +150,44 @@ TEST(PeerThrottleCoreTest, HammeringPeerIsRefusedOthersStayAllowed) {
   EXPECT_EQ(throttle.throttled(), 81u);
   EXPECT_NE(f.core.RenderMetrics().find("token_verifier_throttled_total 81"),
             std::string::npos);
+}
+
+// Behind a trusted proxy the end client it names is charged, not the proxy:
+// one client's bad tokens never slow another, and a trusted peer that names
+// no one is not throttled at all.
+TEST(PeerThrottleCoreTest, TrustedProxyChargesTheEndClientItNames) {
+  CoreFixture f;
+  const std::string value = NewTokenValue();
+  f.Sync({Upsert(1, "tok-1", "dep-a", value)});
+  PeerThrottle throttle(Options(20, 5, 10000), &f.clock);
+  auto trusted = TrustedProxies::Parse(kDefaultTrustedProxies);
+  ASSERT_TRUE(trusted.ok());
+  f.core.SetThrottle(&throttle, &*trusted);
+  auto check = [&](const std::string& forwarded, const std::string& token) {
+    return f.core.CheckFrom({[] { return std::string("ipv4:127.0.0.1:4000"); },
+                             [&] { return forwarded; }},
+                            token, "dep-a", "deployment.get");
+  };
+  int refused = 0;
+  for (int i = 0; i < 30; ++i) {
+    if (!check("203.0.113.1", NewTokenValue()).ok()) ++refused;
+  }
+  EXPECT_EQ(refused, 10);
+  // Another end client behind the same proxy still gets decisions.
+  absl::StatusOr<Decision> other = check("203.0.113.2", NewTokenValue());
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->reason, CheckReason::kUnknownToken);
+  // The hammering client's valid token passes.
+  absl::StatusOr<Decision> valid = check("203.0.113.1", value);
+  ASSERT_TRUE(valid.ok());
+  EXPECT_EQ(valid->reason, CheckReason::kAllowed);
+  // The proxy itself, naming no one, is never throttled.
+  for (int i = 0; i < 50; ++i) {
+    absl::StatusOr<Decision> d = check("", NewTokenValue());
+    ASSERT_TRUE(d.ok());
+    EXPECT_EQ(d->reason, CheckReason::kUnknownToken);
+  }
+  EXPECT_EQ(throttle.throttled(), 10u);
 }
 
 }  // namespace

@@ -22,6 +22,24 @@ absl::Status ValidateField(const char* name, std::string_view value) {
 
 }  // namespace
 
+int HttpStatusForDecision(CheckReason reason) {
+  switch (reason) {
+    case CheckReason::kAllowed:
+      return 200;
+    case CheckReason::kMalformedToken:
+    case CheckReason::kUnknownToken:
+    case CheckReason::kExpired:
+      return 401;
+    case CheckReason::kWrongDeployment:
+    case CheckReason::kOperationNotPermitted:
+    case CheckReason::kUnknownOperation:
+      return 403;
+    case CheckReason::kNotReady:
+      return 503;
+  }
+  return 500;
+}
+
 VerifierCore::VerifierCore(const TokenCache* cache,
                            const Authorizer* authorizer, Metrics* metrics,
                            UsageReporter* usage, const Clock* clock)
@@ -67,12 +85,13 @@ Decision VerifierCore::Check(std::string_view token,
 absl::StatusOr<Decision> VerifierCore::CheckFromPeer(
     std::string_view peer, std::string_view token,
     std::string_view deployment_id, std::string_view operation) {
-  return CheckFromPeer([peer] { return std::string(peer); }, token,
-                       deployment_id, operation);
+  return CheckFrom({[peer] { return std::string(peer); },
+                    [] { return std::string(); }},
+                   token, deployment_id, operation);
 }
 
-absl::StatusOr<Decision> VerifierCore::CheckFromPeer(
-    absl::FunctionRef<std::string()> peer, std::string_view token,
+absl::StatusOr<Decision> VerifierCore::CheckFrom(
+    const CheckOrigin& origin, std::string_view token,
     std::string_view deployment_id, std::string_view operation) {
   Decision decision = Check(token, deployment_id, operation);
   if (throttle_ == nullptr) return decision;
@@ -83,12 +102,15 @@ absl::StatusOr<Decision> VerifierCore::CheckFromPeer(
   // relaying every user's requests: refusing its valid tokens too would let one
   // attacker deny service to all.
   if (!bad_token) return decision;
-  const std::string host = PeerHost(peer());
-  if (!throttle_->Allow(host)) {
+  const std::string peer = PeerHost(origin.peer());
+  const std::string client =
+      trusted_ == nullptr ? peer : trusted_->EndClient(peer, origin.forwarded());
+  if (client.empty()) return decision;  // a trusted proxy that names no one
+  if (!throttle_->Allow(client)) {
     return absl::ResourceExhaustedError(
-        "too many failed checks from this address; slow down");
+        "too many failed checks from this client; slow down");
   }
-  throttle_->ChargeFailure(host);
+  throttle_->ChargeFailure(client);
   return decision;
 }
 

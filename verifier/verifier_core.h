@@ -18,9 +18,24 @@
 #include "verifier/metrics.h"
 #include "verifier/peer_throttle.h"
 #include "verifier/token_cache.h"
+#include "verifier/trusted_proxies.h"
 #include "verifier/usage_reporter.h"
 
 namespace tokens {
+
+// Where a check came from; both are read only when a bad token is charged.
+struct CheckOrigin {
+  // The direct peer: a gRPC peer string ("ipv4:10.1.2.3:5678") or an address.
+  absl::FunctionRef<std::string()> peer;
+  // What the peer, when it is a trusted proxy, says about the end client: a
+  // comma-separated list of addresses (X-Forwarded-For); empty for nothing.
+  absl::FunctionRef<std::string()> forwarded;
+};
+
+// The HTTP status of a decision, for forward-auth and ext_authz: 200
+// allowed; 401 malformed, unknown or expired token; 403 wrong Deployment,
+// operation not permitted or unknown; 503 not ready.
+int HttpStatusForDecision(CheckReason reason);
 
 // deployment_id and operation may not be longer than this many bytes.
 inline constexpr size_t kMaxCheckFieldBytes = 256;
@@ -40,24 +55,36 @@ class VerifierCore {
   Decision Check(std::string_view token, std::string_view deployment_id,
                  std::string_view operation);
 
-  // Check on behalf of `peer` (a client address; see PeerHost). When a
-  // throttle is set, a MALFORMED_TOKEN, UNKNOWN_TOKEN or EXPIRED decision is
-  // charged to the peer, and once the peer is out of failed checks such a
-  // decision becomes ResourceExhausted. Other decisions are never throttled.
+  // Check on behalf of the end client of `origin` (see TrustedProxies). When
+  // a throttle is set, a MALFORMED_TOKEN, UNKNOWN_TOKEN or EXPIRED decision is
+  // charged to the end client, and once that client is out of failed checks
+  // such a decision becomes ResourceExhausted. A check with no end client (a
+  // trusted proxy that names none) is never charged, nor is any other
+  // decision. `origin` is read only when a bad token must be charged (the
+  // gRPC peer string costs an allocation per call).
+  absl::StatusOr<Decision> CheckFrom(const CheckOrigin& origin,
+                                     std::string_view token,
+                                     std::string_view deployment_id,
+                                     std::string_view operation);
+  // The same for a direct peer that forwards nothing.
   absl::StatusOr<Decision> CheckFromPeer(std::string_view peer,
                                          std::string_view token,
                                          std::string_view deployment_id,
                                          std::string_view operation);
-  // The same, asking for the peer only when a bad token must be charged (the
-  // gRPC peer string costs an allocation per call).
-  absl::StatusOr<Decision> CheckFromPeer(absl::FunctionRef<std::string()> peer,
-                                         std::string_view token,
-                                         std::string_view deployment_id,
-                                         std::string_view operation);
 
-  // Throttles repeated failed checks per peer (nullptr = never). Not owned;
-  // set before serving.
-  void SetThrottle(PeerThrottle* throttle) { throttle_ = throttle; }
+  // Throttles repeated failed checks per end client (nullptr = never), whose
+  // proxies are `trusted` (nullptr = none: the direct peer is always the end
+  // client). Not owned; set before serving.
+  void SetThrottle(PeerThrottle* throttle, const TrustedProxies* trusted) {
+    throttle_ = throttle;
+    trusted_ = trusted;
+  }
+
+  // The HTTP status a throttled bad token gets from forward-auth and
+  // ext_authz: 401 (default; nginx auth_request passes on only 2xx, 401 and
+  // 403) or 429 (Traefik). With Retry-After either way.
+  void SetThrottledHttpStatus(int status) { throttled_http_status_ = status; }
+  int throttled_http_status() const { return throttled_http_status_; }
 
   bool IsReady() const { return authorizer_->IsReady(); }
 
@@ -71,6 +98,8 @@ class VerifierCore {
   UsageReporter* const usage_;
   const Clock* const clock_;
   PeerThrottle* throttle_ = nullptr;
+  const TrustedProxies* trusted_ = nullptr;
+  int throttled_http_status_ = 401;
 };
 
 }  // namespace tokens

@@ -10,11 +10,12 @@
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/flag_names.h"
+#include "verifier/trusted_proxies.h"
 #include "common/json_log.h"
 #include "common/listen_policy.h"
 #include "common/shutdown_signal.h"
 #include "common/tls_files.h"
-#include "verifier/host_port.h"
+#include "common/host_port.h"
 #include "verifier/verifier_server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50061",
@@ -53,6 +54,15 @@ ABSL_FLAG(
     "address may make in a row before it is throttled (0 = never throttle)");
 ABSL_FLAG(double, failed_check_rate, 5,
           "failed checks per second a throttled client address earns back");
+ABSL_FLAG(std::string, trusted_proxies, tokens::kDefaultTrustedProxies,
+          "Comma-separated CIDRs of direct peers (proxies, the sidecar's own "
+          "app) whose X-Forwarded-For, x-forwarded-for metadata or Envoy "
+          "source address names the end client that failed checks are "
+          "charged to; empty trusts nobody");
+ABSL_FLAG(int, throttled_status, 401,
+          "HTTP status of a throttled bad token on forward-auth and ext_authz: "
+          "401 (nginx auth_request passes only 2xx, 401 and 403) or 429 "
+          "(Traefik)");
 
 int main(int argc, char** argv) {
   // Debian's Abseil checks every Mutex acquisition against a process-wide lock
@@ -82,6 +92,19 @@ int main(int argc, char** argv) {
   options.token_service_tls.key_file = absl::GetFlag(FLAGS_tls_client_key);
   options.throttle.burst = absl::GetFlag(FLAGS_failed_check_burst);
   options.throttle.refill_per_second = absl::GetFlag(FLAGS_failed_check_rate);
+  options.trusted_proxies = absl::GetFlag(FLAGS_trusted_proxies);
+  options.throttled_http_status = absl::GetFlag(FLAGS_throttled_status);
+  if (options.throttled_http_status != 401 &&
+      options.throttled_http_status != 429) {
+    std::fprintf(stderr, "--throttled-status: want 401 or 429, got %d\n",
+                 options.throttled_http_status);
+    return 2;
+  }
+  if (auto trusted = tokens::TrustedProxies::Parse(options.trusted_proxies);
+      !trusted.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(trusted.status().message()).c_str());
+    return 2;
+  }
   for (absl::Status tls :
        {tokens::ValidateServerTls(options.tls),
         tokens::ValidateClientTls(options.token_service_tls)}) {

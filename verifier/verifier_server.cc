@@ -1,19 +1,17 @@
 #include "verifier/verifier_server.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/ext/health_check_service_server_builder_option.h>
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
 #include "common/json_log.h"
-#include "verifier/host_port.h"
+#include "common/host_port.h"
 
 namespace tokens {
 namespace {
-
-constexpr char kServiceName[] = "tokens.v1.Verifier";
 
 std::shared_ptr<grpc::Channel> MakeChannel(
     const std::string& target,
@@ -52,15 +50,19 @@ bool IsDeploymentId(const std::string& id) {
 
 VerifierServer::VerifierServer(const VerifierOptions& options, Clock* clock,
                                std::shared_ptr<grpc::Channel> channel,
-                               std::string key)
+                               std::string key, TrustedProxies trusted_proxies)
     : authorizer_(&cache_, clock, options.max_staleness),
       usage_(MakeGrpcUsageSender(channel, key), options.usage_report_interval,
              &metrics_),
       core_(&cache_, &authorizer_, &metrics_, &usage_, clock),
       throttle_(options.throttle, clock),
+      trusted_proxies_(std::move(trusted_proxies)),
       service_(&core_),
+      ext_authz_(&core_, options.deployment),
+      health_(&core_),
       feed_(channel, MakeFeedOptions(key, options.deployment), &cache_,
-            &metrics_, clock) {}
+            &metrics_, clock),
+      clock_(clock) {}
 
 absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::BuildAndStart(
     const VerifierOptions& options, Clock* clock) {
@@ -83,6 +85,13 @@ absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::BuildAndStart(
         "failed-check burst must be 0 (off) or at least 1, and its rate "
         "positive");
   }
+  if (options.throttled_http_status != 401 &&
+      options.throttled_http_status != 429) {
+    return absl::InvalidArgumentError("throttled-status must be 401 or 429");
+  }
+  absl::StatusOr<TrustedProxies> trusted =
+      TrustedProxies::Parse(options.trusted_proxies);
+  if (!trusted.ok()) return trusted.status();
   absl::StatusOr<std::string> key = ReadKeyFile(options.key_file);
   if (!key.ok()) return key.status();
   auto server_credentials = ServerCredentialsFrom(options.tls);
@@ -93,8 +102,11 @@ absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::BuildAndStart(
   std::unique_ptr<VerifierServer> server(new VerifierServer(
       options, clock,
       MakeChannel(options.token_service, *std::move(channel_credentials)),
-      *std::move(key)));
-  if (throttled) server->core_.SetThrottle(&server->throttle_);
+      *std::move(key), *std::move(trusted)));
+  if (throttled) {
+    server->core_.SetThrottle(&server->throttle_, &server->trusted_proxies_);
+  }
+  server->core_.SetThrottledHttpStatus(options.throttled_http_status);
 
   auto http = HttpServer::Start(
       options.http_listen, &server->core_,
@@ -102,22 +114,23 @@ absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::BuildAndStart(
   if (!http.ok()) return http.status();
   server->http_server_ = *std::move(http);
 
-  grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  // gRPC's own health service is replaced by HealthService, which answers
+  // from the same state as /readyz.
+  builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(
+      nullptr));
   builder.AddListeningPort(options.listen, *server_credentials,
                            &server->grpc_port_);
   builder.RegisterService(&server->service_);
+  builder.RegisterService(&server->ext_authz_);
+  builder.RegisterService(&server->health_);
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->grpc_port_ == 0) {
     server->http_server_->Stop();
     return absl::UnavailableError(
         absl::StrCat("cannot listen on \"", options.listen, "\""));
   }
-  auto* health = server->grpc_server_->GetHealthCheckService();
-  health->SetServingStatus("", false);
-  health->SetServingStatus(kServiceName, false);
-
   server->feed_.Start();
   server->usage_.Start();
   server->health_watcher_ =
@@ -138,16 +151,16 @@ absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::BuildAndStart(
 VerifierServer::~VerifierServer() { Shutdown(absl::Seconds(1)); }
 
 void VerifierServer::WatchHealth() {
+  // Health Check and /readyz read VerifierCore::IsReady themselves; this only
+  // pushes changes to Watch streams and logs them.
   bool serving = false;
   absl::MutexLock lock(&mu_);
-  while (!mu_.AwaitWithTimeout(absl::Condition(&shut_down_),
-                               absl::Milliseconds(100))) {
-    const bool ready = authorizer_.IsReady();
+  while (!clock_->AwaitWithTimeout(&mu_, absl::Condition(&shut_down_),
+                                   absl::Milliseconds(100))) {
+    const bool ready = core_.IsReady();
     if (ready == serving) continue;
     serving = ready;
-    auto* health = grpc_server_->GetHealthCheckService();
-    health->SetServingStatus("", serving);
-    health->SetServingStatus(kServiceName, serving);
+    health_.Publish();
     JsonLog("verifier.readiness").Bool("ready", serving);
   }
 }
@@ -160,8 +173,10 @@ void VerifierServer::Shutdown(absl::Duration deadline) {
   }
   if (health_watcher_.joinable()) health_watcher_.join();
   if (grpc_server_ != nullptr) {
-    grpc_server_->GetHealthCheckService()->Shutdown();
-    grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + deadline));
+    health_.Shutdown();
+    grpc_server_->Shutdown(
+        std::chrono::system_clock::now() +
+        std::chrono::milliseconds(absl::ToInt64Milliseconds(deadline)));
     grpc_server_->Wait();
   }
   if (http_server_ != nullptr) http_server_->Stop();

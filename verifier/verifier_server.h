@@ -23,11 +23,14 @@
 #include "common/clock.h"
 #include "common/tls_files.h"
 #include "verifier/authorizer.h"
+#include "verifier/ext_authz_service.h"
 #include "verifier/feed_client.h"
+#include "verifier/health_service.h"
 #include "verifier/http_server.h"
 #include "verifier/metrics.h"
 #include "verifier/peer_throttle.h"
 #include "verifier/token_cache.h"
+#include "verifier/trusted_proxies.h"
 #include "verifier/usage_reporter.h"
 #include "verifier/verifier_core.h"
 #include "verifier/verifier_service.h"
@@ -61,6 +64,12 @@ struct VerifierOptions {
   // Repeated failed checks (malformed, unknown, expired token) per client
   // address. burst 0 turns throttling off (benchmarks, load tests).
   PeerThrottleOptions throttle;
+  // Direct peers (CIDRs) whose X-Forwarded-For, x-forwarded-for metadata or
+  // Envoy source address names the end client the throttle charges.
+  std::string trusted_proxies = kDefaultTrustedProxies;
+  // What a throttled bad token gets over HTTP (forward-auth, ext_authz): 401
+  // (nginx passes it on) or 429 (Traefik).
+  int throttled_http_status = 401;
 };
 
 class VerifierServer {
@@ -91,7 +100,8 @@ class VerifierServer {
 
  private:
   VerifierServer(const VerifierOptions& options, Clock* clock,
-                 std::shared_ptr<grpc::Channel> channel, std::string key);
+                 std::shared_ptr<grpc::Channel> channel, std::string key,
+                 TrustedProxies trusted_proxies);
   // For tests and diagnostics.
   const PeerThrottle& throttle() const { return throttle_; }
   void WatchHealth();
@@ -102,12 +112,16 @@ class VerifierServer {
   UsageReporter usage_;
   VerifierCore core_;
   PeerThrottle throttle_;
+  TrustedProxies trusted_proxies_;
   VerifierService service_;
+  ExtAuthzService ext_authz_;
+  HealthService health_;
   FeedClient feed_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<HttpServer> http_server_;
   int grpc_port_ = 0;
 
+  Clock* const clock_;
   absl::Mutex mu_;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   std::thread health_watcher_;

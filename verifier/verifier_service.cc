@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "common/bearer.h"
+#include "common/grpc_status.h"
 #include "verifier/proto_time.h"
 
 namespace tokens {
@@ -29,25 +31,7 @@ v1::Reason ToProto(CheckReason reason) {
   return v1::REASON_UNSPECIFIED;
 }
 
-bool IsBlank(char c) { return c == ' ' || c == '\t'; }
-
 }  // namespace
-
-std::string_view BearerCredential(std::string_view value) {
-  while (!value.empty() && IsBlank(value.front())) value.remove_prefix(1);
-  while (!value.empty() && IsBlank(value.back())) value.remove_suffix(1);
-  constexpr std::string_view kScheme = "bearer";
-  if (value.size() <= kScheme.size() || !IsBlank(value[kScheme.size()])) {
-    return {};
-  }
-  for (size_t i = 0; i < kScheme.size(); ++i) {
-    const char c = value[i];
-    if ((c | 0x20) != kScheme[i]) return {};
-  }
-  value.remove_prefix(kScheme.size());
-  while (!value.empty() && IsBlank(value.front())) value.remove_prefix(1);
-  return value;
-}
 
 grpc::ServerUnaryReactor* VerifierService::Check(
     grpc::CallbackServerContext* context, const v1::CheckRequest* request,
@@ -56,8 +40,7 @@ grpc::ServerUnaryReactor* VerifierService::Check(
   absl::Status valid = VerifierCore::ValidateRequest(request->deployment_id(),
                                                      request->operation());
   if (!valid.ok()) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 std::string(valid.message())));
+    reactor->Finish(ToGrpcStatus(valid));
     return reactor;
   }
   std::string_view token = request->token();
@@ -69,12 +52,22 @@ grpc::ServerUnaryReactor* VerifierService::Check(
           std::string_view(it->second.data(), it->second.size()));
     }
   }
-  absl::StatusOr<Decision> checked =
-      core_->CheckFromPeer([context] { return context->peer(); }, token,
-                           request->deployment_id(), request->operation());
-  if (!checked.ok()) {  // throttled: this peer made too many failed checks
-    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                 std::string(checked.status().message())));
+  absl::StatusOr<Decision> checked = core_->CheckFrom(
+      {[context] { return context->peer(); },
+       [context] {
+         // A trusted caller (the sidecar's app) names its own end client.
+         std::string forwarded;
+         const auto range =
+             context->client_metadata().equal_range("x-forwarded-for");
+         for (auto it = range.first; it != range.second; ++it) {
+           if (!forwarded.empty()) forwarded += ',';
+           forwarded.append(it->second.data(), it->second.size());
+         }
+         return forwarded;
+       }},
+      token, request->deployment_id(), request->operation());
+  if (!checked.ok()) {  // throttled: the end client made too many failed checks
+    reactor->Finish(ToGrpcStatus(checked.status()));
     return reactor;
   }
   const Decision& decision = *checked;

@@ -14,11 +14,6 @@
 
 namespace tokens {
 
-// The credential of an `Authorization` header value `Bearer <credential>`
-// (scheme matched case-insensitively, surrounding blanks trimmed); empty when
-// the value has another shape.
-std::string_view BearerCredential(std::string_view header_value);
-
 class VerifierService final : public v1::Verifier::CallbackService {
  public:
   explicit VerifierService(VerifierCore* core) : core_(core) {}

@@ -116,15 +116,5 @@ TEST_F(VerifierServiceTest, MissingOrOversizedFieldsAreInvalidArgument) {
       Check(Request(value_, std::string(256, 'd'), "x"), &response).ok());
 }
 
-TEST(BearerCredentialTest, ParsesTheBearerScheme) {
-  EXPECT_EQ(BearerCredential("Bearer abc"), "abc");
-  EXPECT_EQ(BearerCredential("bearer   abc  "), "abc");
-  EXPECT_EQ(BearerCredential("BEARER abc"), "abc");
-  EXPECT_EQ(BearerCredential("Basic abc"), "");
-  EXPECT_EQ(BearerCredential("Bearer"), "");
-  EXPECT_EQ(BearerCredential("Bearerabc"), "");
-  EXPECT_EQ(BearerCredential(""), "");
-}
-
 }  // namespace
 }  // namespace tokens

@@ -1,7 +1,7 @@
 // HOST:PORT addresses as the command lines take them (`127.0.0.1:9091`,
 // `[::1]:0`, `localhost:50051`). Pure functions, thread-safe.
-#ifndef VERIFIER_HOST_PORT_H_
-#define VERIFIER_HOST_PORT_H_
+#ifndef COMMON_HOST_PORT_H_
+#define COMMON_HOST_PORT_H_
 
 #include <string>
 
@@ -22,4 +22,4 @@ std::string FormatHostPort(const std::string& host, int port);
 
 }  // namespace tokens
 
-#endif  // VERIFIER_HOST_PORT_H_
+#endif  // COMMON_HOST_PORT_H_

@@ -1,4 +1,4 @@
-#include "verifier/host_port.h"
+#include "common/host_port.h"
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"

@@ -1,4 +1,4 @@
-#include "verifier/host_port.h"
+#include "common/host_port.h"
 
 #include "gtest/gtest.h"
 

@@ -1,0 +1,131 @@
+#include "verifier/ext_authz_service.h"
+
+#include <string_view>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "common/bearer.h"
+
+namespace tokens {
+namespace {
+
+namespace auth = envoy::service::auth::v3;
+using envoy::config::core::v3::HeaderValueOption;
+
+// Status codes of google.rpc.Code.
+constexpr int kOk = 0;
+constexpr int kPermissionDenied = 7;
+constexpr int kResourceExhausted = 8;
+constexpr int kUnavailable = 14;
+constexpr int kUnauthenticated = 16;
+
+// A request header by lower-case name, from the map or the raw header list.
+std::string Header(const auth::AttributeContext::HttpRequest& http,
+                   const std::string& name) {
+  if (auto it = http.headers().find(name); it != http.headers().end()) {
+    return it->second;
+  }
+  for (const auto& header : http.header_map().headers()) {
+    if (absl::AsciiStrToLower(header.key()) == name) {
+      return header.value().empty() ? header.raw_value() : header.value();
+    }
+  }
+  return {};
+}
+
+std::string ContextExtension(const auth::AttributeContext& attributes,
+                             const std::string& key) {
+  auto it = attributes.context_extensions().find(key);
+  return it == attributes.context_extensions().end() ? std::string()
+                                                     : it->second;
+}
+
+void AddHeader(google::protobuf::RepeatedPtrField<HeaderValueOption>* headers,
+               const std::string& key, const std::string& value) {
+  HeaderValueOption* option = headers->Add();
+  option->mutable_header()->set_key(key);
+  option->mutable_header()->set_value(value);
+  // Never append to a header of the same name the client sent.
+  option->set_append_action(HeaderValueOption::OVERWRITE_IF_EXISTS_OR_ADD);
+}
+
+void Deny(int code, int http_status, const std::string& reason,
+          const std::string& message, auth::CheckResponse* response) {
+  response->mutable_status()->set_code(code);
+  response->mutable_status()->set_message(message);
+  auth::DeniedHttpResponse* denied = response->mutable_denied_response();
+  denied->mutable_status()->set_code(
+      static_cast<envoy::type::v3::StatusCode>(http_status));
+  AddHeader(denied->mutable_headers(), "x-token-reason", reason);
+  if (http_status == 401) {
+    AddHeader(denied->mutable_headers(), "www-authenticate",
+              "Bearer error=\"invalid_token\"");
+  }
+  denied->set_body(reason + "\n");
+}
+
+}  // namespace
+
+void AnswerExtAuthz(VerifierCore* core, const std::string& default_deployment,
+                    const auth::CheckRequest& request,
+                    absl::FunctionRef<std::string()> peer,
+                    auth::CheckResponse* response) {
+  const auth::AttributeContext& attributes = request.attributes();
+  const auth::AttributeContext::HttpRequest& http =
+      attributes.request().http();
+  std::string deployment_id = ContextExtension(attributes, "deployment_id");
+  if (deployment_id.empty()) deployment_id = Header(http, "x-deployment-id");
+  if (deployment_id.empty()) deployment_id = default_deployment;
+  std::string operation = ContextExtension(attributes, "operation");
+  if (operation.empty()) operation = Header(http, "x-operation");
+  // Without a Deployment or an operation there is nothing to allow: denied,
+  // never allowed, and never an RPC error.
+  if (absl::Status valid =
+          VerifierCore::ValidateRequest(deployment_id, operation);
+      !valid.ok()) {
+    Deny(kPermissionDenied, 403, "INVALID_REQUEST", std::string(valid.message()),
+         response);
+    return;
+  }
+  const std::string authorization = Header(http, "authorization");
+  const std::string_view token = BearerCredential(authorization);
+  const absl::StatusOr<Decision> checked = core->CheckFrom(
+      {peer,
+       [&attributes] {
+         return attributes.source().address().socket_address().address();
+       }},
+      token, deployment_id, operation);
+  if (!checked.ok()) {
+    const int status = core->throttled_http_status();
+    Deny(status == 429 ? kResourceExhausted : kUnauthenticated, status,
+         "THROTTLED", std::string(checked.status().message()), response);
+    AddHeader(response->mutable_denied_response()->mutable_headers(),
+              "retry-after", "1");
+    return;
+  }
+  const Decision& decision = *checked;
+  const std::string reason(CheckReasonName(decision.reason));
+  if (decision.allowed()) {
+    response->mutable_status()->set_code(kOk);
+    AddHeader(response->mutable_ok_response()->mutable_headers(), "x-token-id",
+              decision.token_id);
+    return;
+  }
+  const int http_status = HttpStatusForDecision(decision.reason);
+  const int code = http_status == 401   ? kUnauthenticated
+                   : http_status == 503 ? kUnavailable
+                                        : kPermissionDenied;
+  Deny(code, http_status, reason, reason, response);
+}
+
+grpc::ServerUnaryReactor* ExtAuthzService::Check(
+    grpc::CallbackServerContext* context, const auth::CheckRequest* request,
+    auth::CheckResponse* response) {
+  AnswerExtAuthz(core_, default_deployment_, *request,
+                 [context] { return context->peer(); }, response);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace tokens
