@@ -119,6 +119,11 @@ class StreamReader final
 
 }  // namespace
 
+absl::Duration JitteredBackoff(absl::Duration backoff, double uniform) {
+  uniform = std::clamp(uniform, 0.0, 1.0);
+  return backoff / 2 + uniform * (backoff / 2);
+}
+
 FeedClient::FeedClient(std::shared_ptr<grpc::Channel> channel,
                        FeedClientOptions options, TokenCache* cache,
                        Metrics* metrics, const Clock* clock)
@@ -126,7 +131,9 @@ FeedClient::FeedClient(std::shared_ptr<grpc::Channel> channel,
       stub_(v1::TokenService::NewStub(std::move(channel))),
       cache_(cache),
       metrics_(metrics),
-      clock_(clock) {}
+      clock_(clock),
+      wait_clock_(options_.wait_clock != nullptr ? options_.wait_clock
+                                                 : RealClock()) {}
 
 FeedClient::~FeedClient() { Stop(); }
 
@@ -197,11 +204,15 @@ grpc::Status FeedClient::RunStream() {
     absl::MutexLock lock(&mu_);
     if (stopping_) return grpc::Status(grpc::StatusCode::CANCELLED, "stopping");
     call_ = &context;
-    last_message_ = absl::Now();
+    last_message_ = wait_clock_->Monotonic();
   }
   v1::WatchTokensRequest request;
   const CacheState state = cache_->state();
+  // A synced cache resumes from its revision, 0 included; an unsynced one
+  // asks for a snapshot (since_revision 0, no resume). A service older than
+  // `resume` sends a snapshot for 0, which is still right.
   request.set_since_revision(state.synced ? state.revision : 0);
+  request.set_resume(state.synced);
   request.set_deployment_id(options_.deployment_id);
   pending_snapshot_.reset();
 
@@ -211,11 +222,12 @@ grpc::Status FeedClient::RunStream() {
   while (reader.Read(&message)) {
     {
       absl::MutexLock lock(&mu_);
-      last_message_ = absl::Now();
+      last_message_ = wait_clock_->Monotonic();
     }
     if (first) {
       JsonLog("sync.connected")
           .Int("since_revision", request.since_revision())
+          .Bool("resume", request.resume())
           .Str("deployment_id", options_.deployment_id);
       first = false;
     }
@@ -232,22 +244,21 @@ void FeedClient::Run() {
   absl::Duration backoff = options_.min_backoff;
   while (true) {
     const int64_t revision_before = cache_->state().revision;
-    const absl::Time started = absl::Now();
+    const absl::Duration started = wait_clock_->Monotonic();
     grpc::Status status = RunStream();
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) return;
     }
     // A stream that lived a while was healthy: start the backoff over.
-    if (absl::Now() - started > options_.max_backoff ||
+    if (wait_clock_->Monotonic() - started > options_.max_backoff ||
         cache_->state().revision != revision_before) {
       backoff = options_.min_backoff;
     }
     if (metrics_ != nullptr) metrics_->RecordReconnect();
-    // Jitter over [backoff/2, backoff] keeps many verifiers from reconnecting
-    // in step.
+    // Jitter keeps many verifiers from reconnecting in step.
     const absl::Duration wait =
-        backoff / 2 + absl::Uniform(rng, 0.0, 0.5) * backoff;
+        JitteredBackoff(backoff, absl::Uniform(rng, 0.0, 1.0));
     JsonLog("sync.disconnected", "warn")
         .Int("code", status.error_code())
         .Str("error", status.error_message())
@@ -255,21 +266,30 @@ void FeedClient::Run() {
     backoff = std::min(backoff * 2, options_.max_backoff);
 
     absl::MutexLock lock(&mu_);
-    if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait)) return;
+    if (wait_clock_->AwaitWithTimeout(&mu_, absl::Condition(&stopping_),
+                                      wait)) {
+      return;
+    }
   }
 }
 
 void FeedClient::Watchdog() {
   absl::MutexLock lock(&mu_);
-  while (!mu_.AwaitWithTimeout(absl::Condition(&stopping_),
-                               absl::Milliseconds(250))) {
-    if (call_ != nullptr &&
-        absl::Now() - last_message_ > options_.idle_timeout) {
+  while (!stopping_) {
+    const absl::Duration now = wait_clock_->Monotonic();
+    const absl::Duration idle = now - last_message_;
+    if (call_ != nullptr && idle >= options_.idle_timeout) {
       JsonLog("sync.idle_timeout", "warn")
           .Int("idle_ms", absl::ToInt64Milliseconds(options_.idle_timeout));
       call_->TryCancel();
-      last_message_ = absl::Now();  // one cancel per silence
+      last_message_ = now;  // one cancel per silence
+      continue;
     }
+    // Wakes when the current stream would have been silent for idle_timeout
+    // (a message meanwhile moves that on; it is checked again then).
+    const absl::Duration wait =
+        call_ != nullptr ? options_.idle_timeout - idle : options_.idle_timeout;
+    wait_clock_->AwaitWithTimeout(&mu_, absl::Condition(&stopping_), wait);
   }
 }
 

@@ -3,10 +3,17 @@
 // On its own thread it opens the stream (authorization: Bearer <verifier key>),
 // assembles a snapshot aside and swaps it in only when complete, applies
 // changes in revision order, and records a heartbeat for every message. When
-// the stream ends it reconnects with exponential backoff and jitter, resuming
-// from the cache's revision; the service answers with a fresh snapshot when
-// that revision is no longer retained. A stream silent for longer than
-// idle_timeout is cancelled and reopened. The stream is read with gRPC's
+// the stream ends it reconnects with exponential backoff and jitter (so that
+// thousands of verifiers cut off at once by a TokenService restart come back
+// spread out), resuming from the cache's revision with `resume` set (so a
+// cache synced at revision 0, an empty store's, resumes too instead of asking
+// for a snapshot again); the service answers with a fresh snapshot when that
+// revision is no longer retained. A stream silent for longer than
+// idle_timeout is cancelled and reopened.
+//
+// Time: `clock` (wall time) stamps heartbeats for the staleness rule; the
+// backoff and the idle watchdog wait on options.wait_clock's monotonic time,
+// which tests replace with a FakeClock to drive them. The stream is read with gRPC's
 // callback API, so the sync thread only waits for handed-off messages and never
 // becomes one of gRPC's network pollers (which would compete with Check).
 //
@@ -43,7 +50,16 @@ struct FeedClientOptions {
   // The service sends a heartbeat every second; this long without any message
   // means the connection is dead even if TCP has not noticed.
   absl::Duration idle_timeout = absl::Seconds(10);
+  // What the backoff and the watchdog wait on; null = RealClock(). Apart from
+  // the constructor's clock, which tests move by hours to make the cache
+  // stale without wanting every wait to end.
+  const Clock* wait_clock = nullptr;
 };
+
+// How long to wait before reconnect attempt with exponential `backoff`:
+// uniformly in [backoff/2, backoff] for `uniform` in [0, 1] ("equal jitter":
+// spread out, yet never sooner than half the backoff).
+absl::Duration JitteredBackoff(absl::Duration backoff, double uniform);
 
 // Converts one feed entry. An UPSERT whose digest is not 32 bytes becomes a
 // DELETE, so that a damaged entry can only make a token fail to verify, never
@@ -79,6 +95,7 @@ class FeedClient {
   TokenCache* const cache_;
   Metrics* const metrics_;
   const Clock* const clock_;
+  const Clock* const wait_clock_;
 
   // The snapshot being assembled, between a `reset` chunk and the
   // `snapshot_complete` one.
@@ -87,9 +104,9 @@ class FeedClient {
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ClientContext* call_ ABSL_GUARDED_BY(mu_) = nullptr;
-  // Real (monotonic) time of the last message on the current stream, for the
-  // watchdog.
-  absl::Time last_message_ ABSL_GUARDED_BY(mu_);
+  // wait_clock_'s monotonic time of the last message on the current stream,
+  // for the watchdog.
+  absl::Duration last_message_ ABSL_GUARDED_BY(mu_);
 
   std::thread thread_;
   std::thread watchdog_;
