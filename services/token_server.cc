@@ -5,6 +5,8 @@
 #include <openssl/rand.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
 #include "storage/sqlite_token_store.h"
@@ -54,14 +56,28 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::BuildAndStart(
   if (!store.ok()) return store.status();
   server->store_ = *std::move(store);
 
-  server->feed_ = std::make_unique<ChangeFeed>(options.heartbeat_interval);
+  // Store work (stream catch-up reads, snapshots) runs on the pool; the feed's
+  // own thread reads the tail.
+  server->pool_ = std::make_unique<WorkPool>(options.work_threads,
+                                             /*max_queued=*/10000);
+  WatchCacheOptions watch = options.watch;
+  watch.heartbeat_interval = options.heartbeat_interval;
+  // The window never holds more than the change log retains, so "retained"
+  // means one thing: a revision the log has dropped gets a snapshot, from any
+  // replica, whatever its window holds.
+  watch.window_changes = std::min(watch.window_changes, options.change_retention);
+  server->feed_ = std::make_unique<ChangeFeed>(
+      server->store_.get(),
+      options.feed_clock != nullptr ? options.feed_clock : RealClock(),
+      server->pool_.get(), watch);
+  if (absl::Status started = server->feed_->Start(); !started.ok()) {
+    return started;
+  }
   TokenManagerOptions manager_options;
   manager_options.max_expiration_days = options.max_expiration_days;
   server->manager_ = std::make_unique<TokenManager>(
       server->store_.get(), clock, server->pages_.get(), server->feed_.get(),
       manager_options);
-  server->pool_ = std::make_unique<WorkPool>(options.work_threads,
-                                             /*max_queued=*/10000);
   server->service_ = std::make_unique<TokenService>(
       server->manager_.get(), server->callers_.get(), server->store_.get(),
       server->feed_.get(), server->pool_.get());
@@ -70,6 +86,19 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::BuildAndStart(
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, *credentials, &server->port_);
+  // Keepalive: a WatchTokens stream of a peer that vanished (power loss, a
+  // partition) ends when a ping goes unanswered, instead of holding its
+  // window position forever. Verifiers may ping too, as often as every 10 s.
+  builder.AddChannelArgument(
+      GRPC_ARG_KEEPALIVE_TIME_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(options.keepalive_time)));
+  builder.AddChannelArgument(
+      GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(options.keepalive_timeout)));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.RegisterService(server->service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
@@ -77,7 +106,64 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::BuildAndStart(
         absl::StrCat("cannot listen on ", options.listen));
   }
   server->server_->GetHealthCheckService()->SetServingStatus(true);
+  if (!options.http_listen.empty()) {
+    const TokenServer* self = server.get();
+    auto http = MetricsHttpServer::Start(
+        options.http_listen, [self] { return self->RenderMetrics(); });
+    if (!http.ok()) return http.status();
+    server->http_ = *std::move(http);
+  }
   return server;
+}
+
+int TokenServer::http_port() const {
+  return http_ != nullptr ? http_->port() : 0;
+}
+
+std::string TokenServer::RenderMetrics() const {
+  const WatchCacheStats s = feed_->stats();
+  std::string out;
+  auto metric = [&out](const char* name, const char* type, const char* help,
+                       int64_t value) {
+    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ",
+                    type, "\n", name, " ", value, "\n");
+  };
+  metric("token_service_watchers", "gauge", "Open WatchTokens streams.",
+         s.watchers);
+  metric("token_service_watch_window_changes", "gauge",
+         "Changes held in the watch cache's window.", s.window_changes);
+  metric("token_service_watch_window_bytes", "gauge",
+         "Memory of the changes held in the window.", s.window_bytes);
+  metric("token_service_watch_window_oldest_revision", "gauge",
+         "The window holds every change after this revision.",
+         s.oldest_revision);
+  metric("token_service_watch_window_newest_revision", "gauge",
+         "The newest revision the window has read.", s.newest_revision);
+  metric("token_service_watchers_cut_off_total", "counter",
+         "Streams ended with RESOURCE_EXHAUSTED for falling too far behind.",
+         s.cut_off_total);
+  absl::StrAppend(
+      &out,
+      "# HELP token_service_feed_store_reads_total Store reads by the change "
+      "feed: tail (one reader for every stream), catch_up (a stream older "
+      "than the window), snapshot.\n"
+      "# TYPE token_service_feed_store_reads_total counter\n",
+      "token_service_feed_store_reads_total{reader=\"tail\"} ",
+      s.tail_reads_total, "\n",
+      "token_service_feed_store_reads_total{reader=\"catch_up\"} ",
+      s.catch_up_reads_total, "\n",
+      "token_service_feed_store_reads_total{reader=\"snapshot\"} ",
+      s.snapshot_reads_total, "\n");
+  metric("token_service_feed_changes_read_total", "counter",
+         "Changes the tail reader took from the store.", s.changes_read_total);
+  metric("token_service_snapshots_built_total", "counter",
+         "Snapshots read from the store and encoded.", s.snapshots_built_total);
+  metric("token_service_snapshots_shared_total", "counter",
+         "Streams that got a snapshot another stream's request built.",
+         s.snapshots_shared_total);
+  metric("token_service_snapshots_sent_total", "counter",
+         "Snapshots sent to the end.", s.snapshots_sent_total);
+  return out;
 }
 
 void TokenServer::Shutdown(absl::Duration grace) {
@@ -87,10 +173,15 @@ void TokenServer::Shutdown(absl::Duration grace) {
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoMilliseconds(grace));
   server_->Wait();
+  // No stream is left: stop the reader before the pool it schedules on goes.
+  feed_->Stop();
+  if (http_ != nullptr) http_->Stop();
 }
 
 TokenServer::~TokenServer() {
   if (server_ != nullptr) Shutdown();
+  // A server that failed to start still stops its reader before the pool.
+  if (feed_ != nullptr) feed_->Stop();
 }
 
 }  // namespace tokens

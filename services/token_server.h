@@ -1,5 +1,6 @@
 // TokenServer: a running TokenService: data directory, credentials, SQLite
-// store, change feed and the gRPC server (with health and reflection).
+// store, the change feed's watch cache, the gRPC server (with health,
+// reflection and keepalive) and, with http_listen, the /metrics endpoint.
 // `*_main.cc` turns flags into TokenServerOptions and calls BuildAndStart;
 // tests do the same in-process with a FakeClock.
 #ifndef SERVICES_TOKEN_SERVER_H_
@@ -13,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/metrics_http_server.h"
 #include "common/tls_files.h"
 #include "services/caller_registry.h"
 #include "services/change_feed.h"
@@ -36,6 +38,21 @@ struct TokenServerOptions {
   // snapshot.
   int64_t change_retention = 100000;
   absl::Duration heartbeat_interval = absl::Seconds(1);
+  // The watch cache's window and per-stream bound (heartbeat_interval above
+  // overrides watch.heartbeat_interval).
+  WatchCacheOptions watch;
+  // The clock of the feed's intervals (heartbeats), on its monotonic time;
+  // null = the machine's. Apart from BuildAndStart's clock, which stamps and
+  // expires tokens: tests move that one by days, which must not fire a burst
+  // of heartbeats.
+  Clock* feed_clock = nullptr;
+  // HTTP address for GET /metrics (Prometheus) and /healthz; empty = none.
+  std::string http_listen;
+  // gRPC keepalive: ping an idle connection this often and drop it when the
+  // ping is not answered within the timeout, so the streams of a dead peer
+  // end.
+  absl::Duration keepalive_time = absl::Seconds(30);
+  absl::Duration keepalive_timeout = absl::Seconds(10);
   // Threads that run RPCs' store work; writers waiting together share one group
   // commit.
   int work_threads = 64;
@@ -57,6 +74,12 @@ class TokenServer {
 
   // The bound port (the one picked when the address asked for port 0).
   int port() const { return port_; }
+  // The bound /metrics port; 0 without http_listen.
+  int http_port() const;
+  // The feed (for tests and metrics).
+  const ChangeFeed& feed() const { return *feed_; }
+  // The Prometheus text that GET /metrics serves.
+  std::string RenderMetrics() const;
   // Closes watch streams, drains in-flight calls (up to `grace`), stops
   // serving.
   void Shutdown(absl::Duration grace = absl::Seconds(5));
@@ -72,6 +95,7 @@ class TokenServer {
   std::unique_ptr<WorkPool> pool_;
   std::unique_ptr<TokenService> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<MetricsHttpServer> http_;
   int port_ = 0;
   bool shut_down_ = false;
 };

@@ -269,7 +269,8 @@ grpc::ServerWriteReactor<v1::WatchTokensResponse>* TokenService::WatchTokens(
     return new RefusedWatch(ToGrpcStatus(status));
   }
   return new WatchReactor(feed_, store_, principal->name, ctx->peer(),
-                          request->since_revision(), request->deployment_id());
+                          request->since_revision(), request->deployment_id(),
+                          request->resume());
 }
 
 }  // namespace tokens

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/flag_names.h"
+#include "common/host_port.h"
 #include "common/json_log.h"
 #include "common/listen_policy.h"
 #include "common/shutdown_signal.h"
@@ -26,6 +27,22 @@ ABSL_FLAG(bool, synchronous_full, true,
           "changes on power loss");
 ABSL_FLAG(int64_t, change_retention, 100000,
           "change-log entries kept for verifiers to resume from");
+ABSL_FLAG(int64_t, watch_window_changes, 100000,
+          "changes the watch cache keeps in memory for WatchTokens streams to "
+          "resume from without a store read");
+ABSL_FLAG(int64_t, watch_window_bytes, 64 << 20,
+          "memory bound of the watch cache's window, in bytes");
+ABSL_FLAG(int64_t, watch_max_queued_bytes, 8 << 20,
+          "a WatchTokens stream further behind than this many bytes of "
+          "changes is ended with RESOURCE_EXHAUSTED (it resumes by revision)");
+ABSL_FLAG(std::string, http_listen, "",
+          "HTTP address for GET /metrics (Prometheus) and /healthz, "
+          "HOST:PORT (port 0 picks a free one); empty = no HTTP listener");
+ABSL_FLAG(absl::Duration, keepalive_time, absl::Seconds(30),
+          "gRPC keepalive: ping idle connections this often");
+ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(10),
+          "gRPC keepalive: drop a connection whose ping is not answered in "
+          "this long");
 ABSL_FLAG(bool, insecure, false,
           "allow plain text on a non-loopback --listen address");
 ABSL_FLAG(std::string, tls_cert, "",
@@ -40,6 +57,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "TokenService: manages Deployment API tokens over gRPC.\n"
       "Usage: token_service [--listen ADDR] [--data-dir DIR] "
+      "[--http-listen ADDR] "
       "[--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]");
   tokens::ParseFlagsWithDashes(argc, argv);
 
@@ -49,6 +67,12 @@ int main(int argc, char** argv) {
   options.max_expiration_days = absl::GetFlag(FLAGS_max_expiration_days);
   options.synchronous_full = absl::GetFlag(FLAGS_synchronous_full);
   options.change_retention = absl::GetFlag(FLAGS_change_retention);
+  options.watch.window_changes = absl::GetFlag(FLAGS_watch_window_changes);
+  options.watch.window_bytes = absl::GetFlag(FLAGS_watch_window_bytes);
+  options.watch.max_queued_bytes = absl::GetFlag(FLAGS_watch_max_queued_bytes);
+  options.http_listen = absl::GetFlag(FLAGS_http_listen);
+  options.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
+  options.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
   options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
   options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
@@ -60,12 +84,37 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--max-expiration-days must be 1-365\n");
     return 2;
   }
+  if (options.watch.window_changes < 0 || options.watch.window_bytes < 0 ||
+      options.watch.max_queued_bytes < 1) {
+    std::fprintf(stderr,
+                 "--watch-window-changes and --watch-window-bytes must be >= "
+                 "0, --watch-max-queued-bytes >= 1\n");
+    return 2;
+  }
+  if (options.keepalive_time < absl::Seconds(1) ||
+      options.keepalive_timeout < absl::Milliseconds(100)) {
+    std::fprintf(stderr,
+                 "--keepalive-time must be >= 1s, --keepalive-timeout >= "
+                 "100ms\n");
+    return 2;
+  }
   if (absl::Status plain = tokens::CheckPlaintextListen(
           "--listen", options.listen,
           absl::GetFlag(FLAGS_insecure) || options.tls.enabled());
       !plain.ok()) {
     std::fprintf(stderr, "%s\n", std::string(plain.message()).c_str());
     return 2;
+  }
+  // /metrics is plain HTTP whatever --tls-cert says: off loopback only with
+  // --insecure.
+  if (!options.http_listen.empty()) {
+    if (absl::Status plain = tokens::CheckPlaintextListen(
+            "--http-listen", options.http_listen,
+            absl::GetFlag(FLAGS_insecure));
+        !plain.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(plain.message()).c_str());
+      return 2;
+    }
   }
 
   auto server =
@@ -77,6 +126,14 @@ int main(int argc, char** argv) {
   }
   const std::string host = options.listen.substr(0, options.listen.rfind(':'));
   std::printf("listening on %s:%d\n", host.c_str(), (*server)->port());
+  if (!options.http_listen.empty()) {
+    // Validated by BuildAndStart.
+    const std::string http_host =
+        tokens::ParseHostPort(options.http_listen)->host;
+    std::printf(
+        "http listening on %s\n",
+        tokens::FormatHostPort(http_host, (*server)->http_port()).c_str());
+  }
   std::fflush(stdout);
   tokens::JsonLog("listening")
       .Str("address", absl::StrCat(host, ":", (*server)->port()))

@@ -1,56 +1,47 @@
-// WatchReactor: one WatchTokens stream on the gRPC callback API. The ChangeFeed
-// wakes it; it asks its FeedCursor for the next message and writes it, one
-// write in flight at a time, so a slow verifier only delays itself. Deletes
-// itself when the RPC is done.
+// WatchReactor: one WatchTokens stream on the gRPC callback API, a thin
+// adapter between gRPC and a WatchStream of the watch cache (ChangeFeed): the
+// stream decides what to send and when; the reactor writes it (one write in
+// flight at a time, so a slow verifier only delays itself) and reports back
+// OnWriteDone, OnCancel and OnDone. Deletes itself when the RPC is done.
 #ifndef SERVICES_WATCH_REACTOR_H_
 #define SERVICES_WATCH_REACTOR_H_
 
 #include <grpcpp/grpcpp.h>
 
-#include <optional>
+#include <memory>
 #include <string>
 
-#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "proto/tokens/v1/tokens.grpc.pb.h"
 #include "services/change_feed.h"
-#include "services/feed_cursor.h"
+#include "storage/token_store.h"
 
 namespace tokens {
 
 class WatchReactor : public grpc::ServerWriteReactor<v1::WatchTokensResponse>,
-                     public FeedSubscriber {
+                     public WatchSink {
  public:
-  // Subscribes to `feed` and starts writing (the snapshot or the missed
-  // changes).
+  // Opens a stream on `feed` and starts it (the snapshot, the missed changes,
+  // or a heartbeat when already current). `resume` as in
+  // v1::WatchTokensRequest. The store is the feed's; it is not read here.
   WatchReactor(ChangeFeed* feed, TokenStore* store, std::string principal,
                std::string peer, int64_t since_revision,
-               std::string deployment_id);
+               std::string deployment_id, bool resume = false);
 
-  void Wake(bool heartbeat_due) override;
-  void Close() override;
+  // WatchSink.
+  void Write(const v1::WatchTokensResponse* message) override;
+  void End(const absl::Status& status) override;
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
   void OnDone() override;
 
  private:
-  // Starts the next write if none is in flight. Called without mu_ held.
-  void Pump(bool heartbeat_due);
-  void FinishOnce(const grpc::Status& status)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
-  ChangeFeed* const feed_;
   const std::string principal_;
   const std::string peer_;
-  const absl::Time start_;
-  absl::Mutex mu_;
-  FeedCursor cursor_ ABSL_GUARDED_BY(mu_);
-  v1::WatchTokensResponse response_ ABSL_GUARDED_BY(mu_);
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  std::optional<grpc::Status> pending_finish_ ABSL_GUARDED_BY(mu_);
-  bool heartbeat_due_ ABSL_GUARDED_BY(mu_) = false;
-  int64_t messages_ ABSL_GUARDED_BY(mu_) = 0;
+  Clock* const clock_;
+  const absl::Duration start_;
+  std::shared_ptr<WatchStream> stream_;
 };
 
 }  // namespace tokens

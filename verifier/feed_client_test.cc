@@ -2,8 +2,14 @@
 // involved.
 #include "verifier/feed_client.h"
 
+#include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "verifier/test_support.h"
 
@@ -125,6 +131,154 @@ TEST_F(FeedClientTest, EveryMessageRecordsAHeartbeat) {
   clock_.Advance(absl::Seconds(1));
   client_.HandleMessage(Snapshot(3, true, true, {}));
   EXPECT_EQ(cache_.state().last_heartbeat, clock_.Now());
+}
+
+TEST(JitteredBackoffTest, SpreadsOverTheUpperHalfOfTheBackoff) {
+  const absl::Duration backoff = absl::Milliseconds(800);
+  EXPECT_EQ(JitteredBackoff(backoff, 0.0), absl::Milliseconds(400));
+  EXPECT_EQ(JitteredBackoff(backoff, 0.5), absl::Milliseconds(600));
+  EXPECT_EQ(JitteredBackoff(backoff, 1.0), backoff);
+  EXPECT_EQ(JitteredBackoff(backoff, 7.0), backoff) << "clamped";
+}
+
+// A TokenService that only answers WatchTokens: it records each request and
+// runs the test's script for it; a script that returns waits until the
+// client goes away.
+class FakeFeed final : public v1::TokenService::Service {
+ public:
+  using Script = std::function<grpc::Status(
+      int connection, grpc::ServerWriter<v1::WatchTokensResponse>*)>;
+  explicit FakeFeed(Script script) : script_(std::move(script)) {}
+
+  grpc::Status WatchTokens(
+      grpc::ServerContext* context, const v1::WatchTokensRequest* request,
+      grpc::ServerWriter<v1::WatchTokensResponse>* writer) override {
+    int connection;
+    {
+      absl::MutexLock lock(&mu_);
+      connection = static_cast<int>(requests_.size());
+      requests_.push_back(*request);
+    }
+    grpc::Status status = script_(connection, writer);
+    if (!status.ok()) return status;
+    absl::MutexLock lock(&mu_);
+    // Held open until the client cancels (or the server stops).
+    auto gone = [&] { return context->IsCancelled() || stopping_; };
+    while (!gone()) mu_.AwaitWithTimeout(absl::Condition(&gone),
+                                         absl::Milliseconds(5));
+    return grpc::Status(grpc::StatusCode::CANCELLED, "client left");
+  }
+
+  int connections() {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int>(requests_.size());
+  }
+  v1::WatchTokensRequest request(int n) {
+    absl::MutexLock lock(&mu_);
+    return requests_[n];
+  }
+  void Stop() {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+
+ private:
+  const Script script_;
+  absl::Mutex mu_;
+  std::vector<v1::WatchTokensRequest> requests_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// FeedClient against FakeFeed with the backoff and watchdog on a FakeClock.
+class FeedClientStreamTest : public ::testing::Test {
+ protected:
+  void Start(FakeFeed::Script script) {
+    feed_ = std::make_unique<FakeFeed>(std::move(script));
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port);
+    builder.RegisterService(feed_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(port, 0);
+    FeedClientOptions options;
+    options.key = "verifier-key";
+    options.min_backoff = absl::Seconds(1);
+    options.max_backoff = absl::Seconds(1);
+    options.idle_timeout = absl::Seconds(10);
+    options.wait_clock = &waits_;
+    client_ = std::make_unique<FeedClient>(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                            grpc::InsecureChannelCredentials()),
+        options, &cache_, &metrics_, &clock_);
+    client_->Start();
+  }
+
+  void TearDown() override {
+    if (feed_) feed_->Stop();
+    if (client_) client_->Stop();
+    if (server_) server_->Shutdown(std::chrono::system_clock::now());
+  }
+
+  // Polls `condition` (the sleep only paces the polling).
+  static bool Eventually(const std::function<bool()>& condition) {
+    const absl::Time hang = absl::Now() + absl::Seconds(30);
+    while (!condition()) {
+      if (absl::Now() > hang) return false;
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    return true;
+  }
+
+  FakeClock clock_;
+  FakeClock waits_;
+  TokenCache cache_;
+  Metrics metrics_;
+  std::unique_ptr<FakeFeed> feed_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<FeedClient> client_;
+};
+
+TEST_F(FeedClientStreamTest, SyncedAtRevisionZeroResumesInsteadOfResnapshotting) {
+  Start([](int connection, grpc::ServerWriter<v1::WatchTokensResponse>* w) {
+    if (connection == 0) {
+      // An empty store's snapshot, then the service goes away.
+      w->Write(Snapshot(0, /*reset=*/true, /*complete=*/true, {}));
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "restarting");
+    }
+    return grpc::Status::OK;
+  });
+  ASSERT_TRUE(Eventually([&] { return metrics_.reconnects() >= 1; }));
+  EXPECT_TRUE(cache_.state().synced);
+  EXPECT_EQ(feed_->request(0).since_revision(), 0);
+  EXPECT_FALSE(feed_->request(0).resume()) << "not synced: a snapshot";
+  // The reconnect waits for the backoff on the injected clock.
+  waits_.AwaitWaiters(2);  // The backoff and the watchdog.
+  EXPECT_EQ(feed_->connections(), 1);
+  waits_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(Eventually([&] { return feed_->connections() >= 2; }));
+  EXPECT_EQ(feed_->request(1).since_revision(), 0);
+  EXPECT_TRUE(feed_->request(1).resume()) << "synced at 0: resume";
+  EXPECT_EQ(metrics_.snapshots(), 1u);
+}
+
+TEST_F(FeedClientStreamTest, SilentStreamIsReopenedByTheWatchdogClock) {
+  Start([](int connection, grpc::ServerWriter<v1::WatchTokensResponse>* w) {
+    if (connection == 0) {
+      w->Write(Snapshot(3, true, true, {}));  // Then silence.
+    }
+    return grpc::Status::OK;
+  });
+  ASSERT_TRUE(Eventually([&] { return cache_.state().synced; }));
+  waits_.AwaitWaiters(1);  // The watchdog.
+  EXPECT_EQ(metrics_.reconnects(), 0u);
+  waits_.Advance(absl::Seconds(10));
+  ASSERT_TRUE(Eventually([&] { return metrics_.reconnects() >= 1; }));
+  waits_.AwaitWaiters(2);
+  waits_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(Eventually([&] { return feed_->connections() >= 2; }));
+  EXPECT_EQ(feed_->request(1).since_revision(), 3);
+  EXPECT_TRUE(feed_->request(1).resume());
 }
 
 TEST(CacheChangeFromProtoTest, ConvertsTimesAndPreviousDigest) {
