@@ -1,0 +1,241 @@
+// Real nginx (Debian's package) in front of the real verifier, set up as a
+// new user would: `auth_request` to /v1/authorize, nginx adding
+// X-Forwarded-For, the verifier trusting only nginx's address (127.0.0.1).
+// Two clients on 127.0.0.2 and 127.0.0.3: after the first one's burst of bad
+// tokens its bad tokens are still 401 through nginx (never the 500 nginx makes
+// of a 429), the second one's bad token gets a normal 401, and both clients'
+// valid tokens pass.
+#include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <fstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "common/file_util.h"
+#include "common/token_value.h"
+#include "gtest/gtest.h"
+#include "proto/tokens/v1/tokens.grpc.pb.h"
+#include "tests/testing/server_process.h"
+
+extern char** environ;
+
+namespace tokens::testing {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr char kNginx[] = "/usr/sbin/nginx";
+
+// A port nobody listens on right now.
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t length = sizeof(address);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+struct Answer {
+  int status = 0;  // 0: no answer
+  std::string body;
+};
+
+Answer Get(const std::string& source, int port, const std::string& token) {
+  asio::io_context ioc;
+  tcp::socket socket(ioc);
+  beast::error_code ec;
+  socket.open(tcp::v4(), ec);
+  if (!ec) socket.bind({asio::ip::make_address(source), 0}, ec);
+  if (!ec) {
+    socket.connect({asio::ip::make_address("127.0.0.1"),
+                    static_cast<uint16_t>(port)},
+                   ec);
+  }
+  if (ec) return {0, ec.message()};
+  beast::tcp_stream stream(std::move(socket));
+  stream.expires_after(std::chrono::seconds(10));
+  http::request<http::empty_body> request(http::verb::get, "/index.html", 11);
+  request.set(http::field::host, "app.example");
+  if (!token.empty()) {
+    request.set(http::field::authorization, "Bearer " + token);
+  }
+  http::write(stream, request, ec);
+  if (ec) return {0, ec.message()};
+  beast::flat_buffer buffer;
+  http::response<http::string_body> response;
+  http::read(stream, buffer, response, ec);
+  if (ec) return {0, ec.message()};
+  return {response.result_int(), response.body()};
+}
+
+// nginx in the foreground, one process, everything under `dir`.
+class Nginx {
+ public:
+  Nginx(const std::string& dir, int port, const std::string& verifier_http) {
+    std::ofstream(dir + "/index.html") << "hello from the app\n";
+    const std::string config = absl::StrReplaceAll(
+        R"(daemon off;
+master_process off;
+error_log DIR/error.log info;
+pid DIR/nginx.pid;
+events {}
+http {
+  access_log DIR/access.log;
+  client_body_temp_path DIR/body;
+  proxy_temp_path DIR/proxy;
+  fastcgi_temp_path DIR/fastcgi;
+  uwsgi_temp_path DIR/uwsgi;
+  scgi_temp_path DIR/scgi;
+  server {
+    listen 127.0.0.1:PORT;
+    location / {
+      auth_request /_token_auth;
+      root DIR;
+    }
+    location = /_token_auth {
+      internal;
+      proxy_pass http://VERIFIER/v1/authorize;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Deployment-Id prod;
+      proxy_set_header X-Operation deployment.get;
+    }
+  }
+}
+)",
+        {{"DIR", dir},
+         {"PORT", std::to_string(port)},
+         {"VERIFIER", verifier_http}});
+    std::ofstream(dir + "/nginx.conf") << config;
+    const std::string conf = dir + "/nginx.conf";
+    const char* argv[] = {kNginx, "-p", dir.c_str(), "-c", conf.c_str(),
+                          nullptr};
+    spawned_ = posix_spawn(&pid_, kNginx, nullptr, nullptr,
+                           const_cast<char**>(argv), environ) == 0;
+    error_log_ = dir + "/error.log";
+  }
+  ~Nginx() {
+    if (!spawned_) return;
+    kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+  bool spawned() const { return spawned_; }
+  std::string ErrorLog() const { return ReadFileOrEmpty(error_log_); }
+
+ private:
+  static std::string ReadFileOrEmpty(const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  pid_t pid_ = 0;
+  bool spawned_ = false;
+  std::string error_log_;
+};
+
+TEST(NginxForwardAuthTest, BadTokensFromOneClientNeverBecome500s) {
+  ASSERT_EQ(access(kNginx, X_OK), 0)
+      << kNginx << " is missing: scripts/install-deps.sh installs nginx";
+  const std::string dir = NewTempDir("nginx");
+  const std::string data_dir = dir + "/var";
+  auto service =
+      ServerProcess::Start(RunfilePath("services/token_service"),
+                           {"--listen", "127.0.0.1:0", "--data-dir", data_dir});
+  ASSERT_TRUE(service.ok()) << service.status();
+  auto verifier = ServerProcess::Start(
+      RunfilePath("verifier/token_verifier"),
+      {"--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+       "--token-service", (*service)->address(), "--key-file",
+       data_dir + "/verifier.key", "--failed-check-burst", "5",
+       "--failed-check-rate", "0.01", "--trusted-proxies", "127.0.0.1/32"},
+      /*listen_lines=*/2);
+  ASSERT_TRUE(verifier.ok()) << verifier.status();
+
+  auto admin = v1::TokenService::NewStub(grpc::CreateChannel(
+      (*service)->address(), grpc::InsecureChannelCredentials()));
+  v1::CreateTokenRequest create;
+  create.set_deployment_id("prod");
+  create.set_name("ci");
+  v1::CreateTokenResponse created;
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization",
+                    "Bearer " + *ReadKeyFile(data_dir + "/admin.key"));
+    ASSERT_TRUE(admin->CreateToken(&ctx, create, &created).ok());
+  }
+
+  const int port = FreePort();
+  Nginx nginx(dir, port, (*verifier)->http_address());
+  ASSERT_TRUE(nginx.spawned());
+  // Up when it answers; the valid token passing also means the verifier has
+  // synced. Only valid tokens are sent while waiting, so nothing is charged.
+  ASSERT_TRUE(WaitFor(
+      [&] { return Get("127.0.0.2", port, created.secret()).status == 200; },
+      absl::Seconds(20)))
+      << nginx.ErrorLog();
+  EXPECT_EQ(Get("127.0.0.2", port, created.secret()).body,
+            "hello from the app\n");
+
+  // The first client's burst of bad tokens, and well past it: every answer
+  // is a 401 nginx passes on, never a 500.
+  for (int i = 0; i < 30; ++i) {
+    Answer answer = Get("127.0.0.2", port, *GenerateTokenValue());
+    ASSERT_EQ(answer.status, 401) << i << " " << answer.body << "\n"
+                                  << nginx.ErrorLog();
+  }
+  EXPECT_EQ(Get("127.0.0.2", port, "").status, 401);
+  // The second client's bad token is an ordinary 401 (decided, not
+  // throttled: the verifier charges end clients, not nginx).
+  EXPECT_EQ(Get("127.0.0.3", port, *GenerateTokenValue()).status, 401);
+  // Both clients' valid tokens pass.
+  EXPECT_EQ(Get("127.0.0.2", port, created.secret()).status, 200);
+  EXPECT_EQ(Get("127.0.0.3", port, created.secret()).status, 200);
+
+  // The verifier saw the end clients: of 127.0.0.2's 31 bad tokens (30 and
+  // the missing one) all but its burst of 5 were throttled, none of
+  // 127.0.0.3's.
+  EXPECT_EQ(nginx.ErrorLog().find("unexpected status"), std::string::npos)
+      << nginx.ErrorLog();
+  auto metrics = [&] {
+    asio::io_context ioc;
+    tcp::socket socket(ioc);
+    const std::string address = (*verifier)->http_address();
+    const size_t colon = address.rfind(':');
+    socket.connect({asio::ip::make_address(address.substr(0, colon)),
+                    static_cast<uint16_t>(std::stoi(address.substr(colon + 1)))});
+    beast::tcp_stream stream(std::move(socket));
+    http::request<http::empty_body> request(http::verb::get, "/metrics", 11);
+    request.set(http::field::host, address);
+    http::write(stream, request);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> response;
+    http::read(stream, buffer, response);
+    return response.body();
+  };
+  const std::string text = metrics();
+  EXPECT_NE(text.find("\ntoken_verifier_throttled_total 26\n"),
+            std::string::npos)
+      << text;
+}
+
+}  // namespace
+}  // namespace tokens::testing
