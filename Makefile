@@ -47,6 +47,12 @@ fuzz: deps
 	@scripts/install-deps.sh clang
 	@fuzz/run.sh
 
+# ThreadSanitizer on the gRPC-free concurrency tests, against an Abseil built with
+# -fsanitize=thread from Debian's source package (once, cached outside the repository).
+.PHONY: tsan
+tsan: deps
+	@scripts/tsan.sh
+
 # Every benchmark of docs/benchmarks.md, against its reference in the same run;
 # rewrites docs/benchmarks.md and its plots. Under 10 minutes on 2 cores.
 bench: deps
@@ -60,3 +66,21 @@ bench-smoke: deps
 
 clean:
 	$(BAZEL) clean
+
+# Container image and Kubernetes manifests (docs/kubernetes.md). Not part of `make test`:
+# podman may not work on a CI machine.
+.PHONY: image image-test manifests-test
+# The OCI image localhost/deployment-tokens:latest (IMAGE=...) from Debian packages only:
+# bazel -c opt, mmdebstrap, podman import + build. PODMAN_CONF= uses the host's podman settings.
+image: deps
+	@scripts/image.sh
+
+# Runs TokenService and the verifier from the image with the manifests' arguments: gRPC health
+# SERVING, then create -> check -> delete -> denied with tokenctl. Builds the image if missing.
+image-test: deps
+	@scripts/image-test.sh
+
+# Renders deploy/kubernetes (base and overlays) with kubectl kustomize and validates every
+# object against the Kubernetes OpenAPI schema offline (npm kubernetes-models, installed once).
+manifests-test:
+	@scripts/manifests-test.sh
