@@ -20,9 +20,9 @@ TEST(WorkPoolTest, RunsEverythingScheduledBeforeDestruction) {
 }
 
 TEST(WorkPoolTest, BlockedWorkersDoNotStopOthers) {
-  WorkPool pool(3, 100);
   absl::Notification release;
   absl::Notification ran;
+  WorkPool pool(3, 100);  // Declared last: destroyed (workers joined) first.
   ASSERT_TRUE(pool.Schedule([&] { release.WaitForNotification(); }).ok());
   ASSERT_TRUE(pool.Schedule([&] { release.WaitForNotification(); }).ok());
   ASSERT_TRUE(pool.Schedule([&] { ran.Notify(); }).ok());
@@ -31,9 +31,9 @@ TEST(WorkPoolTest, BlockedWorkersDoNotStopOthers) {
 }
 
 TEST(WorkPoolTest, FullQueueIsUnavailable) {
-  WorkPool pool(1, 2);
   absl::Notification release;
   absl::Notification started;
+  WorkPool pool(1, 2);  // Declared last: destroyed (workers joined) first.
   ASSERT_TRUE(pool.Schedule([&] {
                     started.Notify();
                     release.WaitForNotification();
