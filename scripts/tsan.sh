@@ -134,8 +134,8 @@ fi
 # Test binaries are built with --config=tsan (.bazelrc) in their own output base, and linked to
 # the instrumented Abseil: its .pc files come first for pkg-config (@system//:absl and
 # @system//:grpc get -L$prefix/lib), the rpath and LD_LIBRARY_PATH make the loader take its
-# libabsl_*.so.20220623, for the test itself and for libgrpc++/libprotobuf's own Abseil
-# dependencies. --symlink_prefix=/ leaves bazel-bin and friends pointing at the normal build.
+# libabsl_*.so.20220623, for the test itself and for the Abseil that libgrpc++ links.
+# --symlink_prefix=/ leaves bazel-bin and friends pointing at the normal build.
 bazel_tsan=(bazel --output_base="$base")
 opts=(
   --config=tsan
