@@ -6,6 +6,7 @@
 
 #include "absl/hash/hash.h"
 #include "absl/strings/string_view.h"
+#include "common/grpc_status.h"
 #include "common/json_log.h"
 #include "proto/tokens/v1/tokens.grpc.pb.h"
 #include "verifier/proto_time.h"
@@ -30,9 +31,7 @@ UsageSender MakeGrpcUsageSender(std::shared_ptr<grpc::Channel> channel,
                          std::chrono::seconds(5));
     google::protobuf::Empty response;
     grpc::Status status = stub->ReportUsage(&context, request, &response);
-    if (status.ok()) return absl::OkStatus();
-    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                        status.error_message());
+    return FromGrpcStatus(status);
   };
 }
 

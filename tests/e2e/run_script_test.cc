@@ -1,0 +1,137 @@
+// `make run`'s script (scripts/run.sh) with the real binaries, stopped the way
+// a user stops it: SIGINT to the whole foreground process group, as Ctrl-C in a
+// terminal sends it. The verifier must stop first and its last usage report
+// must reach TokenService: a use seen seconds before Ctrl-C (long before the
+// 10 s report interval) is in last_used_time afterwards.
+#include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/file_util.h"
+#include "gtest/gtest.h"
+#include "proto/tokens/v1/tokens.grpc.pb.h"
+#include "tests/testing/server_process.h"
+
+extern char** environ;
+
+namespace tokens::testing {
+namespace {
+
+std::string FreeAddress() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t length = sizeof(address);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return absl::StrCat("127.0.0.1:", ntohs(address.sin_port));
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(RunScriptTest, CtrlCStopsTheVerifierFirstAndKeepsItsLastUsageReport) {
+  const std::string dir = NewTempDir("run");
+  const std::string data_dir = dir + "/var";
+  const std::string service = FreeAddress();
+  const std::string verifier = FreeAddress();
+  const std::string log = dir + "/run.log";
+  std::vector<std::string> env = {
+      "BIN=" + RunfilePath(""), "DATA_DIR=" + data_dir,
+      "SERVICE_LISTEN=" + service, "VERIFIER_LISTEN=" + verifier,
+      "VERIFIER_HTTP_LISTEN=" + FreeAddress()};
+  for (char** e = environ; *e != nullptr; ++e) env.push_back(*e);
+  std::vector<char*> envp;
+  for (std::string& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const std::string script = RunfilePath("scripts/run.sh");
+  const std::string command = "exec bash " + script + " >" + log + " 2>&1";
+  const char* argv[] = {"/bin/bash", "-c", command.c_str(), nullptr};
+  // A process group of its own, as a terminal gives a foreground job.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, "/bin/bash", nullptr, &attr,
+                        const_cast<char**>(argv), envp.data()),
+            0);
+  posix_spawnattr_destroy(&attr);
+
+  ASSERT_TRUE(WaitFor(
+      [&] { return ReadAll(log).find("Ctrl-C stops both") != std::string::npos; },
+      absl::Seconds(30)))
+      << ReadAll(log);
+  auto admin = v1::TokenService::NewStub(
+      grpc::CreateChannel(service, grpc::InsecureChannelCredentials()));
+  const std::string admin_key = *ReadKeyFile(data_dir + "/admin.key");
+  v1::CreateTokenRequest create;
+  create.set_deployment_id("prod");
+  create.set_name("ci");
+  v1::CreateTokenResponse created;
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + admin_key);
+    ASSERT_TRUE(admin->CreateToken(&ctx, create, &created).ok());
+  }
+  auto check = v1::Verifier::NewStub(
+      grpc::CreateChannel(verifier, grpc::InsecureChannelCredentials()));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        v1::CheckRequest request;
+        request.set_token(created.secret());
+        request.set_deployment_id("prod");
+        request.set_operation("deployment.get");
+        v1::CheckResponse response;
+        grpc::ClientContext ctx;
+        return check->Check(&ctx, request, &response).ok() &&
+               response.allowed();
+      },
+      absl::Seconds(20)));
+
+  // Ctrl-C.
+  ASSERT_EQ(kill(-pid, SIGINT), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  const std::string output = ReadAll(log);
+  EXPECT_NE(output.find("stopped"), std::string::npos) << output;
+  EXPECT_EQ(output.find("usage.report_failed"), std::string::npos) << output;
+  const size_t verifier_stopped = output.find("\"verifier.stopped\"");
+  const size_t service_stopped = output.find("\"event\":\"stopped\"");
+  EXPECT_NE(verifier_stopped, std::string::npos) << output;
+  EXPECT_NE(service_stopped, std::string::npos) << output;
+  EXPECT_LT(verifier_stopped, service_stopped) << output;
+
+  // The last use reached TokenService before it stopped.
+  auto restarted = ServerProcess::Start(
+      RunfilePath("services/token_service"),
+      {"--listen", "127.0.0.1:0", "--data-dir", data_dir});
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  auto again = v1::TokenService::NewStub(grpc::CreateChannel(
+      (*restarted)->address(), grpc::InsecureChannelCredentials()));
+  v1::GetTokenRequest get;
+  get.set_id(created.token().id());
+  v1::Token token;
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + admin_key);
+  ASSERT_TRUE(again->GetToken(&ctx, get, &token).ok());
+  EXPECT_TRUE(token.has_last_used_time()) << token.DebugString() << output;
+}
+
+}  // namespace
+}  // namespace tokens::testing
