@@ -158,13 +158,23 @@ class FakeSink : public WatchSink {
   WatchStream* stream() const { return stream_.get(); }
 
   void Write(const v1::WatchTokensResponse* message) override {
+    std::shared_ptr<WatchStream> stream;
+    WorkPool* acks = acks_;
     {
       absl::MutexLock lock(&mu_);
       received_.push_back(*message);
       pointers_.push_back(message);
-      in_flight_ = true;
+      if (auto_ack_) {
+        stream = stream_;
+      } else {
+        in_flight_ = true;
+      }
     }
-    if (auto_ack_) Ack();
+    // Nothing of this sink is touched from here on: once the write is done the
+    // stream may end and the test may destroy the sink.
+    if (stream != nullptr) {
+      ASSERT_TRUE(acks->Schedule([stream] { stream->WriteDone(true); }).ok());
+    }
   }
   void End(const absl::Status& status) override {
     absl::MutexLock lock(&mu_);
