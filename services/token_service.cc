@@ -1,5 +1,11 @@
 #include "services/token_service.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
+#include <memory>
+#include <vector>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -158,12 +164,74 @@ grpc::ServerUnaryReactor* TokenService::ListTokens(
                });
 }
 
+bool ParseUpdateTokenRequest(const std::string& bytes,
+                             v1::UpdateTokenRequest* request) {
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(
+      reinterpret_cast<const uint8_t*>(bytes.data()),
+      static_cast<int>(bytes.size()));
+  auto read_string = [&in](uint32_t tag, std::string* out) {
+    return WireFormatLite::GetTagWireType(tag) ==
+               WireFormatLite::WIRETYPE_LENGTH_DELIMITED &&
+           WireFormatLite::ReadBytes(&in, out);
+  };
+  while (const uint32_t tag = in.ReadTag()) {
+    const int field = WireFormatLite::GetTagFieldNumber(tag);
+    bool ok = true;
+    if (field == v1::UpdateTokenRequest::kIdFieldNumber) {
+      ok = read_string(tag, request->mutable_id());
+    } else if (field == v1::UpdateTokenRequest::kNameFieldNumber) {
+      ok = read_string(tag, request->mutable_name());
+    } else if (field == v1::UpdateTokenRequest::kDescriptionFieldNumber) {
+      ok = read_string(tag, request->mutable_description());
+    } else if (field == v1::UpdateTokenRequest::kUpdateMaskFieldNumber &&
+               WireFormatLite::GetTagWireType(tag) ==
+                   WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      // google.protobuf.FieldMask: repeated string paths = 1.
+      uint32_t length = 0;
+      ok = in.ReadVarint32(&length);
+      const auto limit = in.PushLimit(static_cast<int>(length));
+      request->mutable_update_mask();
+      while (ok) {
+        const uint32_t inner = in.ReadTag();
+        if (inner == 0) break;
+        if (WireFormatLite::GetTagFieldNumber(inner) == 1) {
+          ok = read_string(inner, request->mutable_update_mask()->add_paths());
+        } else {
+          ok = WireFormatLite::SkipField(&in, inner);
+        }
+      }
+      ok = ok && in.BytesUntilLimit() == 0;
+      in.PopLimit(limit);
+    } else {
+      ok = WireFormatLite::SkipField(&in, tag);
+    }
+    if (!ok) return false;
+  }
+  return in.ConsumedEntireMessage() && in.CurrentPosition() ==
+                                           static_cast<int>(bytes.size());
+}
+
 grpc::ServerUnaryReactor* TokenService::UpdateToken(
-    grpc::CallbackServerContext* ctx, const v1::UpdateTokenRequest* request,
-    v1::Token* response) {
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request_bytes,
+    grpc::ByteBuffer* response_bytes) {
+  auto request = std::make_shared<v1::UpdateTokenRequest>();
+  std::vector<grpc::Slice> slices;
+  std::string bytes;
+  if (request_bytes->Dump(&slices).ok()) {
+    for (const grpc::Slice& slice : slices) {
+      bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    }
+  }
+  if (!ParseUpdateTokenRequest(bytes, request.get())) {
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(absl::InvalidArgumentError(
+        "request: not a well-formed tokens.v1.UpdateTokenRequest")));
+    return reactor;
+  }
   return Unary(
       ctx, "UpdateToken", Role::kAdmin, {"token.update", request->id(), ""},
-      [this, request, response](const Principal& caller) {
+      [this, request, response_bytes](const Principal& caller) {
         std::optional<std::string> name;
         std::optional<std::string> description;
         if (request->update_mask().paths_size() == 0) {
@@ -189,7 +257,11 @@ grpc::ServerUnaryReactor* TokenService::UpdateToken(
         auto token = manager_->Update(caller, request->id(), std::move(name),
                                       std::move(description));
         if (!token.ok()) return token.status();
-        ToProto(*token, response);
+        v1::Token response;
+        ToProto(*token, &response);
+        const std::string serialized = response.SerializeAsString();
+        grpc::Slice slice(serialized);
+        *response_bytes = grpc::ByteBuffer(&slice, 1);
         return absl::OkStatus();
       });
 }

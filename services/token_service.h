@@ -17,7 +17,18 @@
 
 namespace tokens {
 
-class TokenService : public v1::TokenService::CallbackService {
+// Parses an UpdateTokenRequest as protobuf does, except that no string is
+// checked for UTF-8 (the fields are validated later, naming the field). False
+// when the bytes are not a well-formed message.
+bool ParseUpdateTokenRequest(const std::string& bytes,
+                             v1::UpdateTokenRequest* request);
+
+// UpdateToken takes its request as bytes (see ParseUpdateTokenRequest): the
+// generated parser of google.protobuf.FieldMask rejects invalid UTF-8 in
+// update_mask.paths before any of our code runs, and gRPC then answers
+// UNIMPLEMENTED with no message.
+class TokenService : public v1::TokenService::WithRawCallbackMethod_UpdateToken<
+                         v1::TokenService::CallbackService> {
  public:
   // Store work runs on `pool`, never on gRPC's callback threads.
   TokenService(TokenManager* manager, const CallerRegistry* callers,
@@ -33,8 +44,8 @@ class TokenService : public v1::TokenService::CallbackService {
       grpc::CallbackServerContext* ctx, const v1::ListTokensRequest* request,
       v1::ListTokensResponse* response) override;
   grpc::ServerUnaryReactor* UpdateToken(grpc::CallbackServerContext* ctx,
-                                        const v1::UpdateTokenRequest* request,
-                                        v1::Token* response) override;
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* DeleteToken(
       grpc::CallbackServerContext* ctx, const v1::DeleteTokenRequest* request,
       google::protobuf::Empty* response) override;
