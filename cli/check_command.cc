@@ -72,7 +72,7 @@ int Check(const ParsedArgs& args, CliContext& context) {
         {"operation", request.operation()},
         {"token", response.token_id().empty() ? "-" : response.token_id()}};
     if (response.has_expire_time()) {
-      const absl::Time expire = ToTime(response.expire_time());
+      const absl::Time expire = TimeFromProto(response.expire_time());
       const absl::Time now = context.now();
       fields.push_back(
           {"expires",

@@ -1,5 +1,7 @@
 #include "cli/client.h"
 
+#include "common/grpc_status.h"
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
@@ -58,14 +60,13 @@ std::unique_ptr<grpc::ClientContext> NewContext(absl::Duration timeout,
 
 absl::Status FromGrpc(const grpc::Status& status, const std::string& what,
                       const std::string& address) {
-  if (status.ok()) return absl::OkStatus();
-  const auto code = static_cast<absl::StatusCode>(status.error_code());
-  std::string message = status.error_message();
-  if (code == absl::StatusCode::kDeadlineExceeded ||
-      code == absl::StatusCode::kUnavailable) {
-    message = absl::StrCat(what, " at ", address, ": ", message);
+  absl::Status converted = FromGrpcStatus(status);
+  if (absl::IsDeadlineExceeded(converted) || absl::IsUnavailable(converted)) {
+    // Say where: the usual cause is a wrong --server or a service not up.
+    return absl::Status(converted.code(), absl::StrCat(what, " at ", address,
+                                                       ": ", converted.message()));
   }
-  return absl::Status(code, message);
+  return converted;
 }
 
 }  // namespace tokens::cli

@@ -43,11 +43,6 @@ absl::StatusOr<OutputFormat> ParseOutputFormat(
       absl::StrCat("-o must be one of: ", absl::StrJoin(allowed, ", ")));
 }
 
-absl::Time ToTime(const google::protobuf::Timestamp& timestamp) {
-  return absl::FromUnixSeconds(timestamp.seconds()) +
-         absl::Nanoseconds(timestamp.nanos());
-}
-
 std::string Rfc3339(absl::Time time) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", time, absl::UTCTimeZone());
 }
@@ -76,13 +71,13 @@ std::string TimeWithRelative(const google::protobuf::Timestamp& timestamp,
                              bool is_set, absl::Time now,
                              const std::string& unset_text) {
   if (!is_set) return unset_text;
-  const absl::Time time = ToTime(timestamp);
+  const absl::Time time = TimeFromProto(timestamp);
   return absl::StrCat(Rfc3339(time), " (", RelativeTime(time, now), ")");
 }
 
 std::string ExpiryText(const v1::Token& token, absl::Time now) {
   if (!token.has_expire_time()) return "never";
-  const absl::Time time = ToTime(token.expire_time());
+  const absl::Time time = TimeFromProto(token.expire_time());
   if (time <= now) {
     return absl::StrCat(Rfc3339(time), " (expired ", RelativeTime(time, now),
                         ")");
@@ -169,10 +164,10 @@ std::string TokenTable(const std::vector<v1::Token>& tokens, absl::Time now) {
         token.id(),
         token.name(),
         token.short_token(),
-        token.has_create_time() ? Rfc3339(ToTime(token.create_time())) : "-",
+        token.has_create_time() ? Rfc3339(TimeFromProto(token.create_time())) : "-",
         ExpiryText(token, now),
         token.has_last_used_time()
-            ? RelativeTime(ToTime(token.last_used_time()), now)
+            ? RelativeTime(TimeFromProto(token.last_used_time()), now)
             : "never",
     });
   }
@@ -184,7 +179,7 @@ std::string AuditTable(const std::vector<v1::AuditEvent>& events) {
   std::vector<std::vector<std::string>> rows;
   for (const v1::AuditEvent& event : events) {
     rows.push_back({
-        event.has_time() ? Rfc3339(ToTime(event.time())) : "-",
+        event.has_time() ? Rfc3339(TimeFromProto(event.time())) : "-",
         event.principal(),
         event.action(),
         OrDash(event.token_id()),

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/proto_time.h"
 #include "proto/tokens/v1/tokens.pb.h"
 
 namespace tokens::cli {
@@ -28,8 +29,6 @@ enum class OutputFormat {
 // ("table", "json", "value", "id"). InvalidArgument naming them otherwise.
 absl::StatusOr<OutputFormat> ParseOutputFormat(
     const std::string& text, const std::vector<std::string>& allowed);
-
-absl::Time ToTime(const google::protobuf::Timestamp& timestamp);
 
 // "2025-01-31T09:00:00Z" (UTC, whole seconds).
 std::string Rfc3339(absl::Time time);

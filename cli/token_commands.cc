@@ -2,6 +2,7 @@
 // admin key.
 #include <string>
 
+#include "common/validation.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
@@ -73,7 +74,7 @@ int Create(const ParsedArgs& args, CliContext& context) {
   request.set_name(*args.Get("name"));
   request.set_description(args.Get("description").value_or(""));
   if (std::optional<std::string> days = args.Get("expiration-days")) {
-    absl::StatusOr<int> parsed = ParseInt("expiration-days", *days, 0, 365);
+    absl::StatusOr<int> parsed = ParseInt("expiration-days", *days, 0, kMaxExpirationDays);
     if (!parsed.ok()) return Fail(context, parsed.status());
     request.set_expiration_days(*parsed);
   }
@@ -183,9 +184,12 @@ int Rotate(const ParsedArgs& args, CliContext& context) {
   if (std::optional<std::string> text = args.Get("grace-period")) {
     absl::StatusOr<int64_t> seconds = ParseSeconds("grace-period", *text);
     if (!seconds.ok()) return Fail(context, seconds.status());
-    if (*seconds > 86400) {
-      return Fail(context, absl::InvalidArgumentError(
-                               "--grace-period must be at most 24h"));
+    if (*seconds > kMaxGracePeriodSeconds) {
+      return Fail(context,
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "--grace-period must be at most ",
+                      absl::FormatDuration(
+                          absl::Seconds(kMaxGracePeriodSeconds)))));
     }
     grace = *seconds;
   }
@@ -289,7 +293,8 @@ std::vector<Command> TokenCommands() {
               true},
              {"description", "", "TEXT", "optional free text"},
              {"expiration-days", "", "N",
-              "days until the token expires, 1-365; 0 or absent = never"}},
+              absl::StrCat("days until the token expires, 1-", kMaxExpirationDays,
+                           "; 0 or absent = never")}},
             kSecretOutputs)},
        Create});
   commands.push_back(

@@ -1,5 +1,7 @@
 #include "common/listen_policy.h"
 
+#include "common/host_port.h"
+
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -15,9 +17,9 @@ bool IsLoopbackHost(std::string_view host) {
 
 absl::Status CheckPlaintextListen(std::string_view flag,
                                   std::string_view address, bool insecure) {
-  const size_t colon = address.rfind(':');
-  const std::string_view host =
-      colon == std::string_view::npos ? address : address.substr(0, colon);
+  absl::StatusOr<HostPort> parsed = ParseHostPort(std::string(address));
+  // A malformed address is refused later, naming the flag, when it is bound.
+  const std::string host = parsed.ok() ? parsed->host : std::string(address);
   if (insecure || IsLoopbackHost(host)) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
       "refusing to listen on ", std::string(address), " (", std::string(flag),

@@ -1,4 +1,4 @@
-#include "services/validation.h"
+#include "common/validation.h"
 
 #include "absl/strings/str_cat.h"
 

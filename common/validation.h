@@ -1,8 +1,8 @@
 // Field rules of SYSTEM.md, shared by every RPC. Each returns InvalidArgument
 // with a message that starts with the field name, or OK. Thread-safe (pure
 // functions).
-#ifndef SERVICES_VALIDATION_H_
-#define SERVICES_VALIDATION_H_
+#ifndef COMMON_VALIDATION_H_
+#define COMMON_VALIDATION_H_
 
 #include <cstdint>
 #include <string>
@@ -42,4 +42,4 @@ absl::Status ValidateTokenId(const std::string& id);
 
 }  // namespace tokens
 
-#endif  // SERVICES_VALIDATION_H_
+#endif  // COMMON_VALIDATION_H_

@@ -4,26 +4,6 @@
 
 namespace tokens {
 
-void SetTimestamp(absl::Time time, google::protobuf::Timestamp* out) {
-  if (time == absl::InfiniteFuture() || time == absl::InfinitePast()) return;
-  const int64_t nanos = absl::ToUnixNanos(time);
-  int64_t seconds = nanos / 1000000000;
-  int64_t rest = nanos % 1000000000;
-  if (rest < 0) {
-    rest += 1000000000;
-    --seconds;
-  }
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>(rest));
-}
-
-absl::Time FromTimestamp(const google::protobuf::Timestamp& timestamp,
-                         bool has_value, absl::Time if_unset) {
-  if (!has_value) return if_unset;
-  return absl::FromUnixSeconds(timestamp.seconds()) +
-         absl::Nanoseconds(timestamp.nanos());
-}
-
 void ToProto(const TokenRecord& record, v1::Token* out) {
   out->set_id(record.id);
   out->set_deployment_id(record.deployment_id);
@@ -31,16 +11,16 @@ void ToProto(const TokenRecord& record, v1::Token* out) {
   out->set_description(record.description);
   out->set_short_token(record.short_token);
   out->set_expiration_days(record.expiration_days);
-  SetTimestamp(record.create_time, out->mutable_create_time());
-  SetTimestamp(record.update_time, out->mutable_update_time());
+  TimeToProto(record.create_time, out->mutable_create_time());
+  TimeToProto(record.update_time, out->mutable_update_time());
   if (record.expire_time != absl::InfiniteFuture()) {
-    SetTimestamp(record.expire_time, out->mutable_expire_time());
+    TimeToProto(record.expire_time, out->mutable_expire_time());
   }
   if (record.last_rotate_time != absl::InfinitePast()) {
-    SetTimestamp(record.last_rotate_time, out->mutable_last_rotate_time());
+    TimeToProto(record.last_rotate_time, out->mutable_last_rotate_time());
   }
   if (record.last_used_time != absl::InfinitePast()) {
-    SetTimestamp(record.last_used_time, out->mutable_last_used_time());
+    TimeToProto(record.last_used_time, out->mutable_last_used_time());
   }
   out->set_created_by(record.created_by);
   out->set_updated_by(record.updated_by);
@@ -48,7 +28,7 @@ void ToProto(const TokenRecord& record, v1::Token* out) {
 
 void ToProto(const AuditEntry& entry, v1::AuditEvent* out) {
   out->set_id(entry.id);
-  SetTimestamp(entry.time, out->mutable_time());
+  TimeToProto(entry.time, out->mutable_time());
   out->set_principal(entry.principal);
   out->set_action(entry.action);
   out->set_token_id(entry.token_id);
@@ -68,11 +48,11 @@ void ToProto(const TokenChangeRecord& change, v1::TokenChange* out) {
   out->set_type(v1::TokenChange::UPSERT);
   out->set_secret_digest(DigestToBytes(change.secret_digest));
   if (change.expire_time != absl::InfiniteFuture()) {
-    SetTimestamp(change.expire_time, out->mutable_expire_time());
+    TimeToProto(change.expire_time, out->mutable_expire_time());
   }
   if (change.previous_digest) {
     out->set_previous_digest(DigestToBytes(*change.previous_digest));
-    SetTimestamp(change.previous_valid_until,
+    TimeToProto(change.previous_valid_until,
                  out->mutable_previous_valid_until());
   }
 }

@@ -3,17 +3,11 @@
 #define SERVICES_PROTO_CONVERT_H_
 
 #include "absl/time/time.h"
-#include "google/protobuf/timestamp.pb.h"
+#include "common/proto_time.h"
 #include "proto/tokens/v1/tokens.pb.h"
 #include "storage/token_store.h"
 
 namespace tokens {
-
-// Infinite times (never / not yet) leave the timestamp unset.
-void SetTimestamp(absl::Time time, google::protobuf::Timestamp* out);
-// An unset timestamp becomes `if_unset`.
-absl::Time FromTimestamp(const google::protobuf::Timestamp& timestamp,
-                         bool has_value, absl::Time if_unset);
 
 void ToProto(const TokenRecord& record, v1::Token* out);
 void ToProto(const AuditEntry& entry, v1::AuditEvent* out);

@@ -6,7 +6,7 @@
 #include "absl/strings/str_split.h"
 #include "common/json_log.h"
 #include "common/token_value.h"
-#include "services/validation.h"
+#include "common/validation.h"
 
 namespace tokens {
 namespace {

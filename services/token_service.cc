@@ -14,7 +14,7 @@
 #include "common/token_value.h"
 #include "common/grpc_status.h"
 #include "services/proto_convert.h"
-#include "services/validation.h"
+#include "common/validation.h"
 #include "services/watch_reactor.h"
 
 namespace tokens {
@@ -317,7 +317,7 @@ grpc::ServerUnaryReactor* TokenService::ReportUsage(
                  usages.reserve(request->usages_size());
                  for (const v1::TokenUsage& usage : request->usages()) {
                    usages.push_back({usage.token_id(),
-                                     FromTimestamp(usage.last_used_time(),
+                                     TimeFromProtoOr(usage.last_used_time(),
                                                    usage.has_last_used_time(),
                                                    absl::InfinitePast())});
                  }

@@ -124,8 +124,10 @@ int main(int argc, char** argv) {
         .Str("error", std::string(server.status().message()));
     return 1;
   }
-  const std::string host = options.listen.substr(0, options.listen.rfind(':'));
-  std::printf("listening on %s:%d\n", host.c_str(), (*server)->port());
+  // Validated by BuildAndStart.
+  const std::string host = tokens::ParseHostPort(options.listen)->host;
+  std::printf("listening on %s\n",
+              tokens::FormatHostPort(host, (*server)->port()).c_str());
   if (!options.http_listen.empty()) {
     // Validated by BuildAndStart.
     const std::string http_host =

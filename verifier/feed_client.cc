@@ -7,7 +7,7 @@
 #include "absl/random/random.h"
 #include "common/json_log.h"
 #include "common/token_value.h"
-#include "verifier/proto_time.h"
+#include "common/proto_time.h"
 
 namespace tokens {
 

@@ -9,7 +9,7 @@
 #include "common/grpc_status.h"
 #include "common/json_log.h"
 #include "proto/tokens/v1/tokens.grpc.pb.h"
-#include "verifier/proto_time.h"
+#include "common/proto_time.h"
 
 namespace tokens {
 

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
 #include "common/json_log.h"
+#include "common/validation.h"
 #include "common/host_port.h"
 
 namespace tokens {
@@ -31,19 +32,6 @@ FeedClientOptions MakeFeedOptions(std::string key, std::string deployment) {
   options.key = std::move(key);
   options.deployment_id = std::move(deployment);
   return options;
-}
-
-// The shape TokenService accepts for WatchTokensRequest.deployment_id; checked
-// here so that a mistyped flag fails at start instead of as an endless series
-// of rejected streams.
-bool IsDeploymentId(const std::string& id) {
-  if (id.empty() || id.size() > 64) return false;
-  for (char c : id) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
-      return false;
-    }
-  }
-  return true;
 }
 
 }  // namespace
@@ -72,9 +60,14 @@ absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::BuildAndStart(
   if (options.usage_report_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("usage_report_interval must be positive");
   }
-  if (!options.deployment.empty() && !IsDeploymentId(options.deployment)) {
-    return absl::InvalidArgumentError(
-        "deployment must be 1-64 characters of [a-z0-9-]");
+  // The rule TokenService applies to WatchTokensRequest.deployment_id,
+  // checked here so that a mistyped flag fails at start instead of as an
+  // endless series of rejected streams.
+  if (!options.deployment.empty()) {
+    if (absl::Status valid = ValidateDeploymentId(options.deployment);
+        !valid.ok()) {
+      return valid;
+    }
   }
   absl::StatusOr<HostPort> grpc_address = ParseHostPort(options.listen);
   if (!grpc_address.ok()) return grpc_address.status();

@@ -4,7 +4,7 @@
 
 #include "common/bearer.h"
 #include "common/grpc_status.h"
-#include "verifier/proto_time.h"
+#include "common/proto_time.h"
 
 namespace tokens {
 namespace {

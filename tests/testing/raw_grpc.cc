@@ -1,5 +1,7 @@
 #include "tests/testing/raw_grpc.h"
 
+#include "common/grpc_status.h"
+
 #include <grpcpp/impl/codegen/client_unary_call.h>
 #include <grpcpp/impl/codegen/sync_stream.h>
 
@@ -39,11 +41,6 @@ std::string FromBuffer(const grpc::ByteBuffer& buffer) {
   return out;
 }
 
-absl::Status FromGrpc(const grpc::Status& status) {
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      status.error_message());
-}
-
 // One request/response exchange on the reflection stream.
 absl::StatusOr<std::string> ReflectionExchange(
     const std::shared_ptr<grpc::Channel>& channel, const std::string& request) {
@@ -61,7 +58,7 @@ absl::StatusOr<std::string> ReflectionExchange(
   grpc::ByteBuffer response;
   bool got = stream->Read(&response);
   grpc::Status status = stream->Finish();
-  if (!status.ok()) return FromGrpc(status);
+  if (!status.ok()) return FromGrpcStatus(status);
   if (!got) return absl::InternalError("no reflection response");
   return FromBuffer(response);
 }
@@ -80,7 +77,7 @@ absl::StatusOr<int> HealthCheck(const std::shared_ptr<grpc::Channel>& channel,
   grpc::Status status =
       grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
           channel.get(), method, &ctx, request, &response);
-  if (!status.ok()) return FromGrpc(status);
+  if (!status.ok()) return FromGrpcStatus(status);
   google::protobuf::UnknownFieldSet fields;
   if (!fields.ParseFromString(FromBuffer(response))) {
     return absl::InternalError("bad health response");

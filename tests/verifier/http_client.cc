@@ -1,5 +1,7 @@
 #include "tests/verifier/http_client.h"
 
+#include "common/host_port.h"
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -18,12 +20,16 @@ HttpResult HttpGet(
     const std::string& address, const std::string& target,
     const std::vector<std::pair<std::string, std::string>>& headers) {
   HttpResult result;
-  const size_t colon = address.rfind(':');
+  absl::StatusOr<HostPort> host_port = ParseHostPort(address);
+  if (!host_port.ok()) {
+    result.error = std::string(host_port.status().message());
+    return result;
+  }
   asio::io_context ioc;
   tcp::resolver resolver(ioc);
   beast::error_code ec;
-  auto endpoints =
-      resolver.resolve(address.substr(0, colon), address.substr(colon + 1), ec);
+  auto endpoints = resolver.resolve(host_port->host,
+                                    std::to_string(host_port->port), ec);
   tcp::socket socket(ioc);
   if (!ec) asio::connect(socket, endpoints, ec);
   if (ec) {
