@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 BAZEL := bazel
 
-.PHONY: deps build run test test-asan bench bench-smoke reliability fuzz clean
+.PHONY: deps build run test lint bench bench-smoke reliability fuzz tsan clean
 
 deps:
 	@scripts/install-deps.sh
@@ -14,27 +14,15 @@ build: deps
 run: build
 	@scripts/run.sh
 
-# Every test case counted in the closing line `N passed, N failed`: the unit and integration
-# tests run twice, first under ASan+UBSan (--config=asan, its own output directory), then as
-# built normally; the closing line counts both runs.
+# Formatting first (make lint), then every test case, counted in the closing line
+# `N passed, N failed, N skipped`: the unit and integration tests run twice, under ASan+UBSan
+# (--config=asan, its own output directory) and as built normally (scripts/test.sh).
 test: deps
-	@set -o pipefail; log=$$(mktemp); status=0; \
-	targets=$$($(BAZEL) query --noshow_progress 'tests(//...)' 2>/dev/null); \
-	echo "== pass 1 of 2: ASan+UBSan =="; \
-	$(BAZEL) test --config=asan $$targets 2>&1 | tee $$log || status=1; \
-	unbuilt=$$(grep -oE '^//[^ ]+ +(FAILED TO BUILD|NO STATUS)' $$log | cut -d' ' -f1); \
-	asan=$$(UNBUILT="$$unbuilt" scripts/test-summary.sh \
-	  "$$($(BAZEL) info --config=asan bazel-testlogs 2>/dev/null)" $$targets) || status=1; \
-	echo "ASan+UBSan pass: $$asan"; \
-	echo "== pass 2 of 2: normal build =="; \
-	$(BAZEL) test $$targets 2>&1 | tee $$log || status=1; \
-	unbuilt=$$(grep -oE '^//[^ ]+ +(FAILED TO BUILD|NO STATUS)' $$log | cut -d' ' -f1); \
-	normal=$$(UNBUILT="$$unbuilt" scripts/test-summary.sh \
-	  "$$($(BAZEL) info bazel-testlogs 2>/dev/null)" $$targets) || status=1; \
-	echo "normal pass: $$normal"; \
-	rm -f $$log; \
-	echo "$$asan $$normal" | awk '{ print $$1 + $$5 " passed, " $$3 + $$7 " failed" }'; \
-	exit $$status
+	@scripts/test.sh
+
+# Every C++ and proto file formatted as .clang-format says; `scripts/lint.sh --fix` formats.
+lint: deps
+	@scripts/lint.sh
 
 # The full reliability and security suites (docs/security.md): 25 kill -9 trials, faults,
 # hostile input, corpus replays, and every fuzz target for FUZZ_SECONDS (default 60).

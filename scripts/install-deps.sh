@@ -8,7 +8,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libboost-dev libfmt-dev libsqlite3-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  sqlite3 curl openssl nginx
+  sqlite3 curl openssl nginx clang-format
 )
 packages+=("$@")
 
