@@ -5,7 +5,7 @@ Uses Debian's protoc and grpc_cpp_plugin, so the build needs no network.
 One deliberate change to the generated parser: proto3 `string` fields are not checked for
 UTF-8 while parsing. With the check, a request carrying invalid UTF-8 fails to deserialize and
 gRPC answers UNIMPLEMENTED with no message; our services validate every text field themselves
-and answer INVALID_ARGUMENT naming the field (SYSTEM.md: never a confusing error for the
+and answer INVALID_ARGUMENT naming the field (docs/design.md: never a confusing error for the
 caller's mistake). Outgoing messages are still checked by the serializer.
 """
 

@@ -1,5 +1,5 @@
 // Where tokenctl finds its credentials and servers: flags first, then the
-// environment, then SYSTEM.md's defaults. Pure functions of an environment
+// environment, then the documented defaults (docs/operations.md). Pure functions of an environment
 // lookup, so tests pass a map instead of touching the process environment.
 // Thread-safe.
 //

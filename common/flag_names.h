@@ -1,4 +1,4 @@
-// Command lines in SYSTEM.md spell flags with dashes (`--data-dir`); Abseil
+// Our command lines (docs/operations.md) spell flags with dashes (`--data-dir`); Abseil
 // flag names are C++ identifiers (`data_dir`). ParseFlagsWithDashes accepts
 // both spellings.
 #ifndef COMMON_FLAG_NAMES_H_

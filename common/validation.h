@@ -1,4 +1,4 @@
-// Field rules of SYSTEM.md, shared by every RPC. Each returns InvalidArgument
+// The API's field rules (docs/design.md, "Field rules"), shared by every RPC. Each returns InvalidArgument
 // with a message that starts with the field name, or OK. Thread-safe (pure
 // functions).
 #ifndef COMMON_VALIDATION_H_

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts TokenService and the verifier sidecar in the foreground with SYSTEM.md's defaults
+# Starts TokenService and the verifier sidecar in the foreground with the documented defaults
 # (data in ./var). Ctrl-C stops both: the verifier first, so that its last usage report still
 # reaches TokenService, then TokenService.
 #

@@ -52,7 +52,7 @@ absl::StatusOr<std::unique_ptr<CallerRegistry>> CallerRegistry::Parse(
                        ": want `<name> <admin|verifier> <sha256-hex>`"));
     }
     registry->by_digest_[parts[2]] = Principal{
-        parts[0], parts[1] == "admin" ? Role::kAdmin : Role::kVerifier};
+        parts[0], parts[1] == "admin" ? CallerRole::kAdmin : CallerRole::kVerifier};
   }
   return registry;
 }

@@ -17,12 +17,12 @@
 
 namespace tokens {
 
-enum class Role { kAdmin, kVerifier };
+enum class CallerRole { kAdmin, kVerifier };
 
 // An authenticated caller.
 struct Principal {
   std::string name;
-  Role role = Role::kAdmin;
+  CallerRole role = CallerRole::kAdmin;
 };
 
 class CallerRegistry {

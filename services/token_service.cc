@@ -20,8 +20,8 @@
 namespace tokens {
 namespace {
 
-const char* RoleName(Role role) {
-  return role == Role::kAdmin ? "admin" : "verifier";
+const char* RoleName(CallerRole role) {
+  return role == CallerRole::kAdmin ? "admin" : "verifier";
 }
 
 // A stream refused before it started.
@@ -53,7 +53,7 @@ TokenService::TokenService(TokenManager* manager, const CallerRegistry* callers,
       pool_(pool) {}
 
 absl::StatusOr<Principal> TokenService::Authenticate(
-    const grpc::CallbackServerContext& ctx, Role role) const {
+    const grpc::CallbackServerContext& ctx, CallerRole role) const {
   const auto& metadata = ctx.client_metadata();
   auto it = metadata.find("authorization");
   if (it == metadata.end()) {
@@ -84,7 +84,7 @@ absl::StatusOr<Principal> TokenService::Authenticate(
 }
 
 grpc::ServerUnaryReactor* TokenService::Unary(
-    grpc::CallbackServerContext* ctx, const char* method, Role role,
+    grpc::CallbackServerContext* ctx, const char* method, CallerRole role,
     AuditTarget audit, std::function<absl::Status(const Principal&)> body) {
   const absl::Time start = absl::Now();
   auto* reactor = ctx->DefaultReactor();
@@ -118,7 +118,7 @@ grpc::ServerUnaryReactor* TokenService::Unary(
 grpc::ServerUnaryReactor* TokenService::CreateToken(
     grpc::CallbackServerContext* ctx, const v1::CreateTokenRequest* request,
     v1::CreateTokenResponse* response) {
-  return Unary(ctx, "CreateToken", Role::kAdmin,
+  return Unary(ctx, "CreateToken", CallerRole::kAdmin,
                {"token.create", "", request->deployment_id()},
                [this, request, response](const Principal& caller) {
                  CreateTokenParams params;
@@ -137,7 +137,7 @@ grpc::ServerUnaryReactor* TokenService::CreateToken(
 grpc::ServerUnaryReactor* TokenService::GetToken(
     grpc::CallbackServerContext* ctx, const v1::GetTokenRequest* request,
     v1::Token* response) {
-  return Unary(ctx, "GetToken", Role::kAdmin, {},
+  return Unary(ctx, "GetToken", CallerRole::kAdmin, {},
                [this, request, response](const Principal&) {
                  auto token = manager_->Get(request->id());
                  if (!token.ok()) return token.status();
@@ -149,7 +149,7 @@ grpc::ServerUnaryReactor* TokenService::GetToken(
 grpc::ServerUnaryReactor* TokenService::ListTokens(
     grpc::CallbackServerContext* ctx, const v1::ListTokensRequest* request,
     v1::ListTokensResponse* response) {
-  return Unary(ctx, "ListTokens", Role::kAdmin, {},
+  return Unary(ctx, "ListTokens", CallerRole::kAdmin, {},
                [this, request, response](const Principal&) {
                  auto list = manager_->List(request->deployment_id(),
                                             request->page_size(),
@@ -230,7 +230,7 @@ grpc::ServerUnaryReactor* TokenService::UpdateToken(
     return reactor;
   }
   return Unary(
-      ctx, "UpdateToken", Role::kAdmin, {"token.update", request->id(), ""},
+      ctx, "UpdateToken", CallerRole::kAdmin, {"token.update", request->id(), ""},
       [this, request, response_bytes](const Principal& caller) {
         std::optional<std::string> name;
         std::optional<std::string> description;
@@ -269,7 +269,7 @@ grpc::ServerUnaryReactor* TokenService::UpdateToken(
 grpc::ServerUnaryReactor* TokenService::DeleteToken(
     grpc::CallbackServerContext* ctx, const v1::DeleteTokenRequest* request,
     google::protobuf::Empty* /*response*/) {
-  return Unary(ctx, "DeleteToken", Role::kAdmin,
+  return Unary(ctx, "DeleteToken", CallerRole::kAdmin,
                {"token.delete", request->id(), ""},
                [this, request](const Principal& caller) {
                  return manager_->Delete(caller, request->id());
@@ -279,7 +279,7 @@ grpc::ServerUnaryReactor* TokenService::DeleteToken(
 grpc::ServerUnaryReactor* TokenService::RotateToken(
     grpc::CallbackServerContext* ctx, const v1::RotateTokenRequest* request,
     v1::RotateTokenResponse* response) {
-  return Unary(ctx, "RotateToken", Role::kAdmin,
+  return Unary(ctx, "RotateToken", CallerRole::kAdmin,
                {"token.rotate", request->id(), ""},
                [this, request, response](const Principal& caller) {
                  auto issued = manager_->Rotate(
@@ -294,7 +294,7 @@ grpc::ServerUnaryReactor* TokenService::RotateToken(
 grpc::ServerUnaryReactor* TokenService::ListAuditEvents(
     grpc::CallbackServerContext* ctx, const v1::ListAuditEventsRequest* request,
     v1::ListAuditEventsResponse* response) {
-  return Unary(ctx, "ListAuditEvents", Role::kAdmin, {},
+  return Unary(ctx, "ListAuditEvents", CallerRole::kAdmin, {},
                [this, request, response](const Principal&) {
                  auto list = manager_->ListAudit(request->deployment_id(),
                                                  request->page_size(),
@@ -311,7 +311,7 @@ grpc::ServerUnaryReactor* TokenService::ListAuditEvents(
 grpc::ServerUnaryReactor* TokenService::ReportUsage(
     grpc::CallbackServerContext* ctx, const v1::ReportUsageRequest* request,
     google::protobuf::Empty* /*response*/) {
-  return Unary(ctx, "ReportUsage", Role::kVerifier, {},
+  return Unary(ctx, "ReportUsage", CallerRole::kVerifier, {},
                [this, request](const Principal&) {
                  std::vector<TokenUsageRecord> usages;
                  usages.reserve(request->usages_size());
@@ -327,7 +327,7 @@ grpc::ServerUnaryReactor* TokenService::ReportUsage(
 
 grpc::ServerWriteReactor<v1::WatchTokensResponse>* TokenService::WatchTokens(
     grpc::CallbackServerContext* ctx, const v1::WatchTokensRequest* request) {
-  auto principal = Authenticate(*ctx, Role::kVerifier);
+  auto principal = Authenticate(*ctx, CallerRole::kVerifier);
   absl::Status status = principal.status();
   if (status.ok() && request->since_revision() < 0) {
     status = absl::InvalidArgumentError("since_revision: must be >= 0");

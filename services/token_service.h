@@ -73,12 +73,12 @@ class TokenService : public v1::TokenService::WithRawCallbackMethod_UpdateToken<
 
   // The caller behind `authorization: Bearer <key>`, if it has `role`.
   absl::StatusOr<Principal> Authenticate(const grpc::CallbackServerContext& ctx,
-                                         Role role) const;
+                                         CallerRole role) const;
 
   // On the pool: authenticates, runs `body`, logs one line, finishes the call.
   // `body` must capture the request and response pointers by value.
   grpc::ServerUnaryReactor* Unary(
-      grpc::CallbackServerContext* ctx, const char* method, Role role,
+      grpc::CallbackServerContext* ctx, const char* method, CallerRole role,
       AuditTarget audit, std::function<absl::Status(const Principal&)> body);
 
   TokenManager* const manager_;

@@ -2,17 +2,21 @@
 // on a Deployment, from the TokenCache and the OperationCatalog alone (no I/O,
 // no gRPC types).
 //
-// Decision order, first match wins:
-//   NOT_READY        the cache has no complete snapshot, or its last heartbeat
-//   is older than
-//                    max_staleness (fail closed);
-//   MALFORMED_TOKEN  not the shape of a token value (length, alphabet,
-//   checksum); no lookup; UNKNOWN_TOKEN    no cached digest matches, or it is a
-//   rotated-away value past its grace; EXPIRED          the current value's
-//   expire_time has passed; WRONG_DEPLOYMENT the token belongs to another
-//   Deployment; UNKNOWN_OPERATION the operation is not in the catalog;
-//   OPERATION_NOT_PERMITTED a Deployment API token may not perform it;
-//   ALLOWED.
+// Decision order, first match wins (docs/design.md, "Decision order"):
+// clang-format off
+//   NOT_READY                the cache has no complete snapshot, or its last
+//                            heartbeat is older than max_staleness (fail
+//                            closed)
+//   MALFORMED_TOKEN          not the shape of a token value (length,
+//                            alphabet, checksum); no lookup
+//   UNKNOWN_TOKEN            no cached digest matches, or it is a
+//                            rotated-away value past its grace period
+//   EXPIRED                  the current value's expire_time has passed
+//   WRONG_DEPLOYMENT         the token belongs to another Deployment
+//   UNKNOWN_OPERATION        the operation is not in the catalog
+//   OPERATION_NOT_PERMITTED  a Deployment API token may not perform it
+//   ALLOWED
+// clang-format on
 // Time comes from the injected Clock at the moment of each check.
 //
 // Thread-safe: Check and IsReady may be called from any number of threads. The

@@ -7,7 +7,7 @@ namespace tokens {
 namespace {
 
 using L = OperationLevel;
-using R = Role;
+using R = WorkspaceRole;
 
 // The catalog. Adding an operation here is the only step needed to make it
 // known; whether a Deployment API token may perform it follows from its level
@@ -97,7 +97,7 @@ const OperationInfo* FindOperation(std::string_view name) {
 
 bool DeploymentTokenMayPerform(const OperationInfo& op) {
   return op.level == OperationLevel::kDeployment &&
-         op.least_role <= Role::kWorkspaceOperator;
+         op.least_role <= WorkspaceRole::kWorkspaceOperator;
 }
 
 }  // namespace tokens

@@ -20,7 +20,7 @@ namespace tokens {
 enum class OperationLevel { kDeployment, kWorkspace, kOrganization };
 
 // Roles in increasing order of power: a role may do everything a lower one may.
-enum class Role {
+enum class WorkspaceRole {
   kWorkspaceMember = 1,
   kWorkspaceOperator = 2,
   kWorkspaceOwner = 3,
@@ -30,7 +30,7 @@ enum class Role {
 struct OperationInfo {
   std::string_view name;  // such as `deployment.envVars.create`
   OperationLevel level;
-  Role least_role;  // the least powerful role that may perform it
+  WorkspaceRole least_role;  // the least powerful role that may perform it
 };
 
 // Every known operation, in catalog order.

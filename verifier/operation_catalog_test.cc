@@ -48,7 +48,7 @@ TEST(OperationCatalogTest, DeploymentCreateIsWorkspaceLevelEvenForOperators) {
   const OperationInfo* op = FindOperation("deployment.create");
   ASSERT_NE(op, nullptr);
   EXPECT_EQ(op->level, OperationLevel::kWorkspace);
-  EXPECT_LE(op->least_role, Role::kWorkspaceOperator);
+  EXPECT_LE(op->least_role, WorkspaceRole::kWorkspaceOperator);
 }
 
 TEST(OperationCatalogTest, UnknownNamesAreNotFound) {
@@ -65,7 +65,7 @@ TEST(OperationCatalogTest, NamesAreUniqueAndPermissionFollowsLevelAndRole) {
     EXPECT_EQ(FindOperation(op.name), &op);
     EXPECT_EQ(DeploymentTokenMayPerform(op),
               op.level == OperationLevel::kDeployment &&
-                  op.least_role <= Role::kWorkspaceOperator)
+                  op.least_role <= WorkspaceRole::kWorkspaceOperator)
         << op.name;
   }
 }
