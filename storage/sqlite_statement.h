@@ -12,6 +12,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -85,7 +86,8 @@ class SqliteStatement {
     }
   }
 
-  // True with a row to read, false when done.
+  // True with a row to read, false when done. For a statement read for at
+  // most one row; ForEachRow() reads them all.
   absl::StatusOr<bool> Step() {
     if (!bind_status_.ok()) return bind_status_;
     int rc = sqlite3_step(stmt_);
@@ -93,13 +95,22 @@ class SqliteStatement {
     if (rc == SQLITE_DONE) return false;
     return StatusFromSqlite(rc, db_, Description());
   }
-  // Runs to completion, ignoring rows.
-  absl::Status Run() {
+  // Steps through every row, calling `on_row` for each; `on_row` reads the
+  // current row with the column accessors below. Returns the first error of a
+  // step or of `on_row` (stepping stops there), or OK after the last row. To
+  // stop early, bound the rows in the SQL (LIMIT).
+  absl::Status ForEachRow(absl::FunctionRef<absl::Status()> on_row) {
     while (true) {
       absl::StatusOr<bool> row = Step();
       if (!row.ok()) return row.status();
       if (!*row) return absl::OkStatus();
+      absl::Status status = on_row();
+      if (!status.ok()) return status;
     }
+  }
+  // Runs to completion, ignoring rows.
+  absl::Status Run() {
+    return ForEachRow([] { return absl::OkStatus(); });
   }
 
   bool IsNull(int column) {

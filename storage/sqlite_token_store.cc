@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -15,43 +17,59 @@
 #include "absl/memory/memory.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "storage/sqlite_schema.h"
 #include "storage/sqlite_statement.h"
 
 namespace tokens {
 namespace {
 
-// Returns from the enclosing function when `expr` (an absl::Status) is not OK.
-#define STORE_RETURN_IF_ERROR(expr)                \
-  do {                                             \
-    absl::Status store_status_ = (expr);           \
-    if (!store_status_.ok()) return store_status_; \
-  } while (false)
+// Joins string literals at compile time, so that the statements below stay
+// constants while the token column list is written once.
+template <size_t... kSizes>
+constexpr std::array<char, (kSizes + ...) - sizeof...(kSizes) + 1> JoinSql(
+    const char (&... parts)[kSizes]) {
+  std::array<char, (kSizes + ...) - sizeof...(kSizes) + 1> sql{};
+  size_t at = 0;
+  for (const char* part : {static_cast<const char*>(parts)...}) {
+    while (*part != '\0') sql[at++] = *part++;
+  }
+  return sql;
+}
 
-constexpr char kSelectToken[] =
-    "SELECT id, deployment_id, name, description, short_token, "
+constexpr size_t CountChar(const char* text, char c) {
+  size_t count = 0;
+  for (; *text != '\0'; ++text) count += *text == c ? 1 : 0;
+  return count;
+}
+
+// The columns of a token row, in the order TokenFromRow() reads them and
+// BindToken() binds them.
+constexpr size_t kTokenColumnCount = 16;
+constexpr char kTokenColumns[] =
+    "id, deployment_id, name, description, short_token, "
     "expiration_days, secret_digest, previous_digest, previous_valid_until, "
     "create_time, update_time, expire_time, last_rotate_time, last_used_time, "
-    "created_by, updated_by FROM tokens WHERE id = ?1";
+    "created_by, updated_by";
+constexpr char kTokenPlaceholders[] =
+    "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16";
+static_assert(CountChar(kTokenColumns, ',') + 1 == kTokenColumnCount);
+static_assert(CountChar(kTokenPlaceholders, '?') == kTokenColumnCount);
 
-constexpr char kListTokens[] =
-    "SELECT id, deployment_id, name, description, short_token, "
-    "expiration_days, secret_digest, previous_digest, previous_valid_until, "
-    "create_time, update_time, expire_time, last_rotate_time, last_used_time, "
-    "created_by, updated_by FROM tokens "
-    "WHERE deployment_id = ?1 AND (create_time, id) > (?2, ?3) "
-    "ORDER BY create_time, id LIMIT ?4";
+constexpr auto kSelectToken =
+    JoinSql("SELECT ", kTokenColumns, " FROM tokens WHERE id = ?1");
+
+constexpr auto kListTokens =
+    JoinSql("SELECT ", kTokenColumns,
+            " FROM tokens "
+            "WHERE deployment_id = ?1 AND (create_time, id) > (?2, ?3) "
+            "ORDER BY create_time, id LIMIT ?4");
 
 constexpr char kCountTokens[] =
     "SELECT COUNT(*) FROM tokens WHERE deployment_id = ?1";
 
-constexpr char kInsertToken[] =
-    "INSERT INTO tokens (id, deployment_id, name, description, short_token, "
-    "expiration_days, secret_digest, previous_digest, previous_valid_until, "
-    "create_time, update_time, expire_time, last_rotate_time, last_used_time, "
-    "created_by, updated_by) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-    "?16)";
+constexpr auto kInsertToken = JoinSql("INSERT INTO tokens (", kTokenColumns,
+                                      ") VALUES (", kTokenPlaceholders, ")");
 
 constexpr char kUpdateToken[] =
     "UPDATE tokens SET name = COALESCE(?2, name), "
@@ -130,7 +148,7 @@ constexpr char kListAudit[] =
     "detail FROM audit WHERE deployment_id = ?1 AND id < ?2 "
     "ORDER BY id DESC LIMIT ?3";
 
-// Reads the columns of kSelectToken in order.
+// Reads a row of kTokenColumns.
 absl::StatusOr<TokenRecord> TokenFromRow(SqliteStatement& row) {
   TokenRecord token;
   token.id = row.Text(0);
@@ -139,8 +157,8 @@ absl::StatusOr<TokenRecord> TokenFromRow(SqliteStatement& row) {
   token.description = row.Text(3);
   token.short_token = row.Text(4);
   token.expiration_days = static_cast<int32_t>(row.Int(5));
-  STORE_RETURN_IF_ERROR(row.ReadDigest(6, &token.secret_digest));
-  STORE_RETURN_IF_ERROR(row.ReadOptionalDigest(7, &token.previous_digest));
+  RETURN_IF_ERROR(row.ReadDigest(6, &token.secret_digest));
+  RETURN_IF_ERROR(row.ReadOptionalDigest(7, &token.previous_digest));
   token.previous_valid_until = row.Time(8, absl::InfinitePast());
   token.create_time = row.Time(9, absl::InfinitePast());
   token.update_time = row.Time(10, absl::InfinitePast());
@@ -150,6 +168,26 @@ absl::StatusOr<TokenRecord> TokenFromRow(SqliteStatement& row) {
   token.created_by = row.Text(14);
   token.updated_by = row.Text(15);
   return token;
+}
+
+// Binds `token` to kTokenPlaceholders.
+void BindToken(const TokenRecord& token, SqliteStatement& statement) {
+  statement.BindText(1, token.id);
+  statement.BindText(2, token.deployment_id);
+  statement.BindText(3, token.name);
+  statement.BindText(4, token.description);
+  statement.BindText(5, token.short_token);
+  statement.BindInt(6, token.expiration_days);
+  statement.BindDigest(7, token.secret_digest);
+  statement.BindOptionalDigest(8, token.previous_digest);
+  statement.BindTime(9, token.previous_valid_until, absl::InfinitePast());
+  statement.BindTime(10, token.create_time, absl::InfinitePast());
+  statement.BindTime(11, token.update_time, absl::InfinitePast());
+  statement.BindTime(12, token.expire_time, absl::InfiniteFuture());
+  statement.BindTime(13, token.last_rotate_time, absl::InfinitePast());
+  statement.BindTime(14, token.last_used_time, absl::InfinitePast());
+  statement.BindText(15, token.created_by);
+  statement.BindText(16, token.updated_by);
 }
 
 // Reads revision, type, token_id, deployment_id, secret_digest, expire_time,
@@ -168,10 +206,10 @@ absl::StatusOr<TokenChangeRecord> ChangeFromRow(SqliteStatement& row) {
   change.token_id = row.Text(2);
   change.deployment_id = row.Text(3);
   if (change.type == TokenChangeRecord::Type::kUpsert) {
-    STORE_RETURN_IF_ERROR(row.ReadDigest(4, &change.secret_digest));
+    RETURN_IF_ERROR(row.ReadDigest(4, &change.secret_digest));
   }
   change.expire_time = row.Time(5, absl::InfiniteFuture());
-  STORE_RETURN_IF_ERROR(row.ReadOptionalDigest(6, &change.previous_digest));
+  RETURN_IF_ERROR(row.ReadOptionalDigest(6, &change.previous_digest));
   change.previous_valid_until = row.Time(7, absl::InfinitePast());
   return change;
 }
@@ -242,8 +280,7 @@ absl::StatusOr<std::unique_ptr<SqliteTokenStore>> SqliteTokenStore::Open(
   }
   auto store =
       absl::WrapUnique(new SqliteTokenStore(db, options.change_retention));
-  absl::Status status = store->Initialize(options);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(store->Initialize(options));
   return store;
 }
 
@@ -262,56 +299,49 @@ absl::Status SqliteTokenStore::Initialize(
   absl::MutexLock lock(&mu_);
   sqlite3_extended_result_codes(db_, 1);
   int64_t busy_ms = absl::ToInt64Milliseconds(options.busy_timeout);
-  STORE_RETURN_IF_ERROR(StatusFromSqlite(
+  RETURN_IF_ERROR(StatusFromSqlite(
       sqlite3_busy_timeout(db_, static_cast<int>(std::min<int64_t>(
                                     busy_ms, std::numeric_limits<int>::max()))),
       db_, "busy_timeout"));
 
   {
-    absl::StatusOr<SqliteStatement> wal = Prepare("PRAGMA journal_mode=WAL");
-    if (!wal.ok()) return wal.status();
-    absl::StatusOr<bool> row = wal->Step();
-    if (!row.ok()) return row.status();
-    std::string mode = *row ? wal->Text(0) : std::string();
+    ASSIGN_OR_RETURN(SqliteStatement wal, Prepare("PRAGMA journal_mode=WAL"));
+    ASSIGN_OR_RETURN(bool row, wal.Step());
+    std::string mode = row ? wal.Text(0) : std::string();
     if (!absl::EqualsIgnoreCase(mode, "wal")) {
       return absl::InternalError(
           absl::StrCat("cannot enable WAL; journal_mode is '", mode, "'"));
     }
   }
-  STORE_RETURN_IF_ERROR(Exec(options.synchronous_full
-                                 ? "PRAGMA synchronous=FULL"
-                                 : "PRAGMA synchronous=NORMAL"));
-  STORE_RETURN_IF_ERROR(Exec("PRAGMA foreign_keys=ON"));
+  RETURN_IF_ERROR(Exec(options.synchronous_full ? "PRAGMA synchronous=FULL"
+                                                : "PRAGMA synchronous=NORMAL"));
+  RETURN_IF_ERROR(Exec("PRAGMA foreign_keys=ON"));
   return Migrate();
 }
 
 absl::StatusOr<int> SqliteTokenStore::ReadUserVersion() {
-  absl::StatusOr<SqliteStatement> statement = Prepare("PRAGMA user_version");
-  if (!statement.ok()) return statement.status();
-  absl::StatusOr<bool> row = statement->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return absl::InternalError("PRAGMA user_version returned no row");
-  return static_cast<int>(statement->Int(0));
+  ASSIGN_OR_RETURN(SqliteStatement statement, Prepare("PRAGMA user_version"));
+  ASSIGN_OR_RETURN(bool row, statement.Step());
+  if (!row) return absl::InternalError("PRAGMA user_version returned no row");
+  return static_cast<int>(statement.Int(0));
 }
 
 absl::Status SqliteTokenStore::Migrate() {
-  absl::StatusOr<int> version = ReadUserVersion();
-  if (!version.ok()) return version.status();
-  if (*version == kSchemaVersion) return absl::OkStatus();
+  ASSIGN_OR_RETURN(int version, ReadUserVersion());
+  if (version == kSchemaVersion) return absl::OkStatus();
   // Another process may be migrating the same file: decide again under the
   // write lock.
   return InTransaction(
       /*write=*/true, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
-        version = ReadUserVersion();
-        if (!version.ok()) return version.status();
-        if (*version > kSchemaVersion || *version < 0) {
+        ASSIGN_OR_RETURN(version, ReadUserVersion());
+        if (version > kSchemaVersion || version < 0) {
           return absl::FailedPreconditionError(absl::StrCat(
-              "database schema version ", *version,
+              "database schema version ", version,
               " is not supported by this binary (which knows up to ",
               kSchemaVersion, ")"));
         }
-        for (int next = *version + 1; next <= kSchemaVersion; ++next) {
-          STORE_RETURN_IF_ERROR(StatusFromSqlite(
+        for (int next = version + 1; next <= kSchemaVersion; ++next) {
+          RETURN_IF_ERROR(StatusFromSqlite(
               sqlite3_exec(db_, kSqliteMigrations[next - 1], nullptr, nullptr,
                            nullptr),
               db_, absl::StrCat("migration to schema version ", next)));
@@ -340,14 +370,13 @@ absl::StatusOr<SqliteStatement> SqliteTokenStore::Prepare(const char* sql) {
 }
 
 absl::Status SqliteTokenStore::Exec(const char* sql) {
-  absl::StatusOr<SqliteStatement> statement = Prepare(sql);
-  if (!statement.ok()) return statement.status();
-  return statement->Run();
+  ASSIGN_OR_RETURN(SqliteStatement statement, Prepare(sql));
+  return statement.Run();
 }
 
 template <typename Body>
 absl::Status SqliteTokenStore::InTransaction(bool write, Body body) {
-  STORE_RETURN_IF_ERROR(Exec(write ? "BEGIN IMMEDIATE" : "BEGIN"));
+  RETURN_IF_ERROR(Exec(write ? "BEGIN IMMEDIATE" : "BEGIN"));
   absl::Status status = body();
   if (status.ok()) status = Exec("COMMIT");
   if (!status.ok() && sqlite3_get_autocommit(db_) == 0) {
@@ -445,44 +474,38 @@ void SqliteTokenStore::CommitBatch(const std::vector<PendingWrite*>& batch) {
 }
 
 absl::StatusOr<TokenRecord> SqliteTokenStore::ReadToken(const std::string& id) {
-  absl::StatusOr<SqliteStatement> select = Prepare(kSelectToken);
-  if (!select.ok()) return select.status();
-  select->BindText(1, id);
-  absl::StatusOr<bool> row = select->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return TokenNotFound(id);
-  return TokenFromRow(*select);
+  ASSIGN_OR_RETURN(SqliteStatement select, Prepare(kSelectToken.data()));
+  select.BindText(1, id);
+  ASSIGN_OR_RETURN(bool row, select.Step());
+  if (!row) return TokenNotFound(id);
+  return TokenFromRow(select);
 }
 
 absl::StatusOr<int64_t> SqliteTokenStore::ReadRevision() {
-  absl::StatusOr<SqliteStatement> select = Prepare(kSelectRevision);
-  if (!select.ok()) return select.status();
-  absl::StatusOr<bool> row = select->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return absl::InternalError("no revision row");
-  return select->Int(0);
+  ASSIGN_OR_RETURN(SqliteStatement select, Prepare(kSelectRevision));
+  ASSIGN_OR_RETURN(bool row, select.Step());
+  if (!row) return absl::InternalError("no revision row");
+  return select.Int(0);
 }
 
 absl::StatusOr<int64_t> SqliteTokenStore::LogUpsert(const std::string& id) {
-  absl::StatusOr<SqliteStatement> insert = Prepare(kLogUpsert);
-  if (!insert.ok()) return insert.status();
-  insert->BindText(1, id);
-  STORE_RETURN_IF_ERROR(insert->Run());
+  ASSIGN_OR_RETURN(SqliteStatement insert, Prepare(kLogUpsert));
+  insert.BindText(1, id);
+  RETURN_IF_ERROR(insert.Run());
   if (sqlite3_changes(db_) != 1) return TokenNotFound(id);
   int64_t revision = sqlite3_last_insert_rowid(db_);
-  STORE_RETURN_IF_ERROR(TrimChanges(revision));
+  RETURN_IF_ERROR(TrimChanges(revision));
   return revision;
 }
 
 absl::StatusOr<int64_t> SqliteTokenStore::LogDelete(
     const std::string& id, const std::string& deployment_id) {
-  absl::StatusOr<SqliteStatement> insert = Prepare(kLogDelete);
-  if (!insert.ok()) return insert.status();
-  insert->BindText(1, id);
-  insert->BindText(2, deployment_id);
-  STORE_RETURN_IF_ERROR(insert->Run());
+  ASSIGN_OR_RETURN(SqliteStatement insert, Prepare(kLogDelete));
+  insert.BindText(1, id);
+  insert.BindText(2, deployment_id);
+  RETURN_IF_ERROR(insert.Run());
   int64_t revision = sqlite3_last_insert_rowid(db_);
-  STORE_RETURN_IF_ERROR(TrimChanges(revision));
+  RETURN_IF_ERROR(TrimChanges(revision));
   return revision;
 }
 
@@ -490,31 +513,28 @@ absl::Status SqliteTokenStore::TrimChanges(int64_t revision) {
   int64_t trim_through = revision - change_retention_;
   if (trim_through <= 0) return absl::OkStatus();
   {
-    absl::StatusOr<SqliteStatement> trim = Prepare(kTrimChanges);
-    if (!trim.ok()) return trim.status();
-    trim->BindInt(1, trim_through);
-    STORE_RETURN_IF_ERROR(trim->Run());
+    ASSIGN_OR_RETURN(SqliteStatement trim, Prepare(kTrimChanges));
+    trim.BindInt(1, trim_through);
+    RETURN_IF_ERROR(trim.Run());
     if (sqlite3_changes(db_) == 0) return absl::OkStatus();
   }
-  absl::StatusOr<SqliteStatement> mark = Prepare(kRaiseTrimMark);
-  if (!mark.ok()) return mark.status();
-  mark->BindInt(1, trim_through);
-  STORE_RETURN_IF_ERROR(mark->Run());
+  ASSIGN_OR_RETURN(SqliteStatement mark, Prepare(kRaiseTrimMark));
+  mark.BindInt(1, trim_through);
+  RETURN_IF_ERROR(mark.Run());
   if (sqlite3_changes(db_) != 1) return RowDataError("change-log trim mark");
   return absl::OkStatus();
 }
 
 absl::Status SqliteTokenStore::InsertAudit(const AuditEntry& audit) {
-  absl::StatusOr<SqliteStatement> insert = Prepare(kInsertAudit);
-  if (!insert.ok()) return insert.status();
-  insert->BindTime(1, audit.time, absl::InfinitePast());
-  insert->BindText(2, audit.principal);
-  insert->BindText(3, audit.action);
-  insert->BindText(4, audit.token_id);
-  insert->BindText(5, audit.deployment_id);
-  insert->BindText(6, audit.outcome);
-  insert->BindText(7, audit.detail);
-  return insert->Run();
+  ASSIGN_OR_RETURN(SqliteStatement insert, Prepare(kInsertAudit));
+  insert.BindTime(1, audit.time, absl::InfinitePast());
+  insert.BindText(2, audit.principal);
+  insert.BindText(3, audit.action);
+  insert.BindText(4, audit.token_id);
+  insert.BindText(5, audit.deployment_id);
+  insert.BindText(6, audit.outcome);
+  insert.BindText(7, audit.detail);
+  return insert.Run();
 }
 
 absl::StatusOr<int64_t> SqliteTokenStore::Create(const TokenRecord& record,
@@ -523,32 +543,14 @@ absl::StatusOr<int64_t> SqliteTokenStore::Create(const TokenRecord& record,
     return absl::InvalidArgumentError("create_time must be set");
   }
   int64_t revision = 0;
-  STORE_RETURN_IF_ERROR(InWriteBatch([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(
-                                         mu_) -> absl::Status {
+  RETURN_IF_ERROR(InWriteBatch([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(
+                                   mu_) -> absl::Status {
     {
-      absl::StatusOr<SqliteStatement> insert = Prepare(kInsertToken);
-      if (!insert.ok()) return insert.status();
-      insert->BindText(1, record.id);
-      insert->BindText(2, record.deployment_id);
-      insert->BindText(3, record.name);
-      insert->BindText(4, record.description);
-      insert->BindText(5, record.short_token);
-      insert->BindInt(6, record.expiration_days);
-      insert->BindDigest(7, record.secret_digest);
-      insert->BindOptionalDigest(8, record.previous_digest);
-      insert->BindTime(9, record.previous_valid_until, absl::InfinitePast());
-      insert->BindTime(10, record.create_time, absl::InfinitePast());
-      insert->BindTime(11, record.update_time, absl::InfinitePast());
-      insert->BindTime(12, record.expire_time, absl::InfiniteFuture());
-      insert->BindTime(13, record.last_rotate_time, absl::InfinitePast());
-      insert->BindTime(14, record.last_used_time, absl::InfinitePast());
-      insert->BindText(15, record.created_by);
-      insert->BindText(16, record.updated_by);
-      STORE_RETURN_IF_ERROR(insert->Run());
+      ASSIGN_OR_RETURN(SqliteStatement insert, Prepare(kInsertToken.data()));
+      BindToken(record, insert);
+      RETURN_IF_ERROR(insert.Run());
     }
-    absl::StatusOr<int64_t> logged = LogUpsert(record.id);
-    if (!logged.ok()) return logged.status();
-    revision = *logged;
+    ASSIGN_OR_RETURN(revision, LogUpsert(record.id));
     return InsertAudit(audit);
   }));
   return revision;
@@ -561,49 +563,42 @@ absl::StatusOr<TokenRecord> SqliteTokenStore::Get(const std::string& id) {
 
 absl::StatusOr<TokenPage> SqliteTokenStore::List(
     const std::string& deployment_id, const ListCursor& after, int32_t limit) {
-  STORE_RETURN_IF_ERROR(CheckLimit(limit));
+  RETURN_IF_ERROR(CheckLimit(limit));
   absl::MutexLock lock(&mu_);
   TokenPage page;
-  STORE_RETURN_IF_ERROR(InTransaction(
+  RETURN_IF_ERROR(InTransaction(
       /*write=*/false,
       [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
         {
-          absl::StatusOr<SqliteStatement> count = Prepare(kCountTokens);
-          if (!count.ok()) return count.status();
-          count->BindText(1, deployment_id);
-          absl::StatusOr<bool> row = count->Step();
-          if (!row.ok()) return row.status();
-          if (*row) page.total_size = static_cast<int32_t>(count->Int(0));
+          ASSIGN_OR_RETURN(SqliteStatement count, Prepare(kCountTokens));
+          count.BindText(1, deployment_id);
+          ASSIGN_OR_RETURN(bool row, count.Step());
+          if (row) page.total_size = static_cast<int32_t>(count.Int(0));
         }
-        absl::StatusOr<SqliteStatement> select = Prepare(kListTokens);
-        if (!select.ok()) return select.status();
-        select->BindText(1, deployment_id);
-        select->BindInt(2, EncodeTime(after.create_time));
-        select->BindText(3, after.id);
-        // One extra row tells whether another page follows.
-        select->BindInt(4, static_cast<int64_t>(limit) + 1);
-        while (true) {
-          absl::StatusOr<bool> row = select->Step();
-          if (!row.ok()) return row.status();
-          if (!*row) break;
+        ASSIGN_OR_RETURN(SqliteStatement select, Prepare(kListTokens.data()));
+        select.BindText(1, deployment_id);
+        select.BindInt(2, EncodeTime(after.create_time));
+        select.BindText(3, after.id);
+        // One extra row tells whether another page follows; LIMIT makes it
+        // the last.
+        select.BindInt(4, static_cast<int64_t>(limit) + 1);
+        return select.ForEachRow([&]() -> absl::Status {
           if (page.tokens.size() == static_cast<size_t>(limit)) {
             page.more = true;
-            break;
+            return absl::OkStatus();
           }
-          absl::StatusOr<TokenRecord> token = TokenFromRow(*select);
-          if (!token.ok()) return token.status();
-          page.tokens.push_back(*std::move(token));
-        }
-        return absl::OkStatus();
+          ASSIGN_OR_RETURN(TokenRecord token, TokenFromRow(select));
+          page.tokens.push_back(std::move(token));
+          return absl::OkStatus();
+        });
       }));
   return page;
 }
 
 absl::StatusOr<TokenRecord> SqliteTokenStore::LogUpsertAndAudit(
     const std::string& id, const AuditEntry& audit) {
-  absl::StatusOr<int64_t> logged = LogUpsert(id);
-  if (!logged.ok()) return logged.status();
-  STORE_RETURN_IF_ERROR(InsertAudit(audit));
+  RETURN_IF_ERROR(LogUpsert(id).status());
+  RETURN_IF_ERROR(InsertAudit(audit));
   return ReadToken(id);
 }
 
@@ -611,22 +606,19 @@ absl::StatusOr<TokenRecord> SqliteTokenStore::Update(const std::string& id,
                                                      const TokenUpdate& update,
                                                      const AuditEntry& audit) {
   TokenRecord result;
-  STORE_RETURN_IF_ERROR(
+  RETURN_IF_ERROR(
       InWriteBatch([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
         {
-          absl::StatusOr<SqliteStatement> statement = Prepare(kUpdateToken);
-          if (!statement.ok()) return statement.status();
-          statement->BindText(1, id);
-          statement->BindOptionalText(2, update.name);
-          statement->BindOptionalText(3, update.description);
-          statement->BindTime(4, update.now, absl::InfinitePast());
-          statement->BindText(5, update.updated_by);
-          STORE_RETURN_IF_ERROR(statement->Run());
+          ASSIGN_OR_RETURN(SqliteStatement statement, Prepare(kUpdateToken));
+          statement.BindText(1, id);
+          statement.BindOptionalText(2, update.name);
+          statement.BindOptionalText(3, update.description);
+          statement.BindTime(4, update.now, absl::InfinitePast());
+          statement.BindText(5, update.updated_by);
+          RETURN_IF_ERROR(statement.Run());
           if (sqlite3_changes(db_) == 0) return TokenNotFound(id);
         }
-        absl::StatusOr<TokenRecord> token = LogUpsertAndAudit(id, audit);
-        if (!token.ok()) return token.status();
-        result = *std::move(token);
+        ASSIGN_OR_RETURN(result, LogUpsertAndAudit(id, audit));
         return absl::OkStatus();
       }));
   return result;
@@ -636,31 +628,28 @@ absl::StatusOr<TokenRecord> SqliteTokenStore::Rotate(const std::string& id,
                                                      const Rotation& rotation,
                                                      const AuditEntry& audit) {
   TokenRecord result;
-  STORE_RETURN_IF_ERROR(
+  RETURN_IF_ERROR(
       InWriteBatch([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
         {
-          absl::StatusOr<SqliteStatement> statement = Prepare(kRotateToken);
-          if (!statement.ok()) return statement.status();
-          statement->BindText(1, id);
+          ASSIGN_OR_RETURN(SqliteStatement statement, Prepare(kRotateToken));
+          statement.BindText(1, id);
           bool grace = rotation.previous_valid_until.has_value();
-          statement->BindInt(2, grace ? 1 : 0);
+          statement.BindInt(2, grace ? 1 : 0);
           if (grace) {
-            statement->BindTime(3, *rotation.previous_valid_until,
-                                absl::InfinitePast());
+            statement.BindTime(3, *rotation.previous_valid_until,
+                               absl::InfinitePast());
           } else {
-            statement->BindNull(3);
+            statement.BindNull(3);
           }
-          statement->BindDigest(4, rotation.new_digest);
-          statement->BindText(5, rotation.short_token);
-          statement->BindTime(6, rotation.expire_time, absl::InfiniteFuture());
-          statement->BindTime(7, rotation.now, absl::InfinitePast());
-          statement->BindText(8, rotation.updated_by);
-          STORE_RETURN_IF_ERROR(statement->Run());
+          statement.BindDigest(4, rotation.new_digest);
+          statement.BindText(5, rotation.short_token);
+          statement.BindTime(6, rotation.expire_time, absl::InfiniteFuture());
+          statement.BindTime(7, rotation.now, absl::InfinitePast());
+          statement.BindText(8, rotation.updated_by);
+          RETURN_IF_ERROR(statement.Run());
           if (sqlite3_changes(db_) == 0) return TokenNotFound(id);
         }
-        absl::StatusOr<TokenRecord> token = LogUpsertAndAudit(id, audit);
-        if (!token.ok()) return token.status();
-        result = *std::move(token);
+        ASSIGN_OR_RETURN(result, LogUpsertAndAudit(id, audit));
         return absl::OkStatus();
       }));
   return result;
@@ -669,27 +658,22 @@ absl::StatusOr<TokenRecord> SqliteTokenStore::Rotate(const std::string& id,
 absl::StatusOr<int64_t> SqliteTokenStore::Delete(const std::string& id,
                                                  const AuditEntry& audit) {
   int64_t revision = 0;
-  STORE_RETURN_IF_ERROR(
+  RETURN_IF_ERROR(
       InWriteBatch([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
         std::string deployment_id;
         {
-          absl::StatusOr<SqliteStatement> select = Prepare(kSelectDeployment);
-          if (!select.ok()) return select.status();
-          select->BindText(1, id);
-          absl::StatusOr<bool> row = select->Step();
-          if (!row.ok()) return row.status();
-          if (!*row) return TokenNotFound(id);
-          deployment_id = select->Text(0);
+          ASSIGN_OR_RETURN(SqliteStatement select, Prepare(kSelectDeployment));
+          select.BindText(1, id);
+          ASSIGN_OR_RETURN(bool row, select.Step());
+          if (!row) return TokenNotFound(id);
+          deployment_id = select.Text(0);
         }
         {
-          absl::StatusOr<SqliteStatement> remove = Prepare(kDeleteToken);
-          if (!remove.ok()) return remove.status();
-          remove->BindText(1, id);
-          STORE_RETURN_IF_ERROR(remove->Run());
+          ASSIGN_OR_RETURN(SqliteStatement remove, Prepare(kDeleteToken));
+          remove.BindText(1, id);
+          RETURN_IF_ERROR(remove.Run());
         }
-        absl::StatusOr<int64_t> logged = LogDelete(id, deployment_id);
-        if (!logged.ok()) return logged.status();
-        revision = *logged;
+        ASSIGN_OR_RETURN(revision, LogDelete(id, deployment_id));
         AuditEntry entry = audit;
         entry.deployment_id = deployment_id;
         return InsertAudit(entry);
@@ -705,76 +689,67 @@ absl::Status SqliteTokenStore::RecordAudit(const AuditEntry& audit) {
 
 absl::StatusOr<std::vector<AuditEntry>> SqliteTokenStore::ListAudit(
     const std::string& deployment_id, int64_t before_id, int32_t limit) {
-  STORE_RETURN_IF_ERROR(CheckLimit(limit));
+  RETURN_IF_ERROR(CheckLimit(limit));
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<SqliteStatement> select = Prepare(kListAudit);
-  if (!select.ok()) return select.status();
-  select->BindText(1, deployment_id);
-  select->BindInt(
+  ASSIGN_OR_RETURN(SqliteStatement select, Prepare(kListAudit));
+  select.BindText(1, deployment_id);
+  select.BindInt(
       2, before_id > 0 ? before_id : std::numeric_limits<int64_t>::max());
-  select->BindInt(3, limit);
+  select.BindInt(3, limit);
   std::vector<AuditEntry> entries;
-  while (true) {
-    absl::StatusOr<bool> row = select->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    entries.push_back(AuditFromRow(*select));
-  }
+  RETURN_IF_ERROR(select.ForEachRow([&] {
+    entries.push_back(AuditFromRow(select));
+    return absl::OkStatus();
+  }));
   return entries;
 }
 
 absl::StatusOr<ChangeBatch> SqliteTokenStore::ReadChanges(
     int64_t since_revision, const std::string& deployment_id, int32_t limit) {
-  STORE_RETURN_IF_ERROR(CheckLimit(limit));
+  RETURN_IF_ERROR(CheckLimit(limit));
   if (since_revision < 0) {
     return absl::InvalidArgumentError("since_revision must not be negative");
   }
   absl::MutexLock lock(&mu_);
   ChangeBatch batch;
-  STORE_RETURN_IF_ERROR(InTransaction(
+  RETURN_IF_ERROR(InTransaction(
       /*write=*/false,
       [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
-        absl::StatusOr<int64_t> current = ReadRevision();
-        if (!current.ok()) return current.status();
-        batch.up_to_revision = *current;
+        ASSIGN_OR_RETURN(int64_t current, ReadRevision());
+        batch.up_to_revision = current;
         int64_t trimmed_through = 0;
         {
-          absl::StatusOr<SqliteStatement> mark = Prepare(kSelectTrimMark);
-          if (!mark.ok()) return mark.status();
-          absl::StatusOr<bool> row = mark->Step();
-          if (!row.ok()) return row.status();
-          if (!*row) return RowDataError("change-log trim mark");
-          trimmed_through = mark->Int(0);
+          ASSIGN_OR_RETURN(SqliteStatement mark, Prepare(kSelectTrimMark));
+          ASSIGN_OR_RETURN(bool row, mark.Step());
+          if (!row) return RowDataError("change-log trim mark");
+          trimmed_through = mark.Int(0);
         }
         // Changes in (since_revision, trimmed_through] are gone: the reader
         // cannot catch up.
-        if (since_revision > *current || since_revision < trimmed_through) {
+        if (since_revision > current || since_revision < trimmed_through) {
           batch.complete = false;
           return absl::OkStatus();
         }
-        absl::StatusOr<SqliteStatement> select = Prepare(
-            deployment_id.empty() ? kSelectChanges : kSelectDeploymentChanges);
-        if (!select.ok()) return select.status();
-        select->BindInt(1, since_revision);
+        ASSIGN_OR_RETURN(
+            SqliteStatement select,
+            Prepare(deployment_id.empty() ? kSelectChanges
+                                          : kSelectDeploymentChanges));
+        select.BindInt(1, since_revision);
         // One extra row tells how far the reader is up to date when the batch
-        // is full.
-        select->BindInt(2, static_cast<int64_t>(limit) + 1);
-        if (!deployment_id.empty()) select->BindText(3, deployment_id);
-        while (true) {
-          absl::StatusOr<bool> row = select->Step();
-          if (!row.ok()) return row.status();
-          if (!*row) break;
+        // is full; LIMIT makes it the last.
+        select.BindInt(2, static_cast<int64_t>(limit) + 1);
+        if (!deployment_id.empty()) select.BindText(3, deployment_id);
+        return select.ForEachRow([&]() -> absl::Status {
           if (batch.changes.size() == static_cast<size_t>(limit)) {
             // Nothing the reader wants lies between the last change and this
             // one.
-            batch.up_to_revision = select->Int(0) - 1;
-            break;
+            batch.up_to_revision = select.Int(0) - 1;
+            return absl::OkStatus();
           }
-          absl::StatusOr<TokenChangeRecord> change = ChangeFromRow(*select);
-          if (!change.ok()) return change.status();
-          batch.changes.push_back(*std::move(change));
-        }
-        return absl::OkStatus();
+          ASSIGN_OR_RETURN(TokenChangeRecord change, ChangeFromRow(select));
+          batch.changes.push_back(std::move(change));
+          return absl::OkStatus();
+        });
       }));
   return batch;
 }
@@ -783,27 +758,21 @@ absl::StatusOr<Snapshot> SqliteTokenStore::ReadSnapshot(
     const std::string& deployment_id) {
   absl::MutexLock lock(&mu_);
   Snapshot snapshot;
-  STORE_RETURN_IF_ERROR(InTransaction(
+  RETURN_IF_ERROR(InTransaction(
       /*write=*/false,
       [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
-        absl::StatusOr<int64_t> current = ReadRevision();
-        if (!current.ok()) return current.status();
-        snapshot.revision = *current;
-        absl::StatusOr<SqliteStatement> select =
+        ASSIGN_OR_RETURN(snapshot.revision, ReadRevision());
+        ASSIGN_OR_RETURN(
+            SqliteStatement select,
             Prepare(deployment_id.empty() ? kSelectSnapshot
-                                          : kSelectDeploymentSnapshot);
-        if (!select.ok()) return select.status();
-        if (!deployment_id.empty()) select->BindText(1, deployment_id);
-        while (true) {
-          absl::StatusOr<bool> row = select->Step();
-          if (!row.ok()) return row.status();
-          if (!*row) break;
-          absl::StatusOr<TokenChangeRecord> token = ChangeFromRow(*select);
-          if (!token.ok()) return token.status();
-          token->revision = snapshot.revision;
-          snapshot.tokens.push_back(*std::move(token));
-        }
-        return absl::OkStatus();
+                                          : kSelectDeploymentSnapshot));
+        if (!deployment_id.empty()) select.BindText(1, deployment_id);
+        return select.ForEachRow([&]() -> absl::Status {
+          ASSIGN_OR_RETURN(TokenChangeRecord token, ChangeFromRow(select));
+          token.revision = snapshot.revision;
+          snapshot.tokens.push_back(std::move(token));
+          return absl::OkStatus();
+        });
       }));
   return snapshot;
 }
@@ -821,16 +790,13 @@ absl::Status SqliteTokenStore::RecordUsage(
       /*write=*/true, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
         for (const TokenUsageRecord& usage : usages) {
           if (IsInfinite(usage.last_used_time)) continue;
-          absl::StatusOr<SqliteStatement> statement = Prepare(kRecordUsage);
-          if (!statement.ok()) return statement.status();
-          statement->BindText(1, usage.token_id);
-          statement->BindInt(2, EncodeTime(usage.last_used_time));
-          STORE_RETURN_IF_ERROR(statement->Run());
+          ASSIGN_OR_RETURN(SqliteStatement statement, Prepare(kRecordUsage));
+          statement.BindText(1, usage.token_id);
+          statement.BindInt(2, EncodeTime(usage.last_used_time));
+          RETURN_IF_ERROR(statement.Run());
         }
         return absl::OkStatus();
       });
 }
-
-#undef STORE_RETURN_IF_ERROR
 
 }  // namespace tokens

@@ -1,15 +1,19 @@
-// TokenStore: persists tokens, the change log (revisions for the verifier feed) and the audit
-// log. The only seam between TokenService and a database; SqliteTokenStore implements it.
+// TokenStore: persists tokens, the change log (revisions for the verifier
+// feed) and the audit log. The only seam between TokenService and a database;
+// SqliteTokenStore implements it.
 //
-// Thread-safe: any method may be called from any thread. Every mutating method commits the
-// token row, its change-log row and its audit row in one transaction, or nothing.
-// The store never sees a token value, only SHA-256 digests. Time is passed in by the caller.
+// Thread-safe: any method may be called from any thread. Every mutating method
+// commits the token row, its change-log row and its audit row in one
+// transaction, or nothing.
+// The store never sees a token value, only SHA-256 digests. Time is passed in
+// by the caller.
 //
 // Errors (absl::Status codes):
-//   NotFound         the id does not exist (or was deleted).
-//   AlreadyExists    the id or digest is taken (Create).
-//   Unavailable      the database is busy, locked, read-only or full; nothing was changed.
-//   Internal         anything else the database reports (corruption, misuse).
+//   NotFound       the id does not exist (or was deleted).
+//   AlreadyExists  the id or digest is taken (Create).
+//   Unavailable    the database is busy, locked, read-only or full; nothing
+//                  was changed.
+//   Internal       anything else the database reports (corruption, misuse).
 #ifndef STORAGE_TOKEN_STORE_H_
 #define STORAGE_TOKEN_STORE_H_
 
@@ -35,7 +39,8 @@ struct TokenRecord {
   std::string short_token;
   int32_t expiration_days = 0;
   Digest secret_digest{};
-  // Set while a rotated-away value is inside its grace period (until previous_valid_until).
+  // Set while a rotated-away value is inside its grace period (until
+  // previous_valid_until).
   std::optional<Digest> previous_digest;
   absl::Time previous_valid_until = absl::InfinitePast();
   absl::Time create_time = absl::InfinitePast();
@@ -59,7 +64,8 @@ struct AuditEntry {
   std::string detail;
 };
 
-// One change-log row: the state a verifier must hold for a token after `revision`.
+// One change-log row: the state a verifier must hold for a token after
+// `revision`.
 struct TokenChangeRecord {
   enum class Type { kUpsert, kDelete };
   int64_t revision = 0;
@@ -74,23 +80,27 @@ struct TokenChangeRecord {
 
 // Changes after a revision, for the feed.
 struct ChangeBatch {
-  // False when changes after the asked revision are no longer all retained (or the revision is
-  // ahead of the store): the reader must take a snapshot instead.
+  // False when changes after the asked revision are no longer all retained (or
+  // the revision is ahead of the store): the reader must take a snapshot
+  // instead.
   bool complete = true;
   // Matching changes in revision order (at most `limit`).
   std::vector<TokenChangeRecord> changes;
-  // The reader is up to date through this revision after applying `changes` (>= the revision
-  // of the last change; equals the store's revision when fewer than `limit` were returned).
+  // The reader is up to date through this revision after applying `changes`
+  // (>= the revision of the last change; equals the store's revision when
+  // fewer than `limit` were returned).
   int64_t up_to_revision = 0;
 };
 
-// Every live token (as kUpsert changes) at one revision, read in one transaction.
+// Every live token (as kUpsert changes) at one revision, read in one
+// transaction.
 struct Snapshot {
   int64_t revision = 0;
   std::vector<TokenChangeRecord> tokens;
 };
 
-// A page of ListTokens. The cursor is the (create_time, id) of the last row returned.
+// A page of ListTokens. The cursor is the (create_time, id) of the last row
+// returned.
 struct TokenPage {
   std::vector<TokenRecord> tokens;
   int32_t total_size = 0;  // Tokens of the Deployment, all pages.
@@ -130,55 +140,62 @@ class TokenStore {
  public:
   virtual ~TokenStore() = default;
 
-  // Inserts `record` and logs an upsert change and `audit`. Returns the new revision.
+  // Inserts `record` and logs an upsert change and `audit`. Returns the new
+  // revision.
   virtual absl::StatusOr<int64_t> Create(const TokenRecord& record,
                                          const AuditEntry& audit) = 0;
 
   virtual absl::StatusOr<TokenRecord> Get(const std::string& id) = 0;
 
-  // Tokens of one Deployment ordered by (create_time, id), strictly after `after`.
+  // Tokens of one Deployment ordered by (create_time, id), strictly after
+  // `after`.
   virtual absl::StatusOr<TokenPage> List(const std::string& deployment_id,
                                          const ListCursor& after,
                                          int32_t limit) = 0;
 
-  // Applies `update` (bumping update_time/updated_by), logs a change and `audit`.
+  // Applies `update` (bumping update_time/updated_by), logs a change and
+  // `audit`.
   virtual absl::StatusOr<TokenRecord> Update(const std::string& id,
                                              const TokenUpdate& update,
                                              const AuditEntry& audit) = 0;
 
-  // Replaces the digest (keeping the old one until previous_valid_until when set), renews
-  // expire_time, sets last_rotate_time/update_time/updated_by; logs a change and `audit`.
-  // Fails with AlreadyExists if the new digest is taken.
+  // Replaces the digest (keeping the old one until previous_valid_until when
+  // set), renews expire_time, sets last_rotate_time/update_time/updated_by;
+  // logs a change and `audit`. Fails with AlreadyExists if the new digest is
+  // taken.
   virtual absl::StatusOr<TokenRecord> Rotate(const std::string& id,
                                              const Rotation& rotation,
                                              const AuditEntry& audit) = 0;
 
-  // Removes the token; logs a delete change and `audit` (whose deployment_id the store fills
-  // from the row). Returns the revision.
+  // Removes the token; logs a delete change and `audit` (whose deployment_id
+  // the store fills from the row). Returns the revision.
   virtual absl::StatusOr<int64_t> Delete(const std::string& id,
                                          const AuditEntry& audit) = 0;
 
   // Appends an audit row on its own (denied or rejected requests).
   virtual absl::Status RecordAudit(const AuditEntry& audit) = 0;
 
-  // Audit rows of one Deployment, newest first, with id < before_id (0 = from the newest).
+  // Audit rows of one Deployment, newest first, with id < before_id (0 = from
+  // the newest).
   virtual absl::StatusOr<std::vector<AuditEntry>> ListAudit(
       const std::string& deployment_id, int64_t before_id, int32_t limit) = 0;
 
-  // Changes with revision > since_revision (only those of `deployment_id` when non-empty).
+  // Changes with revision > since_revision (only those of `deployment_id` when
+  // non-empty).
   virtual absl::StatusOr<ChangeBatch> ReadChanges(
       int64_t since_revision, const std::string& deployment_id,
       int32_t limit) = 0;
 
-  // Every token (of `deployment_id` when non-empty) and the revision it reflects.
+  // Every token (of `deployment_id` when non-empty) and the revision it
+  // reflects.
   virtual absl::StatusOr<Snapshot> ReadSnapshot(
       const std::string& deployment_id) = 0;
 
   // The latest revision (0 for an empty store).
   virtual absl::StatusOr<int64_t> CurrentRevision() = 0;
 
-  // Moves last_used_time forward (never back) for each known id; unknown ids are ignored.
-  // Creates no revision.
+  // Moves last_used_time forward (never back) for each known id; unknown ids
+  // are ignored. Creates no revision.
   virtual absl::Status RecordUsage(
       const std::vector<TokenUsageRecord>& usages) = 0;
 };
