@@ -32,7 +32,8 @@ if [ -z "$bin" ]; then
   fi
 fi
 for b in bench/loadgen bench/echo_server bench/naive_verifier bench/bench_loader \
-  bench/sqlite_raw bench/decision_bench services/token_service verifier/token_verifier; do
+  bench/sqlite_raw bench/decision_bench bench/fanout_bench services/token_service \
+  verifier/token_verifier; do
   [ -x "$bin/$b" ] || { echo "missing binary $bin/$b (build //bench:all first)" >&2; exit 2; }
 done
 
@@ -41,6 +42,7 @@ if [ "$smoke" = 1 ]; then
   big_tokens=3000; small_tokens=1500; check_tokens=200; list_tokens=200
   reps=1; duration=0.3; warmup=0.1; inflights="16"; fractions="0.5"
   revocations=10; create_duration=0.5; settle=0.2; decision_args="--benchmark_min_time=0.01"
+  fanout_streams="1 50 150"; fanout_changes=5
   export DECISION_BENCH_TOKENS=2000
 else
   # On disk (not tmpfs): the CreateToken figures are about fsync.
@@ -50,6 +52,7 @@ else
   fractions="0.1 0.25 0.5 0.75 0.9"
   revocations=200; create_duration=3; settle=1
   decision_args="--benchmark_repetitions=3 --benchmark_min_time=0.5"
+  fanout_streams="1 1000 3000 10000"; fanout_changes=50
   export DECISION_BENCH_TOKENS=1000000
 fi
 rm -rf "$work"
@@ -304,6 +307,36 @@ record revoke_max_ms "$(field max_ms "$line")"
 log "revocation: $line"
 stop "$verifier_pid"
 
+##### WatchTokens fan-out: N streams on one TokenService (a fresh one per N, so
+##### its RSS per idle stream is that of N streams alone).
+# The client opens the streams over 100 connections (1 for one stream) and,
+# fanout_changes times, measures DeleteToken returning -> every stream has it.
+fanout_stream_counts=""
+for n in $fanout_streams; do
+  mkdir -p "$work/fanout$n"; chmod 700 "$work/fanout$n"
+  start "service_fanout$n" "$bin/services/token_service" --listen=127.0.0.1:0 \
+    --data-dir="$work/fanout$n" --http-listen=127.0.0.1:0
+  fanout_addr=$ADDR; fanout_pid=$PID; fanout_http=$HTTP_ADDR
+  channels=100; [ "$n" -lt 100 ] && channels=$n
+  if line=$(on_client "$bin/bench/fanout_bench" --target="$fanout_addr" --metrics="$fanout_http" \
+      --admin_key_file="$work/fanout$n/admin.key" --verifier_key_file="$work/fanout$n/verifier.key" \
+      --streams="$n" --channels="$channels" --changes="$fanout_changes" --service_pid="$fanout_pid" \
+      2>>"$work/fanout.log" | grep '^RESULT'); then
+    log "fan-out: $line"
+    record "fanout_${n}_p50_ms" "$(field p50_ms "$line")"
+    record "fanout_${n}_p99_ms" "$(field p99_ms "$line")"
+    record "fanout_${n}_max_ms" "$(field max_ms "$line")"
+    record "fanout_${n}_rss_kb" "$(field rss_per_stream_kb "$line")"
+    record "fanout_${n}_reads" "$(field store_reads_per_change "$line")"
+    fanout_stream_counts="$fanout_stream_counts $n"
+  else
+    # Reported, not fatal: the largest count may not fit the machine.
+    log "fan-out with $n streams failed:"; tail -3 "$work/fanout.log" >&2
+    [ "$smoke" = 1 ] && exit 1
+  fi
+  stop "$fanout_pid"
+done
+
 ##### The naive design: a database lookup per Check.
 start naive "${server_prefix[@]}" "$bin/bench/naive_verifier" --listen=127.0.0.1:0 --db="$work/big/tokens.db"
 naive_addr=$ADDR; naive_pid=$PID
@@ -352,6 +385,16 @@ log "CreateToken ${cq[*]} /s; raw SQLite ${rq[*]} /s"
 record create_qps "$(median "${cq[@]}")"; record create_p99 "$(median "${c99[@]}")"
 record raw_qps "$(median "${rq[@]}")"; record raw_p99 "$(median "${r99[@]}")"
 
+##### Envoy ext_authz and forward-auth /v1/authorize (issue 13): bench/mesh_bench.sh,
+##### a verifier of its own on the same tokens, each against its reference; writes
+##### its section of the document to $work/mesh.md.
+mesh_script="$(dirname "$0")/mesh_bench.sh"
+[ -x "$mesh_script" ] || mesh_script="$bin/bench/mesh_bench.sh"
+mesh_args=(--bin "$bin" --work "$work/mesh" --data "$work/big" --values "$work/values.txt"
+  --section "$work/mesh.md")
+[ "$smoke" = 1 ] && mesh_args+=(--smoke)
+"$mesh_script" "${mesh_args[@]}"
+
 ##### The table.
 v() { awk -v k="$1" '$1 == k {print $2}' "$results"; }
 ok() { if awk "BEGIN { exit !($1) }"; then echo "met"; else echo "**missed**"; fi; }
@@ -366,6 +409,26 @@ create_ratio=$(calc "$(v create_qps) / $(v raw_qps)")
 list_ratio=$(calc "$(v list_big_p99) / $(v list_small_p99)")
 cache_gain=$(calc "$(v verifier_max_qps) / $(v naive_max_qps)")
 
+# The fan-out rows: each stream count next to the same run's 1-stream figure.
+fanout_rows() {
+  local one; one=$(v fanout_1_p99_ms)
+  for n in $fanout_stream_counts; do
+    [ "$n" = 1 ] && continue
+    echo "| WatchTokens fan-out: DeleteToken returns → all $n streams have it (100 connections), $fanout_changes changes | p99 ≤ 100 ms | p99 $(v "fanout_${n}_p99_ms") ms (p50 $(v "fanout_${n}_p50_ms"), max $(v "fanout_${n}_max_ms")) | 1 stream: p99 $one ms | — | $(ok "$(v "fanout_${n}_p99_ms") <= 100") |"
+  done
+  local biggest=""; for n in $fanout_stream_counts; do biggest=$n; done
+  if [ -n "$biggest" ] && [ "$biggest" != 1 ]; then
+    echo "| TokenService RSS per idle WatchTokens stream, $biggest streams | ≤ 64 KiB | $(v "fanout_${biggest}_rss_kb") KiB | — | — | $(ok "$(v "fanout_${biggest}_rss_kb") <= 64") |"
+    local mid=$biggest; for n in $fanout_stream_counts; do [ "$n" = 1000 ] && mid=1000; done
+    echo "| feed store reads per change, $mid streams (token_service /metrics) | 1 | $(v "fanout_${mid}_reads") | — | — | $(ok "$(v "fanout_${mid}_reads") <= 1") |"
+  fi
+  for want in $fanout_streams; do
+    case " $fanout_stream_counts " in *" $want "*) ;; *)
+      echo "| WatchTokens fan-out, $want streams | p99 ≤ 100 ms | did not complete on this machine (see the run's log) | — | — | **missed** |" ;;
+    esac
+  done
+}
+
 table=$(cat <<EOF
 | figure | target | measured | reference (same run) | ratio | verdict |
 |---|---|---|---|---|---|
@@ -379,6 +442,7 @@ table=$(cat <<EOF
 | CreateToken, synchronous=FULL, 32 concurrent clients | ≥ 2 × raw SQLite | $(v create_qps) /s (p99 $(v create_p99) µs) | raw SQLite $(v raw_qps) /s (p99 $(v raw_p99) µs) | $create_ratio | $(ok "$create_ratio >= 2") |
 | ListTokens page of 100, $big_tokens vs $small_tokens tokens in all | p99 independent of total | p99 $(v list_big_p99) µs (p50 $(v list_big_p50)) | p99 $(v list_small_p99) µs (p50 $(v list_small_p50)) | $list_ratio | $(ok "$list_ratio <= 1.5") |
 | what the cache buys: naive design (SQLite per Check) | — | verifier $(v verifier_max_qps) QPS | naive $(v naive_max_qps) QPS | $cache_gain × | — |
+$(fanout_rows)
 EOF
 )
 echo
@@ -460,6 +524,11 @@ Closed loop, median QPS by requests in flight:
 $(for n in $inflights; do echo "| $n | $(v echo_qps_$n) | $(v verifier_qps_$n) | $(v naive_qps_$n) |"; done)
 
 EOF
+  # Issue 13: Envoy ext_authz and forward-auth, from bench/mesh_bench.sh.
+  if [ -f "$work/mesh.md" ]; then
+    cat "$work/mesh.md"
+    echo
+  fi
   # The method and the analysis of the misses are written by hand, next to
   # this script, and refer to the figures above.
   for part in method.md analysis.md; do

@@ -163,6 +163,12 @@ std::string TokenServer::RenderMetrics() const {
          s.snapshots_shared_total);
   metric("token_service_snapshots_sent_total", "counter",
          "Snapshots sent to the end.", s.snapshots_sent_total);
+  absl::StrAppend(&out,
+                  "# HELP token_service_feed_fan_out_seconds How long the last "
+                  "change took to hand to every stream.\n"
+                  "# TYPE token_service_feed_fan_out_seconds gauge\n"
+                  "token_service_feed_fan_out_seconds ",
+                  static_cast<double>(s.last_fan_out_us) / 1e6, "\n");
   return out;
 }
 

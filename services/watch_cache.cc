@@ -4,11 +4,15 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/blocking_counter.h"
 #include "common/json_log.h"
 #include "services/proto_convert.h"
 
 namespace tokens {
 namespace {
+
+// Fewer streams than this per extra thread are woken from the reader alone.
+constexpr size_t kStreamsPerShard = 256;
 
 absl::Status ResumeLater(absl::string_view why, int64_t revision) {
   return absl::UnavailableError(
@@ -460,6 +464,7 @@ WatchCacheStats WatchCache::stats() const {
   stats.snapshots_built_total = snapshots_built_total_.load();
   stats.snapshots_shared_total = snapshots_shared_total_.load();
   stats.snapshots_sent_total = snapshots_sent_total_.load();
+  stats.last_fan_out_us = last_fan_out_us_.load();
   return stats;
 }
 
@@ -627,7 +632,38 @@ void WatchCache::FanOut(bool heartbeat_due) {
       if (auto stream = weak.lock()) all.push_back(std::move(stream));
     }
   }
-  for (auto& stream : all) stream->Wake(heartbeat_due);
+  const absl::Duration start = clock_->Monotonic();
+  // Starting a write costs gRPC a few microseconds (framing, often a
+  // sendmsg): with thousands of streams, wake them from several threads.
+  const size_t shards = std::min<size_t>(
+      static_cast<size_t>(std::max(1, options_.fan_out_threads)),
+      (all.size() + kStreamsPerShard - 1) / kStreamsPerShard);
+  if (shards <= 1) {
+    for (auto& stream : all) stream->Wake(heartbeat_due);
+  } else {
+    absl::BlockingCounter done(static_cast<int>(shards - 1));
+    auto wake = [&all, heartbeat_due, shards](size_t shard) {
+      for (size_t i = shard; i < all.size(); i += shards) {
+        all[i]->Wake(heartbeat_due);
+      }
+    };
+    for (size_t shard = 1; shard < shards; ++shard) {
+      absl::Status scheduled = pool_->Schedule([&wake, &done, shard] {
+        wake(shard);
+        done.DecrementCount();
+      });
+      if (!scheduled.ok()) {
+        wake(shard);
+        done.DecrementCount();
+      }
+    }
+    wake(0);
+    done.Wait();
+  }
+  if (!heartbeat_due) {
+    last_fan_out_us_.store(
+        absl::ToInt64Microseconds(clock_->Monotonic() - start));
+  }
 }
 
 // WorkPool jobs ---------------------------------------------------------------

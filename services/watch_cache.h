@@ -75,6 +75,9 @@ struct WatchCacheOptions {
   // tokens per snapshot message.
   int32_t read_batch = 1000;
   int32_t snapshot_chunk = 1000;
+  // Threads that wake streams after a change (the reader and WorkPool
+  // threads), once there are enough streams to share.
+  int fan_out_threads = 4;
   // How long the reader waits before it retries a store read that failed.
   absl::Duration retry_interval = absl::Milliseconds(100);
 };
@@ -98,6 +101,9 @@ struct WatchCacheStats {
   int64_t snapshots_built_total = 0;
   int64_t snapshots_shared_total = 0;  // Streams given an already built one.
   int64_t snapshots_sent_total = 0;
+  // How long the last change took to hand to every stream (waking each and
+  // starting its write), in microseconds.
+  int64_t last_fan_out_us = 0;
 };
 
 using FeedMessage = std::shared_ptr<const v1::WatchTokensResponse>;
@@ -322,6 +328,7 @@ class WatchCache {
   std::atomic<int64_t> snapshots_built_total_{0};
   std::atomic<int64_t> snapshots_shared_total_{0};
   std::atomic<int64_t> snapshots_sent_total_{0};
+  std::atomic<int64_t> last_fan_out_us_{0};
 };
 
 }  // namespace tokens

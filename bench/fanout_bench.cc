@@ -1,0 +1,358 @@
+// fanout_bench: many WatchTokens streams on one TokenService, and how long a
+// change takes to reach all of them.
+//
+// Opens --streams streams spread over --channels connections (a distinct
+// channel argument each forces separate connections), every one resuming from
+// the current revision as a verifier does after a restart. Then, --changes
+// times: DeleteToken, and the time from DeleteToken returning until every
+// stream has received that revision. Prints one line
+//
+//   RESULT streams=N changes=K p50_ms= p99_ms= max_ms= connect_s=
+//          rss_per_stream_kb= store_reads_per_change= snapshots_built=
+//
+// rss_per_stream_kb comes from --service_pid's VmRSS before and after the
+// streams are open (idle); the store figures from the service's /metrics
+// (--metrics HOST:PORT). Deletes tokens it created itself, one per change.
+#include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "proto/tokens/v1/tokens.grpc.pb.h"
+
+ABSL_FLAG(std::string, target, "127.0.0.1:50051", "TokenService address");
+ABSL_FLAG(std::string, admin_key_file, "", "admin key file");
+ABSL_FLAG(std::string, verifier_key_file, "", "verifier key file");
+ABSL_FLAG(int, streams, 1000, "WatchTokens streams");
+ABSL_FLAG(int, channels, 100, "connections the streams are spread over");
+ABSL_FLAG(int, changes, 50, "DeleteToken calls measured");
+ABSL_FLAG(std::string, metrics, "", "TokenService /metrics HOST:PORT");
+ABSL_FLAG(int, service_pid, 0, "TokenService pid, for its RSS");
+ABSL_FLAG(double, timeout, 60, "seconds to wait for any one step");
+
+namespace tokens {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string ReadKey(const std::string& path) {
+  std::ifstream in(path);
+  std::string key;
+  in >> key;
+  return key;
+}
+
+int64_t RssKb(int pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (absl::StartsWith(line, "VmRSS:")) {
+      int64_t kb = 0;
+      std::vector<std::string> parts =
+          absl::StrSplit(line, ' ', absl::SkipEmpty());
+      if (parts.size() >= 2 && absl::SimpleAtoi(parts[1], &kb)) return kb;
+    }
+  }
+  return -1;
+}
+
+// GET /metrics over HTTP/1.0; "" on failure.
+std::string Metrics(const std::string& address) {
+  if (address.empty()) return "";
+  const size_t colon = address.rfind(':');
+  int port = 0;
+  if (!absl::SimpleAtoi(address.substr(colon + 1), &port)) return "";
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr);
+  std::string response;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request = "GET /metrics HTTP/1.0\r\n\r\n";
+    if (write(fd, request.data(), request.size()) ==
+        static_cast<ssize_t>(request.size())) {
+      char buffer[4096];
+      for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) {
+        response.append(buffer, static_cast<size_t>(n));
+      }
+    }
+  }
+  close(fd);
+  return response;
+}
+
+int64_t Sample(const std::string& page, const std::string& series) {
+  for (absl::string_view line : absl::StrSplit(page, '\n')) {
+    if (absl::StartsWith(line, series + " ")) {
+      int64_t value = -1;
+      if (absl::SimpleAtoi(line.substr(series.size() + 1), &value)) {
+        return value;
+      }
+    }
+  }
+  return -1;
+}
+
+// What every stream reports to: how many have reached `target`, and when the
+// last one did.
+struct Progress {
+  std::atomic<int64_t> target{0};
+  std::atomic<int> reached{0};
+  std::atomic<int> want{0};
+  absl::Mutex mu;
+  Clock::time_point all_at ABSL_GUARDED_BY(mu);
+  bool all ABSL_GUARDED_BY(mu) = false;
+  std::atomic<int> failed{0};
+
+  void Arm(int64_t revision, int streams) {
+    absl::MutexLock lock(&mu);
+    want.store(streams);
+    all = false;
+    reached.store(0);
+    target.store(revision);
+  }
+  // Lock-free but for the last stream, so the client's own bookkeeping stays
+  // small next to what it measures.
+  void Reached() {
+    if (reached.fetch_add(1) + 1 != want.load()) return;
+    const Clock::time_point now = Clock::now();
+    absl::MutexLock lock(&mu);
+    all = true;
+    all_at = now;
+  }
+  // Waits until every stream reached the target; when they did.
+  bool Wait(absl::Duration timeout, Clock::time_point* at) {
+    absl::MutexLock lock(&mu);
+    if (!mu.AwaitWithTimeout(absl::Condition(&all), timeout)) return false;
+    *at = all_at;
+    return true;
+  }
+};
+
+class Stream final : public grpc::ClientReadReactor<v1::WatchTokensResponse> {
+ public:
+  Stream(v1::TokenService::Stub* stub, const std::string& key,
+         int64_t since_revision, Progress* progress)
+      : progress_(progress) {
+    context_.AddMetadata("authorization", "Bearer " + key);
+    request_.set_since_revision(since_revision);
+    request_.set_resume(true);
+    stub->async()->WatchTokens(&context_, &request_, this);
+    StartRead(&message_);
+    StartCall();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    const int64_t revision = message_.revision();
+    const int64_t target = progress_->target.load();
+    if (revision >= target && counted_ != target) {
+      counted_ = target;
+      progress_->Reached();
+    }
+    StartRead(&message_);
+  }
+  void OnDone(const grpc::Status& status) override {
+    if (!cancelled_.load()) {
+      progress_->failed.fetch_add(1);
+      std::fprintf(stderr, "stream ended: %d %s\n", status.error_code(),
+                   status.error_message().c_str());
+    }
+    absl::MutexLock lock(&mu_);
+    done_ = true;
+  }
+  void Cancel() {
+    cancelled_.store(true);
+    context_.TryCancel();
+  }
+  void WaitDone() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(&done_));
+  }
+
+ private:
+  Progress* const progress_;
+  grpc::ClientContext context_;
+  v1::WatchTokensRequest request_;
+  v1::WatchTokensResponse message_;
+  // Only touched in OnReadDone, which gRPC runs one at a time per stream.
+  int64_t counted_ = -1;
+  std::atomic<bool> cancelled_{false};
+  absl::Mutex mu_;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+int Run() {
+  const int n = absl::GetFlag(FLAGS_streams);
+  const int k = absl::GetFlag(FLAGS_changes);
+  const int nchannels = std::max(1, absl::GetFlag(FLAGS_channels));
+  const absl::Duration timeout = absl::Seconds(absl::GetFlag(FLAGS_timeout));
+  const std::string admin = ReadKey(absl::GetFlag(FLAGS_admin_key_file));
+  const std::string verifier = ReadKey(absl::GetFlag(FLAGS_verifier_key_file));
+
+  std::vector<std::unique_ptr<v1::TokenService::Stub>> stubs;
+  for (int i = 0; i < nchannels; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt("bench.fanout.channel", i);
+    args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 64 << 20);
+    stubs.push_back(v1::TokenService::NewStub(grpc::CreateCustomChannel(
+        absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials(),
+        args)));
+  }
+  auto admin_context = [&] {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->AddMetadata("authorization", "Bearer " + admin);
+    context->set_deadline(std::chrono::system_clock::now() +
+                          std::chrono::seconds(30));
+    return context;
+  };
+
+  // The tokens to delete.
+  std::vector<std::string> ids;
+  for (int i = 0; i < k; ++i) {
+    v1::CreateTokenRequest request;
+    request.set_deployment_id("bench-fanout");
+    request.set_name(absl::StrCat("fanout ", i));
+    v1::CreateTokenResponse response;
+    grpc::Status status =
+        stubs[0]->CreateToken(admin_context().get(), request, &response);
+    if (!status.ok()) {
+      std::fprintf(stderr, "CreateToken: %s\n", status.error_message().c_str());
+      return 1;
+    }
+    ids.push_back(response.token().id());
+  }
+  // The current revision, from a snapshot.
+  int64_t revision = -1;
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + verifier);
+    v1::WatchTokensRequest request;
+    auto reader = stubs[0]->WatchTokens(&context, request);
+    v1::WatchTokensResponse message;
+    while (reader->Read(&message)) {
+      if (message.snapshot_complete()) {
+        revision = message.revision();
+        break;
+      }
+    }
+    context.TryCancel();
+    reader->Finish();
+  }
+  if (revision < 0) {
+    std::fprintf(stderr, "no snapshot\n");
+    return 1;
+  }
+
+  const int pid = absl::GetFlag(FLAGS_service_pid);
+  const int64_t rss_before = pid > 0 ? RssKb(pid) : -1;
+  Progress progress;
+  progress.Arm(revision, n);
+  const absl::Time connect_start = absl::Now();
+  std::vector<std::unique_ptr<Stream>> streams;
+  streams.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    streams.push_back(std::make_unique<Stream>(
+        stubs[i % nchannels].get(), verifier, revision, &progress));
+  }
+  Clock::time_point at;
+  if (!progress.Wait(timeout, &at)) {
+    std::fprintf(stderr, "only %d of %d streams connected\n",
+                 progress.reached.load(), n);
+    return 1;
+  }
+  const double connect_s = absl::ToDoubleSeconds(absl::Now() - connect_start);
+  // Idle streams: let the allocator settle before reading RSS.
+  absl::SleepFor(absl::Milliseconds(500));
+  const int64_t rss_after = pid > 0 ? RssKb(pid) : -1;
+  const std::string metrics = absl::GetFlag(FLAGS_metrics);
+  const std::string before = Metrics(metrics);
+
+  std::vector<double> latencies_ms;
+  for (int i = 0; i < k; ++i) {
+    ++revision;
+    progress.Arm(revision, n);
+    v1::DeleteTokenRequest request;
+    request.set_id(ids[i]);
+    google::protobuf::Empty empty;
+    grpc::Status status =
+        stubs[i % nchannels]->DeleteToken(admin_context().get(), request, &empty);
+    const Clock::time_point returned = Clock::now();
+    if (!status.ok()) {
+      std::fprintf(stderr, "DeleteToken: %s\n", status.error_message().c_str());
+      return 1;
+    }
+    if (!progress.Wait(timeout, &at)) {
+      std::fprintf(stderr, "change %d reached only %d of %d streams\n", i,
+                   progress.reached.load(), n);
+      return 1;
+    }
+    latencies_ms.push_back(std::max(
+        0.0, std::chrono::duration<double, std::milli>(at - returned).count()));
+  }
+  const std::string after = Metrics(metrics);
+  const auto reads = [](const std::string& page) {
+    return Sample(page, "token_service_feed_store_reads_total{reader=\"tail\"}") +
+           Sample(page,
+                  "token_service_feed_store_reads_total{reader=\"catch_up\"}");
+  };
+  const double reads_per_change =
+      before.empty() || after.empty()
+          ? -1
+          : static_cast<double>(reads(after) - reads(before)) / k;
+
+  for (auto& stream : streams) stream->Cancel();
+  for (auto& stream : streams) stream->WaitDone();
+  std::printf(
+      "RESULT streams=%d channels=%d changes=%d p50_ms=%.2f p99_ms=%.2f "
+      "max_ms=%.2f connect_s=%.2f rss_per_stream_kb=%.1f "
+      "store_reads_per_change=%.3f snapshots_built=%lld failed_streams=%d\n",
+      n, nchannels, k, Percentile(latencies_ms, 0.5),
+      Percentile(latencies_ms, 0.99),
+      *std::max_element(latencies_ms.begin(), latencies_ms.end()), connect_s,
+      rss_before > 0 && rss_after > 0
+          ? static_cast<double>(rss_after - rss_before) / n
+          : -1.0,
+      reads_per_change,
+      static_cast<long long>(
+          Sample(after, "token_service_snapshots_built_total")),
+      progress.failed.load());
+  return progress.failed.load() == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace tokens
+
+int main(int argc, char** argv) {
+  // As in the servers: no lock-graph bookkeeping on every Mutex operation.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  absl::ParseCommandLine(argc, argv);
+  return tokens::Run();
+}
