@@ -82,7 +82,8 @@ class HttpServer {
   // The bound port.
   int port() const;
 
-  // Closes the listener and every connection, and joins the thread. Idempotent.
+  // Closes the listener, stops serving and joins the thread. Idempotent. Open
+  // connections are closed when the server is destroyed.
   void Stop();
 
  private:

@@ -253,9 +253,54 @@ TEST_F(HttpServerTest, HeadAnswersHeadersOnly) {
   EXPECT_EQ(raw.substr(raw.size() - 4), "\r\n\r\n") << "no body after HEAD";
 }
 
+// Stop closes the listener and stops serving; a second Stop (and the
+// destructor's) is a no-op that neither blocks nor crashes; destruction
+// closes the connections that were open.
 TEST_F(HttpServerTest, StopIsIdempotent) {
+  tcp::socket open_connection = Connect();
+  EXPECT_EQ(Get("/healthz").result_int(), 200);
   server_->Stop();
+  // The listener is gone: a new connection is refused.
+  tcp::socket socket(ioc_);
+  beast::error_code ec;
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"),
+                               static_cast<unsigned short>(server_->port())),
+                 ec);
+  EXPECT_TRUE(ec) << "connected after Stop";
   server_->Stop();
+  server_.reset();
+  // The connection that was open is closed with the server.
+  char byte;
+  open_connection.read_some(asio::buffer(&byte, 1), ec);
+  EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset)
+      << ec.message();
+}
+
+// Throttled bad tokens get the configured status: 401 by default (nginx
+// auth_request passes it on), 429 when asked (Traefik), with Retry-After.
+TEST_F(HttpServerTest, ThrottledBadTokenGetsTheConfiguredStatus) {
+  fx_.Sync({});
+  PeerThrottleOptions options;
+  options.burst = 1;
+  options.refill_per_second = 0.001;
+  PeerThrottle throttle(options, &fx_.clock);
+  fx_.core.SetThrottle(&throttle, /*trusted=*/nullptr);
+  auto answer = [&] {
+    return AnswerRawHttpRequest(
+        "GET /v1/authorize HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        "dpt_nope\r\nX-Deployment-Id: dep-1\r\nX-Operation: "
+        "deployment.get\r\n\r\n",
+        &fx_.core, "10.0.0.1");
+  };
+  EXPECT_EQ(answer().auth_reason, "MALFORMED_TOKEN");
+  RawHttpAnswer throttled = answer();
+  EXPECT_EQ(throttled.status, 401);
+  EXPECT_EQ(throttled.auth_reason, "THROTTLED");
+  fx_.core.SetThrottledHttpStatus(429);
+  throttled = answer();
+  EXPECT_EQ(throttled.status, 429);
+  EXPECT_EQ(throttled.auth_reason, "THROTTLED");
+  fx_.core.SetThrottle(nullptr, nullptr);
 }
 
 }  // namespace

@@ -388,17 +388,24 @@ TEST(TokenCacheTest, ConcurrentReadersWhileOneWriterApplies) {
 
   std::atomic<bool> done{false};
   std::atomic<int> misses{0};
+  std::atomic<int64_t> lookups{0};
+  std::atomic<int> started{0};
   std::vector<std::thread> readers;
   for (int r = 0; r < 4; ++r) {
     readers.emplace_back([&] {
       const Digest digest = DigestOf(stable);
+      ++started;
       while (!done.load()) {
         auto entry = cache.Lookup(digest);
         if (!entry.has_value() || entry->token_id != "tok_stable") ++misses;
         cache.state();
+        ++lookups;
       }
     });
   }
+  // Every reader is looking before the writer starts.
+  while (started.load() < 4) std::this_thread::yield();
+  const int64_t lookups_before = lookups.load();
   int64_t revision = 1;
   for (int round = 0; round < 200; ++round) {
     std::vector<CacheChange> changes;
@@ -409,6 +416,11 @@ TEST(TokenCacheTest, ConcurrentReadersWhileOneWriterApplies) {
                             : Delete(++revision, id));
     }
     cache.ApplyChanges(changes, revision);
+    if (round == 100) {
+      // Halfway, readers have looked up since the writer started: the rounds
+      // really run concurrently with lookups (a condition, not a sleep).
+      while (lookups.load() == lookups_before) std::this_thread::yield();
+    }
     if (round % 50 == 0) {
       TokenTable table;
       table.Apply(Upsert(0, "tok_stable", "dep-1", stable));
@@ -418,6 +430,7 @@ TEST(TokenCacheTest, ConcurrentReadersWhileOneWriterApplies) {
   done = true;
   for (auto& t : readers) t.join();
   EXPECT_EQ(misses.load(), 0);
+  EXPECT_GT(lookups.load(), lookups_before);
 }
 
 }  // namespace
