@@ -11,10 +11,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-#define RETURN_IF_ERROR(expr)                                  \
-  do {                                                         \
-    const ::absl::Status status_macros_status_ = (expr);       \
-    if (!status_macros_status_.ok()) return status_macros_status_; \
+#define RETURN_IF_ERROR(expr) \
+  RETURN_IF_ERROR_IMPL_(STATUS_MACROS_CONCAT_(status_, __LINE__), expr)
+
+#define RETURN_IF_ERROR_IMPL_(status, expr) \
+  do {                                      \
+    const ::absl::Status status = (expr);   \
+    if (!status.ok()) return status;        \
   } while (false)
 
 #define STATUS_MACROS_CONCAT_INNER_(a, b) a##b

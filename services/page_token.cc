@@ -4,6 +4,11 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/escaping.h"
 
 namespace tokens {
@@ -39,6 +44,55 @@ absl::StatusOr<std::string> PageTokenCodec::Decode(
     return absl::InvalidArgumentError("page_token: not a valid page token");
   }
   return payload;
+}
+
+namespace {
+
+absl::Status NotThisListing() {
+  return absl::InvalidArgumentError(
+      "page_token: does not belong to this listing");
+}
+
+}  // namespace
+
+// Payloads: "tokens|<deployment>|<create_time micros>|<id>" and
+// "audit|<deployment>|<before_id>". Deployment ids hold no '|'.
+std::string PageTokenCodec::EncodeTokenPage(const std::string& deployment_id,
+                                            const ListCursor& after) const {
+  return Encode(absl::StrCat("tokens|", deployment_id, "|",
+                             absl::ToUnixMicros(after.create_time), "|",
+                             after.id));
+}
+
+absl::StatusOr<ListCursor> PageTokenCodec::DecodeTokenPage(
+    const std::string& token, const std::string& deployment_id) const {
+  absl::StatusOr<std::string> payload = Decode(token);
+  if (!payload.ok()) return payload.status();
+  std::vector<std::string> parts = absl::StrSplit(*payload, '|');
+  int64_t micros = 0;
+  if (parts.size() != 4 || parts[0] != "tokens" || parts[1] != deployment_id ||
+      !absl::SimpleAtoi(parts[2], &micros)) {
+    return NotThisListing();
+  }
+  return ListCursor{absl::FromUnixMicros(micros), parts[3]};
+}
+
+std::string PageTokenCodec::EncodeAuditPage(const std::string& deployment_id,
+                                            int64_t before_id) const {
+  return Encode(absl::StrCat("audit|", deployment_id, "|", before_id));
+}
+
+absl::StatusOr<int64_t> PageTokenCodec::DecodeAuditPage(
+    const std::string& token, const std::string& deployment_id) const {
+  absl::StatusOr<std::string> payload = Decode(token);
+  if (!payload.ok()) return payload.status();
+  std::vector<std::string> parts = absl::StrSplit(*payload, '|');
+  int64_t before_id = 0;
+  if (parts.size() != 3 || parts[0] != "audit" || parts[1] != deployment_id ||
+      !absl::SimpleAtoi(parts[2], &before_id)) {
+    return NotThisListing();
+  }
+  return before_id;
 }
 
 }  // namespace tokens

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "storage/token_store.h"
 
 namespace tokens {
 
@@ -17,8 +18,23 @@ class PageTokenCodec {
   // tokens stay valid (TokenServer keeps it in the data directory).
   explicit PageTokenCodec(std::string key) : key_(std::move(key)) {}
 
-  std::string Encode(const std::string& payload) const;
+  // ListTokens of `deployment_id`, continuing after `after`.
+  std::string EncodeTokenPage(const std::string& deployment_id,
+                              const ListCursor& after) const;
+  // InvalidArgument naming page_token when the token is not one of ours or
+  // was made for another listing (another Deployment, the audit log).
+  absl::StatusOr<ListCursor> DecodeTokenPage(
+      const std::string& token, const std::string& deployment_id) const;
 
+  // ListAuditEvents of `deployment_id`, continuing below audit id
+  // `before_id`.
+  std::string EncodeAuditPage(const std::string& deployment_id,
+                              int64_t before_id) const;
+  absl::StatusOr<int64_t> DecodeAuditPage(
+      const std::string& token, const std::string& deployment_id) const;
+
+  // The signed envelope around any payload.
+  std::string Encode(const std::string& payload) const;
   // The payload; InvalidArgument naming `page_token` when the token is not one
   // of ours.
   absl::StatusOr<std::string> Decode(const std::string& token) const;

@@ -143,17 +143,10 @@ absl::StatusOr<TokenList> TokenManager::List(const std::string& deployment_id,
 
   ListCursor cursor;
   if (!page_token.empty()) {
-    auto payload = pages_->Decode(page_token);
-    if (!payload.ok()) return payload.status();
-    std::vector<std::string> parts = absl::StrSplit(*payload, '|');
-    int64_t micros = 0;
-    if (parts.size() != 4 || parts[0] != "tokens" ||
-        parts[1] != deployment_id || !absl::SimpleAtoi(parts[2], &micros)) {
-      return absl::InvalidArgumentError(
-          "page_token: does not belong to this listing");
-    }
-    cursor.create_time = absl::FromUnixMicros(micros);
-    cursor.id = parts[3];
+    absl::StatusOr<ListCursor> decoded =
+        pages_->DecodeTokenPage(page_token, deployment_id);
+    if (!decoded.ok()) return decoded.status();
+    cursor = *std::move(decoded);
   }
   auto page =
       store_->List(deployment_id, cursor, static_cast<int32_t>(page_size));
@@ -163,17 +156,35 @@ absl::StatusOr<TokenList> TokenManager::List(const std::string& deployment_id,
   list.total_size = page->total_size;
   if (page->more && !page->tokens.empty()) {
     const TokenRecord& last = page->tokens.back();
-    list.next_page_token = pages_->Encode(
-        absl::StrCat("tokens|", deployment_id, "|",
-                     absl::ToUnixMicros(last.create_time), "|", last.id));
+    list.next_page_token = pages_->EncodeTokenPage(
+        deployment_id, ListCursor{last.create_time, last.id});
   }
   list.tokens = std::move(page->tokens);
   return list;
 }
 
 absl::StatusOr<TokenRecord> TokenManager::Update(
-    const Principal& caller, const std::string& id,
-    std::optional<std::string> name, std::optional<std::string> description) {
+    const Principal& caller, const std::string& id, const TokenFields& fields,
+    const std::vector<std::string>& update_mask) {
+  std::optional<std::string> name;
+  std::optional<std::string> description;
+  if (update_mask.empty()) {
+    if (!fields.name.empty()) name = fields.name;
+    if (!fields.description.empty()) description = fields.description;
+  }
+  for (const std::string& path : update_mask) {
+    if (path == "name") {
+      name = fields.name;
+    } else if (path == "description") {
+      description = fields.description;
+    } else {
+      return RecordIfRejected(
+          this,
+          absl::InvalidArgumentError(
+              "update_mask: unknown path (allowed: name, description)"),
+          caller, "token.update", id, "");
+    }
+  }
   absl::Status valid = ValidateTokenId(id);
   if (valid.ok() && name) valid = ValidateName(*name);
   if (valid.ok() && description) valid = ValidateDescription(*description);
@@ -269,14 +280,10 @@ absl::StatusOr<AuditList> TokenManager::ListAudit(
 
   int64_t before_id = 0;
   if (!page_token.empty()) {
-    auto payload = pages_->Decode(page_token);
-    if (!payload.ok()) return payload.status();
-    std::vector<std::string> parts = absl::StrSplit(*payload, '|');
-    if (parts.size() != 3 || parts[0] != "audit" || parts[1] != deployment_id ||
-        !absl::SimpleAtoi(parts[2], &before_id)) {
-      return absl::InvalidArgumentError(
-          "page_token: does not belong to this listing");
-    }
+    absl::StatusOr<int64_t> decoded =
+        pages_->DecodeAuditPage(page_token, deployment_id);
+    if (!decoded.ok()) return decoded.status();
+    before_id = *decoded;
   }
   // One extra row tells whether another page follows.
   auto events = store_->ListAudit(deployment_id, before_id,
@@ -285,8 +292,8 @@ absl::StatusOr<AuditList> TokenManager::ListAudit(
   AuditList list;
   if (events->size() > static_cast<size_t>(page_size)) {
     events->resize(page_size);
-    list.next_page_token = pages_->Encode(
-        absl::StrCat("audit|", deployment_id, "|", events->back().id));
+    list.next_page_token =
+        pages_->EncodeAuditPage(deployment_id, events->back().id);
   }
   list.events = *std::move(events);
   return list;

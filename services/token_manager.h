@@ -51,6 +51,12 @@ struct AuditList {
   std::string next_page_token;
 };
 
+// The updatable fields of a token, as an UpdateToken request carries them.
+struct TokenFields {
+  std::string name;
+  std::string description;
+};
+
 class TokenManager {
  public:
   TokenManager(TokenStore* store, Clock* clock, const PageTokenCodec* pages,
@@ -62,11 +68,13 @@ class TokenManager {
   absl::StatusOr<TokenList> List(const std::string& deployment_id,
                                  int64_t page_size,
                                  const std::string& page_token);
-  // Unset fields stay as they are; at least one must be set.
-  absl::StatusOr<TokenRecord> Update(const Principal& caller,
-                                     const std::string& id,
-                                     std::optional<std::string> name,
-                                     std::optional<std::string> description);
+  // UpdateToken as the API defines it: `update_mask` names the fields to
+  // take from `fields` ("name", "description"); an empty mask takes the
+  // fields that are set (non-empty). At least one field must result; an
+  // unknown path is InvalidArgument naming update_mask. Refusals are audited.
+  absl::StatusOr<TokenRecord> Update(
+      const Principal& caller, const std::string& id,
+      const TokenFields& fields, const std::vector<std::string>& update_mask);
   absl::Status Delete(const Principal& caller, const std::string& id);
   absl::StatusOr<IssuedToken> Rotate(const Principal& caller,
                                      const std::string& id,

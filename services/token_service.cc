@@ -3,6 +3,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 
+#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -13,16 +14,13 @@
 #include "common/json_log.h"
 #include "common/token_value.h"
 #include "common/grpc_status.h"
+#include "services/caller_auth.h"
 #include "services/proto_convert.h"
 #include "common/validation.h"
 #include "services/watch_reactor.h"
 
 namespace tokens {
 namespace {
-
-const char* RoleName(CallerRole role) {
-  return role == CallerRole::kAdmin ? "admin" : "verifier";
-}
 
 // A stream refused before it started.
 class RefusedWatch : public grpc::ServerWriteReactor<v1::WatchTokensResponse> {
@@ -56,37 +54,16 @@ absl::StatusOr<Principal> TokenService::Authenticate(
     const grpc::CallbackServerContext& ctx, CallerRole role) const {
   const auto& metadata = ctx.client_metadata();
   auto it = metadata.find("authorization");
-  if (it == metadata.end()) {
-    return absl::UnauthenticatedError(
-        "authorization: missing `Bearer <key>` metadata");
-  }
-  const std::string key_string(BearerCredential(
-      std::string_view(it->second.data(), it->second.size())));
-  if (key_string.empty()) {
-    return absl::UnauthenticatedError("authorization: want `Bearer <key>`");
-  }
-  if (key_string.size() <= kMaxTokenLength &&
-      IsWellFormedTokenValue(key_string)) {
-    return absl::PermissionDeniedError(
-        "authorization: a Deployment API token cannot call TokenService; "
-        "use an admin or verifier key");
-  }
-  auto principal = callers_->Authenticate(key_string);
-  if (!principal.ok()) {
-    return absl::UnauthenticatedError("authorization: unknown caller key");
-  }
-  if (principal->role != role) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "caller '", principal->name, "' has role ", RoleName(principal->role),
-        "; this RPC needs role ", RoleName(role)));
-  }
-  return principal;
+  if (it == metadata.end()) return AuthenticateCaller(*callers_, nullptr, role);
+  const std::string value(it->second.data(), it->second.size());
+  return AuthenticateCaller(*callers_, &value, role);
 }
 
 grpc::ServerUnaryReactor* TokenService::Unary(
     grpc::CallbackServerContext* ctx, const char* method, CallerRole role,
     AuditTarget audit, std::function<absl::Status(const Principal&)> body) {
-  const absl::Time start = absl::Now();
+  // Latency on the monotonic clock.
+  const auto start = std::chrono::steady_clock::now();
   auto* reactor = ctx->DefaultReactor();
   // Work that touches the store runs on the pool and finishes the call from
   // there; `ctx`, the request and the response stay valid until Finish.
@@ -105,11 +82,11 @@ grpc::ServerUnaryReactor* TokenService::Unary(
                                audit.deployment_id, status);
       }
     }
-    LogRpc(*ctx, method, who, status, absl::Now() - start);
+    LogRpc(*ctx, method, who, status, absl::FromChrono(std::chrono::steady_clock::now() - start));
     reactor->Finish(ToGrpcStatus(status));
   };
   if (absl::Status queued = pool_->Schedule(run); !queued.ok()) {
-    LogRpc(*ctx, method, "anonymous", queued, absl::Now() - start);
+    LogRpc(*ctx, method, "anonymous", queued, absl::FromChrono(std::chrono::steady_clock::now() - start));
     reactor->Finish(ToGrpcStatus(queued));
   }
   return reactor;
@@ -232,30 +209,11 @@ grpc::ServerUnaryReactor* TokenService::UpdateToken(
   return Unary(
       ctx, "UpdateToken", CallerRole::kAdmin, {"token.update", request->id(), ""},
       [this, request, response_bytes](const Principal& caller) {
-        std::optional<std::string> name;
-        std::optional<std::string> description;
-        if (request->update_mask().paths_size() == 0) {
-          // An empty mask updates the fields that are set.
-          if (!request->name().empty()) name = request->name();
-          if (!request->description().empty()) {
-            description = request->description();
-          }
-        }
-        for (const std::string& path : request->update_mask().paths()) {
-          if (path == "name") {
-            name = request->name();
-          } else if (path == "description") {
-            description = request->description();
-          } else {
-            absl::Status bad = absl::InvalidArgumentError(
-                "update_mask: unknown path (allowed: name, description)");
-            manager_->AuditRefusal(caller.name, "token.update", request->id(),
-                                   "", bad);
-            return bad;
-          }
-        }
-        auto token = manager_->Update(caller, request->id(), std::move(name),
-                                      std::move(description));
+        const std::vector<std::string> mask(request->update_mask().paths().begin(),
+                                            request->update_mask().paths().end());
+        auto token = manager_->Update(
+            caller, request->id(),
+            TokenFields{request->name(), request->description()}, mask);
         if (!token.ok()) return token.status();
         v1::Token response;
         ToProto(*token, &response);

@@ -1,0 +1,42 @@
+#include "services/caller_auth.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/bearer.h"
+#include "common/token_value.h"
+
+namespace tokens {
+
+const char* CallerRoleName(CallerRole role) {
+  return role == CallerRole::kAdmin ? "admin" : "verifier";
+}
+
+absl::StatusOr<Principal> AuthenticateCaller(const CallerRegistry& callers,
+                                             const std::string* authorization,
+                                             CallerRole role) {
+  if (authorization == nullptr) {
+    return absl::UnauthenticatedError(
+        "authorization: missing `Bearer <key>` metadata");
+  }
+  const std::string key(BearerCredential(*authorization));
+  if (key.empty()) {
+    return absl::UnauthenticatedError("authorization: want `Bearer <key>`");
+  }
+  if (key.size() <= kMaxTokenLength && IsWellFormedTokenValue(key)) {
+    return absl::PermissionDeniedError(
+        "authorization: a Deployment API token cannot call TokenService; "
+        "use an admin or verifier key");
+  }
+  absl::StatusOr<Principal> principal = callers.Authenticate(key);
+  if (!principal.ok()) {
+    return absl::UnauthenticatedError("authorization: unknown caller key");
+  }
+  if (principal->role != role) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "authorization: caller '", principal->name, "' has role ",
+        CallerRoleName(principal->role), "; this RPC needs role ",
+        CallerRoleName(role)));
+  }
+  return principal;
+}
+
+}  // namespace tokens
