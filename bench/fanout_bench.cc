@@ -13,6 +13,17 @@
 // rss_per_stream_kb comes from --service_pid's VmRSS before and after the
 // streams are open (idle); the store figures from the service's /metrics
 // (--metrics HOST:PORT). Deletes tokens it created itself, one per change.
+//
+// With --restart_command (a shell command that kill -9s TokenService and
+// starts it again on the same addresses) it then measures a reconnect storm:
+// every stream reconnects as a verifier does (channel reconnect backoff
+// 100 ms..2 s, stream backoff 100 ms doubling to 5 s with equal jitter,
+// resuming from its revision), and prints
+//
+//   STORM streams=N recovered_s= snapshots= catch_up_reads=
+//
+// recovered_s: from the restart command returning until every stream is
+// current again; snapshots and catch_up_reads: the new process's counters.
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
@@ -26,10 +37,12 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -48,6 +61,9 @@ ABSL_FLAG(int, changes, 50, "DeleteToken calls measured");
 ABSL_FLAG(std::string, metrics, "", "TokenService /metrics HOST:PORT");
 ABSL_FLAG(int, service_pid, 0, "TokenService pid, for its RSS");
 ABSL_FLAG(double, timeout, 60, "seconds to wait for any one step");
+ABSL_FLAG(std::string, restart_command, "",
+          "shell command that kill -9s and restarts TokenService on the same "
+          "addresses; empty = no reconnect storm");
 
 namespace tokens {
 namespace {
@@ -117,6 +133,9 @@ int64_t Sample(const std::string& page, const std::string& series) {
 // last one did.
 struct Progress {
   std::atomic<int64_t> target{0};
+  // Streams opened before this generation do not count (the storm counts
+  // reconnected streams only).
+  std::atomic<int> min_generation{0};
   std::atomic<int> reached{0};
   std::atomic<int> want{0};
   absl::Mutex mu;
@@ -149,11 +168,27 @@ struct Progress {
   }
 };
 
+class Stream;
+
+// Streams that ended, reopened after a jittered backoff by one thread.
+class Reconnector {
+ public:
+  virtual ~Reconnector() = default;
+  virtual void Ended(Stream* stream) = 0;
+};
+
 class Stream final : public grpc::ClientReadReactor<v1::WatchTokensResponse> {
  public:
   Stream(v1::TokenService::Stub* stub, const std::string& key,
-         int64_t since_revision, Progress* progress)
-      : progress_(progress) {
+         int64_t since_revision, Progress* progress, int index = 0,
+         int generation = 0, Reconnector* reconnector = nullptr,
+         int backoff_ms = 100)
+      : progress_(progress),
+        index_(index),
+        generation_(generation),
+        backoff_ms_(backoff_ms),
+        reconnector_(reconnector),
+        revision_(since_revision) {
     context_.AddMetadata("authorization", "Bearer " + key);
     request_.set_since_revision(since_revision);
     request_.set_resume(true);
@@ -165,8 +200,11 @@ class Stream final : public grpc::ClientReadReactor<v1::WatchTokensResponse> {
   void OnReadDone(bool ok) override {
     if (!ok) return;
     const int64_t revision = message_.revision();
+    revision_.store(revision);
+    got_message_.store(true);
     const int64_t target = progress_->target.load();
-    if (revision >= target && counted_ != target) {
+    if (revision >= target && counted_ != target &&
+        generation_ >= progress_->min_generation.load()) {
       counted_ = target;
       progress_->Reached();
     }
@@ -174,13 +212,25 @@ class Stream final : public grpc::ClientReadReactor<v1::WatchTokensResponse> {
   }
   void OnDone(const grpc::Status& status) override {
     if (!cancelled_.load()) {
-      progress_->failed.fetch_add(1);
-      std::fprintf(stderr, "stream ended: %d %s\n", status.error_code(),
-                   status.error_message().c_str());
+      if (reconnector_ != nullptr) {
+        reconnector_->Ended(this);
+      } else {
+        progress_->failed.fetch_add(1);
+        std::fprintf(stderr, "stream ended: %d %s\n", status.error_code(),
+                     status.error_message().c_str());
+      }
     }
     absl::MutexLock lock(&mu_);
     done_ = true;
   }
+  int index() const { return index_; }
+  int generation() const { return generation_; }
+  int64_t revision() const { return revision_.load(); }
+  // The next backoff: reset after a stream that got messages, else doubled.
+  int next_backoff_ms() const {
+    return got_message_.load() ? 100 : std::min(5000, backoff_ms_ * 2);
+  }
+  int backoff_ms() const { return backoff_ms_; }
   void Cancel() {
     cancelled_.store(true);
     context_.TryCancel();
@@ -192,6 +242,12 @@ class Stream final : public grpc::ClientReadReactor<v1::WatchTokensResponse> {
 
  private:
   Progress* const progress_;
+  const int index_;
+  const int generation_;
+  const int backoff_ms_;
+  Reconnector* const reconnector_;
+  std::atomic<int64_t> revision_;
+  std::atomic<bool> got_message_{false};
   grpc::ClientContext context_;
   v1::WatchTokensRequest request_;
   v1::WatchTokensResponse message_;
@@ -200,6 +256,79 @@ class Stream final : public grpc::ClientReadReactor<v1::WatchTokensResponse> {
   std::atomic<bool> cancelled_{false};
   absl::Mutex mu_;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// Reopens ended streams, like a verifier's FeedClient: after
+// JitteredBackoff(backoff) = backoff/2 + uniform * backoff/2, resuming from
+// the stream's revision.
+class StormReconnector final : public Reconnector {
+ public:
+  StormReconnector(std::vector<std::unique_ptr<v1::TokenService::Stub>>* stubs,
+                   std::string key, Progress* progress,
+                   std::vector<std::unique_ptr<Stream>>* streams)
+      : stubs_(stubs), key_(std::move(key)), progress_(progress),
+        streams_(streams), thread_([this] { Run(); }) {}
+  ~StormReconnector() override {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    thread_.join();
+  }
+  void Ended(Stream* stream) override {
+    const int backoff = stream->next_backoff_ms();
+    absl::MutexLock lock(&mu_);
+    const double jitter = absl::Uniform(rng_, 0.0, 1.0);
+    due_.push_back(
+        {absl::Now() + absl::Milliseconds(backoff / 2 + jitter * backoff / 2),
+         stream->index(), stream->generation() + 1, stream->revision(),
+         backoff});
+  }
+  // Ended streams stay here until the end (a reactor may still be inside
+  // OnDone when it is replaced).
+  std::vector<std::unique_ptr<Stream>> graveyard;
+
+ private:
+  struct Due {
+    absl::Time at;
+    int index;
+    int generation;
+    int64_t revision;
+    int backoff_ms;
+  };
+  void Run() {
+    absl::MutexLock lock(&mu_);
+    while (!stopping_) {
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Milliseconds(5));
+      const absl::Time now = absl::Now();
+      std::vector<Due> ready;
+      for (size_t i = 0; i < due_.size();) {
+        if (due_[i].at <= now) {
+          ready.push_back(due_[i]);
+          due_[i] = due_.back();
+          due_.pop_back();
+        } else {
+          ++i;
+        }
+      }
+      for (const Due& d : ready) {
+        graveyard.push_back(std::move((*streams_)[d.index]));
+        (*streams_)[d.index] = std::make_unique<Stream>(
+            (*stubs_)[d.index % stubs_->size()].get(), key_, d.revision,
+            progress_, d.index, d.generation, this, d.backoff_ms);
+      }
+    }
+  }
+
+  std::vector<std::unique_ptr<v1::TokenService::Stub>>* const stubs_;
+  const std::string key_;
+  Progress* const progress_;
+  std::vector<std::unique_ptr<Stream>>* const streams_;
+  absl::Mutex mu_;
+  absl::BitGen rng_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<Due> due_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
 };
 
 double Percentile(std::vector<double> v, double p) {
@@ -222,6 +351,10 @@ int Run() {
     grpc::ChannelArguments args;
     args.SetInt("bench.fanout.channel", i);
     args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 64 << 20);
+    // As the verifier's channel (verifier/verifier_server.cc).
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
     stubs.push_back(v1::TokenService::NewStub(grpc::CreateCustomChannel(
         absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials(),
         args)));
@@ -273,14 +406,21 @@ int Run() {
 
   const int pid = absl::GetFlag(FLAGS_service_pid);
   const int64_t rss_before = pid > 0 ? RssKb(pid) : -1;
+  const std::string restart = absl::GetFlag(FLAGS_restart_command);
   Progress progress;
   progress.Arm(revision, n);
   const absl::Time connect_start = absl::Now();
   std::vector<std::unique_ptr<Stream>> streams;
   streams.reserve(n);
+  std::unique_ptr<StormReconnector> reconnector;
+  if (!restart.empty()) {
+    reconnector = std::make_unique<StormReconnector>(&stubs, verifier,
+                                                     &progress, &streams);
+  }
   for (int i = 0; i < n; ++i) {
     streams.push_back(std::make_unique<Stream>(
-        stubs[i % nchannels].get(), verifier, revision, &progress));
+        stubs[i % nchannels].get(), verifier, revision, &progress, i, 0,
+        reconnector.get()));
   }
   Clock::time_point at;
   if (!progress.Wait(timeout, &at)) {
@@ -328,8 +468,35 @@ int Run() {
           ? -1
           : static_cast<double>(reads(after) - reads(before)) / k;
 
+  std::string storm;
+  if (!restart.empty()) {
+    // Every stream must come back on the new process, at the revision it had.
+    progress.min_generation.store(1);
+    progress.Arm(revision, n);
+    if (std::system(restart.c_str()) != 0) {
+      std::fprintf(stderr, "restart command failed\n");
+      return 1;
+    }
+    const Clock::time_point restarted = Clock::now();
+    if (!progress.Wait(timeout, &at)) {
+      std::fprintf(stderr, "after the restart only %d of %d streams are back\n",
+                   progress.reached.load(), n);
+      return 1;
+    }
+    const std::string page = Metrics(metrics);
+    storm = absl::StrCat(
+        "STORM streams=", n, " recovered_s=",
+        std::chrono::duration<double>(at - restarted).count(),
+        " snapshots=", Sample(page, "token_service_snapshots_sent_total"),
+        " catch_up_reads=",
+        Sample(page,
+               "token_service_feed_store_reads_total{reader=\"catch_up\"}"),
+        "\n");
+  }
+
   for (auto& stream : streams) stream->Cancel();
   for (auto& stream : streams) stream->WaitDone();
+  reconnector.reset();
   std::printf(
       "RESULT streams=%d channels=%d changes=%d p50_ms=%.2f p99_ms=%.2f "
       "max_ms=%.2f connect_s=%.2f rss_per_stream_kb=%.1f "
@@ -344,6 +511,7 @@ int Run() {
       static_cast<long long>(
           Sample(after, "token_service_snapshots_built_total")),
       progress.failed.load());
+  std::printf("%s", storm.c_str());
   return progress.failed.load() == 0 ? 0 : 1;
 }
 

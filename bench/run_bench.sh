@@ -42,7 +42,7 @@ if [ "$smoke" = 1 ]; then
   big_tokens=3000; small_tokens=1500; check_tokens=200; list_tokens=200
   reps=1; duration=0.3; warmup=0.1; inflights="16"; fractions="0.5"
   revocations=10; create_duration=0.5; settle=0.2; decision_args="--benchmark_min_time=0.01"
-  fanout_streams="1 50 150"; fanout_changes=5
+  fanout_streams="1 50 150"; fanout_changes=5; fanout_storm=150
   export DECISION_BENCH_TOKENS=2000
 else
   # On disk (not tmpfs): the CreateToken figures are about fsync.
@@ -52,7 +52,7 @@ else
   fractions="0.1 0.25 0.5 0.75 0.9"
   revocations=200; create_duration=3; settle=1
   decision_args="--benchmark_repetitions=3 --benchmark_min_time=0.5"
-  fanout_streams="1 1000 3000 10000"; fanout_changes=50
+  fanout_streams="1 1000 3000 10000"; fanout_changes=50; fanout_storm=3000
   export DECISION_BENCH_TOKENS=1000000
 fi
 rm -rf "$work"
@@ -311,6 +311,8 @@ stop "$verifier_pid"
 ##### its RSS per idle stream is that of N streams alone).
 # The client opens the streams over 100 connections (1 for one stream) and,
 # fanout_changes times, measures DeleteToken returning -> every stream has it.
+# With fanout_storm streams it then kill -9s TokenService and starts it again
+# on the same addresses: the reconnect storm.
 fanout_stream_counts=""
 for n in $fanout_streams; do
   mkdir -p "$work/fanout$n"; chmod 700 "$work/fanout$n"
@@ -318,11 +320,26 @@ for n in $fanout_streams; do
     --data-dir="$work/fanout$n" --http-listen=127.0.0.1:0
   fanout_addr=$ADDR; fanout_pid=$PID; fanout_http=$HTTP_ADDR
   channels=100; [ "$n" -lt 100 ] && channels=$n
-  if line=$(on_client "$bin/bench/fanout_bench" --target="$fanout_addr" --metrics="$fanout_http" \
+  storm_args=()
+  rm -f "$work/storm.pid"
+  if [ "$n" = "$fanout_storm" ]; then
+    storm_args=(--restart_command="kill -9 $fanout_pid; $bin/services/token_service \
+--listen=$fanout_addr --data-dir=$work/fanout$n --http-listen=$fanout_http \
+>$work/storm.out 2>$work/storm.log & echo \$! >$work/storm.pid")
+  fi
+  if fanout_out=$(on_client "$bin/bench/fanout_bench" --target="$fanout_addr" --metrics="$fanout_http" \
       --admin_key_file="$work/fanout$n/admin.key" --verifier_key_file="$work/fanout$n/verifier.key" \
       --streams="$n" --channels="$channels" --changes="$fanout_changes" --service_pid="$fanout_pid" \
-      2>>"$work/fanout.log" | grep '^RESULT'); then
+      "${storm_args[@]}" 2>>"$work/fanout.log") && line=$(echo "$fanout_out" | grep '^RESULT'); then
     log "fan-out: $line"
+    storm_line=$(echo "$fanout_out" | grep '^STORM' || true)
+    if [ -n "$storm_line" ]; then
+      log "reconnect storm: $storm_line"
+      record storm_n "$n"
+      record storm_s "$(field recovered_s "$storm_line")"
+      record storm_snapshots "$(field snapshots "$storm_line")"
+      record storm_catch_up "$(field catch_up_reads "$storm_line")"
+    fi
     record "fanout_${n}_p50_ms" "$(field p50_ms "$line")"
     record "fanout_${n}_p99_ms" "$(field p99_ms "$line")"
     record "fanout_${n}_max_ms" "$(field max_ms "$line")"
@@ -335,6 +352,7 @@ for n in $fanout_streams; do
     [ "$smoke" = 1 ] && exit 1
   fi
   stop "$fanout_pid"
+  if [ -s "$work/storm.pid" ]; then stop "$(cat "$work/storm.pid")"; fi
 done
 
 ##### The naive design: a database lookup per Check.
@@ -411,6 +429,9 @@ fanout_rows() {
     echo "| TokenService RSS per idle WatchTokens stream, $biggest streams | ≤ 64 KiB | $(v "fanout_${biggest}_rss_kb") KiB | — | — | $(ok "$(v "fanout_${biggest}_rss_kb") <= 64") |"
     local mid=$biggest; for n in $fanout_stream_counts; do [ "$n" = 1000 ] && mid=1000; done
     echo "| feed store reads per change, $mid streams (token_service /metrics) | 1 | $(v "fanout_${mid}_reads") | — | — | $(ok "$(v "fanout_${mid}_reads") <= 1") |"
+  fi
+  if [ -n "$(v storm_s)" ]; then
+    echo "| reconnect storm: kill -9 and restart TokenService with $(v storm_n) streams attached (verifier backoff, 100 connections) | none needs a snapshot | all current again $(v storm_s) s after the restart; $(v storm_snapshots) snapshots, $(v storm_catch_up) catch-up reads | — | — | $(ok "$(v storm_snapshots) == 0") |"
   fi
   for want in $fanout_streams; do
     case " $fanout_stream_counts " in *" $want "*) ;; *)
