@@ -13,6 +13,11 @@ bool IsServedName(const std::string& service) {
          service == "envoy.service.auth.v3.Authorization";
 }
 
+// Liveness: SERVING while the process answers, whatever the feed's state, so
+// a Kubernetes liveness probe does not restart a sidecar that is only waiting
+// for TokenService.
+constexpr char kLivenessService[] = "liveness";
+
 HealthCheckResponse::ServingStatus StatusOf(const VerifierCore* core) {
   return core->IsReady() ? HealthCheckResponse::SERVING
                          : HealthCheckResponse::NOT_SERVING;
@@ -101,12 +106,15 @@ grpc::ServerUnaryReactor* HealthService::Check(
     const grpc::health::v1::HealthCheckRequest* request,
     HealthCheckResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (!IsServedName(request->service())) {
+  if (!IsServedName(request->service()) &&
+      request->service() != kLivenessService) {
     reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
                                  "service: unknown service name"));
     return reactor;
   }
-  response->set_status(StatusOf(core_));
+  response->set_status(request->service() == kLivenessService
+                           ? HealthCheckResponse::SERVING
+                           : StatusOf(core_));
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

@@ -4,7 +4,9 @@
 //
 //   Check  SERVING or NOT_SERVING for "" and each service the verifier
 //          serves (tokens.v1.Verifier, envoy.service.auth.v3.Authorization),
-//          evaluated at the call; NOT_FOUND for any other name.
+//          evaluated at the call; SERVING for "liveness" while the process
+//          answers (a liveness probe must not restart a sidecar that only
+//          waits for TokenService); NOT_FOUND for any other name.
 //   Watch  the current status at once, then every change Publish reports.
 //
 // Thread-safe. The core is not owned and must outlive the server.

@@ -277,6 +277,10 @@ TEST_F(ExtAuthzTest, GrpcHealthAndReadyzChangeTogether) {
   agree(200, 1);
   clock_.Advance(absl::Seconds(31));  // past max-staleness
   agree(503, 2);
+  // Liveness stays SERVING while only readiness is lost.
+  auto alive = HealthCheck(verifier_channel_, "liveness");
+  ASSERT_TRUE(alive.ok()) << alive.status();
+  EXPECT_EQ(*alive, 1);
   ASSERT_TRUE(WaitUntilReady());  // the next heartbeat
   agree(200, 1);
   EXPECT_FALSE(HealthCheck(verifier_channel_, "no.such.Service").ok());
