@@ -1,9 +1,8 @@
 #include "cli/client.h"
 
-#include "common/grpc_status.h"
-
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/grpc_status.h"
 
 namespace tokens::cli {
 namespace {
@@ -63,8 +62,9 @@ absl::Status FromGrpc(const grpc::Status& status, const std::string& what,
   absl::Status converted = FromGrpcStatus(status);
   if (absl::IsDeadlineExceeded(converted) || absl::IsUnavailable(converted)) {
     // Say where: the usual cause is a wrong --server or a service not up.
-    return absl::Status(converted.code(), absl::StrCat(what, " at ", address,
-                                                       ": ", converted.message()));
+    return absl::Status(
+        converted.code(),
+        absl::StrCat(what, " at ", address, ": ", converted.message()));
   }
   return converted;
 }

@@ -1,7 +1,7 @@
 // Where tokenctl finds its credentials and servers: flags first, then the
-// environment, then the documented defaults (docs/operations.md). Pure functions of an environment
-// lookup, so tests pass a map instead of touching the process environment.
-// Thread-safe.
+// environment, then the documented defaults (docs/operations.md). Pure
+// functions of an environment lookup, so tests pass a map instead of touching
+// the process environment. Thread-safe.
 //
 // The Deployment API token (what `tokenctl check` acts with):
 //   1. ASTRO_API_TOKEN, when set and non-empty.

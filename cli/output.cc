@@ -164,7 +164,8 @@ std::string TokenTable(const std::vector<v1::Token>& tokens, absl::Time now) {
         token.id(),
         token.name(),
         token.short_token(),
-        token.has_create_time() ? Rfc3339(TimeFromProto(token.create_time())) : "-",
+        token.has_create_time() ? Rfc3339(TimeFromProto(token.create_time()))
+                                : "-",
         ExpiryText(token, now),
         token.has_last_used_time()
             ? RelativeTime(TimeFromProto(token.last_used_time()), now)

@@ -2,12 +2,12 @@
 // admin key.
 #include <string>
 
-#include "common/validation.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "common/json_log.h"
+#include "common/validation.h"
 
 namespace tokens::cli {
 namespace {
@@ -74,7 +74,8 @@ int Create(const ParsedArgs& args, CliContext& context) {
   request.set_name(*args.Get("name"));
   request.set_description(args.Get("description").value_or(""));
   if (std::optional<std::string> days = args.Get("expiration-days")) {
-    absl::StatusOr<int> parsed = ParseInt("expiration-days", *days, 0, kMaxExpirationDays);
+    absl::StatusOr<int> parsed =
+        ParseInt("expiration-days", *days, 0, kMaxExpirationDays);
     if (!parsed.ok()) return Fail(context, parsed.status());
     request.set_expiration_days(*parsed);
   }
@@ -185,11 +186,11 @@ int Rotate(const ParsedArgs& args, CliContext& context) {
     absl::StatusOr<int64_t> seconds = ParseSeconds("grace-period", *text);
     if (!seconds.ok()) return Fail(context, seconds.status());
     if (*seconds > kMaxGracePeriodSeconds) {
-      return Fail(context,
-                  absl::InvalidArgumentError(absl::StrCat(
-                      "--grace-period must be at most ",
-                      absl::FormatDuration(
-                          absl::Seconds(kMaxGracePeriodSeconds)))));
+      return Fail(
+          context,
+          absl::InvalidArgumentError(absl::StrCat(
+              "--grace-period must be at most ",
+              absl::FormatDuration(absl::Seconds(kMaxGracePeriodSeconds)))));
     }
     grace = *seconds;
   }
@@ -293,8 +294,8 @@ std::vector<Command> TokenCommands() {
               true},
              {"description", "", "TEXT", "optional free text"},
              {"expiration-days", "", "N",
-              absl::StrCat("days until the token expires, 1-", kMaxExpirationDays,
-                           "; 0 or absent = never")}},
+              absl::StrCat("days until the token expires, 1-",
+                           kMaxExpirationDays, "; 0 or absent = never")}},
             kSecretOutputs)},
        Create});
   commands.push_back(

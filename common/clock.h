@@ -57,7 +57,8 @@ inline Clock* RealClock() {
    public:
     absl::Time Now() const override { return absl::Now(); }
     absl::Duration Monotonic() const override {
-      return absl::FromChrono(std::chrono::steady_clock::now().time_since_epoch());
+      return absl::FromChrono(
+          std::chrono::steady_clock::now().time_since_epoch());
     }
     bool AwaitWithTimeout(absl::Mutex* mu, const absl::Condition& condition,
                           absl::Duration timeout) const override

@@ -1,6 +1,6 @@
-// Our command lines (docs/operations.md) spell flags with dashes (`--data-dir`); Abseil
-// flag names are C++ identifiers (`data_dir`). ParseFlagsWithDashes accepts
-// both spellings.
+// Our command lines (docs/operations.md) spell flags with dashes
+// (`--data-dir`); Abseil flag names are C++ identifiers (`data_dir`).
+// ParseFlagsWithDashes accepts both spellings.
 #ifndef COMMON_FLAG_NAMES_H_
 #define COMMON_FLAG_NAMES_H_
 

@@ -1,10 +1,9 @@
 #include "common/listen_policy.h"
 
-#include "common/host_port.h"
-
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/host_port.h"
 
 namespace tokens {
 

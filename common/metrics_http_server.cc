@@ -69,8 +69,9 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(kMaxHeaderBytes);
     stream_.expires_after(kIdleTimeout);
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec,
-                                                 size_t) { self->OnRead(ec); });
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->OnRead(ec);
+                     });
   }
 
  private:
@@ -81,12 +82,12 @@ class Session : public std::enable_shared_from_this<Session> {
     response_ = Answer(request, *render_);
     response_.keep_alive(!close);
     stream_.expires_after(kIdleTimeout);
-    http::async_write(stream_, response_,
-                      [self = shared_from_this(), close](beast::error_code ec,
-                                                         size_t) {
-                        if (ec || close) return self->Close();
-                        self->Read();
-                      });
+    http::async_write(
+        stream_, response_,
+        [self = shared_from_this(), close](beast::error_code ec, size_t) {
+          if (ec || close) return self->Close();
+          self->Read();
+        });
   }
 
   void Close() {

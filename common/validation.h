@@ -1,6 +1,6 @@
-// The API's field rules (docs/design.md, "Field rules"), shared by every RPC. Each returns InvalidArgument
-// with a message that starts with the field name, or OK. Thread-safe (pure
-// functions).
+// The API's field rules (docs/design.md, "Field rules"), shared by every RPC.
+// Each returns InvalidArgument with a message that starts with the field name,
+// or OK. Thread-safe (pure functions).
 #ifndef COMMON_VALIDATION_H_
 #define COMMON_VALIDATION_H_
 

@@ -31,10 +31,10 @@ absl::StatusOr<Principal> AuthenticateCaller(const CallerRegistry& callers,
     return absl::UnauthenticatedError("authorization: unknown caller key");
   }
   if (principal->role != role) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "authorization: caller '", principal->name, "' has role ",
-        CallerRoleName(principal->role), "; this RPC needs role ",
-        CallerRoleName(role)));
+    return absl::PermissionDeniedError(
+        absl::StrCat("authorization: caller '", principal->name, "' has role ",
+                     CallerRoleName(principal->role), "; this RPC needs role ",
+                     CallerRoleName(role)));
   }
   return principal;
 }

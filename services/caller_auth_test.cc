@@ -63,8 +63,7 @@ TEST_F(CallerAuthTest, EveryRefusalNamesAuthorizationAndNeverTheKey) {
     EXPECT_EQ(principal.status().code(), c.code) << c.header;
     EXPECT_EQ(principal.status().message().find("authorization"), 0u)
         << principal.status();
-    EXPECT_EQ(principal.status().message().find(admin_key_),
-              std::string::npos);
+    EXPECT_EQ(principal.status().message().find(admin_key_), std::string::npos);
     EXPECT_EQ(principal.status().message().find(verifier_key_),
               std::string::npos);
   }

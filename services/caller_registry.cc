@@ -51,8 +51,9 @@ absl::StatusOr<std::unique_ptr<CallerRegistry>> CallerRegistry::Parse(
           absl::StrCat("credentials line ", line_number,
                        ": want `<name> <admin|verifier> <sha256-hex>`"));
     }
-    registry->by_digest_[parts[2]] = Principal{
-        parts[0], parts[1] == "admin" ? CallerRole::kAdmin : CallerRole::kVerifier};
+    registry->by_digest_[parts[2]] =
+        Principal{parts[0], parts[1] == "admin" ? CallerRole::kAdmin
+                                                : CallerRole::kVerifier};
   }
   return registry;
 }

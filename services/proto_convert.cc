@@ -53,7 +53,7 @@ void ToProto(const TokenChangeRecord& change, v1::TokenChange* out) {
   if (change.previous_digest) {
     out->set_previous_digest(DigestToBytes(*change.previous_digest));
     TimeToProto(change.previous_valid_until,
-                 out->mutable_previous_valid_until());
+                out->mutable_previous_valid_until());
   }
 }
 

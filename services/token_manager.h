@@ -73,8 +73,8 @@ class TokenManager {
   // fields that are set (non-empty). At least one field must result; an
   // unknown path is InvalidArgument naming update_mask. Refusals are audited.
   absl::StatusOr<TokenRecord> Update(
-      const Principal& caller, const std::string& id,
-      const TokenFields& fields, const std::vector<std::string>& update_mask);
+      const Principal& caller, const std::string& id, const TokenFields& fields,
+      const std::vector<std::string>& update_mask);
   absl::Status Delete(const Principal& caller, const std::string& id);
   absl::StatusOr<IssuedToken> Rotate(const Principal& caller,
                                      const std::string& id,

@@ -11,12 +11,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/bearer.h"
+#include "common/grpc_status.h"
 #include "common/json_log.h"
 #include "common/token_value.h"
-#include "common/grpc_status.h"
+#include "common/validation.h"
 #include "services/caller_auth.h"
 #include "services/proto_convert.h"
-#include "common/validation.h"
 #include "services/watch_reactor.h"
 
 namespace tokens {
@@ -82,11 +82,13 @@ grpc::ServerUnaryReactor* TokenService::Unary(
                                audit.deployment_id, status);
       }
     }
-    LogRpc(*ctx, method, who, status, absl::FromChrono(std::chrono::steady_clock::now() - start));
+    LogRpc(*ctx, method, who, status,
+           absl::FromChrono(std::chrono::steady_clock::now() - start));
     reactor->Finish(ToGrpcStatus(status));
   };
   if (absl::Status queued = pool_->Schedule(run); !queued.ok()) {
-    LogRpc(*ctx, method, "anonymous", queued, absl::FromChrono(std::chrono::steady_clock::now() - start));
+    LogRpc(*ctx, method, "anonymous", queued,
+           absl::FromChrono(std::chrono::steady_clock::now() - start));
     reactor->Finish(ToGrpcStatus(queued));
   }
   return reactor;
@@ -185,8 +187,8 @@ bool ParseUpdateTokenRequest(const std::string& bytes,
     }
     if (!ok) return false;
   }
-  return in.ConsumedEntireMessage() && in.CurrentPosition() ==
-                                           static_cast<int>(bytes.size());
+  return in.ConsumedEntireMessage() &&
+         in.CurrentPosition() == static_cast<int>(bytes.size());
 }
 
 grpc::ServerUnaryReactor* TokenService::UpdateToken(
@@ -206,22 +208,24 @@ grpc::ServerUnaryReactor* TokenService::UpdateToken(
         "request: not a well-formed tokens.v1.UpdateTokenRequest")));
     return reactor;
   }
-  return Unary(
-      ctx, "UpdateToken", CallerRole::kAdmin, {"token.update", request->id(), ""},
-      [this, request, response_bytes](const Principal& caller) {
-        const std::vector<std::string> mask(request->update_mask().paths().begin(),
-                                            request->update_mask().paths().end());
-        auto token = manager_->Update(
-            caller, request->id(),
-            TokenFields{request->name(), request->description()}, mask);
-        if (!token.ok()) return token.status();
-        v1::Token response;
-        ToProto(*token, &response);
-        const std::string serialized = response.SerializeAsString();
-        grpc::Slice slice(serialized);
-        *response_bytes = grpc::ByteBuffer(&slice, 1);
-        return absl::OkStatus();
-      });
+  return Unary(ctx, "UpdateToken", CallerRole::kAdmin,
+               {"token.update", request->id(), ""},
+               [this, request, response_bytes](const Principal& caller) {
+                 const std::vector<std::string> mask(
+                     request->update_mask().paths().begin(),
+                     request->update_mask().paths().end());
+                 auto token = manager_->Update(
+                     caller, request->id(),
+                     TokenFields{request->name(), request->description()},
+                     mask);
+                 if (!token.ok()) return token.status();
+                 v1::Token response;
+                 ToProto(*token, &response);
+                 const std::string serialized = response.SerializeAsString();
+                 grpc::Slice slice(serialized);
+                 *response_bytes = grpc::ByteBuffer(&slice, 1);
+                 return absl::OkStatus();
+               });
 }
 
 grpc::ServerUnaryReactor* TokenService::DeleteToken(
@@ -276,8 +280,8 @@ grpc::ServerUnaryReactor* TokenService::ReportUsage(
                  for (const v1::TokenUsage& usage : request->usages()) {
                    usages.push_back({usage.token_id(),
                                      TimeFromProtoOr(usage.last_used_time(),
-                                                   usage.has_last_used_time(),
-                                                   absl::InfinitePast())});
+                                                     usage.has_last_used_time(),
+                                                     absl::InfinitePast())});
                  }
                  return manager_->ReportUsage(usages);
                });

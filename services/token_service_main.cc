@@ -113,9 +113,9 @@ int main(int argc, char** argv) {
   // /metrics is plain HTTP whatever --tls-cert says: off loopback only with
   // --insecure.
   if (!options.http_listen.empty()) {
-    if (absl::Status plain = tokens::CheckPlaintextListen(
-            "--http-listen", options.http_listen,
-            absl::GetFlag(FLAGS_insecure));
+    if (absl::Status plain =
+            tokens::CheckPlaintextListen("--http-listen", options.http_listen,
+                                         absl::GetFlag(FLAGS_insecure));
         !plain.ok()) {
       std::fprintf(stderr, "%s\n", std::string(plain.message()).c_str());
       return 2;

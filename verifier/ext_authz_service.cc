@@ -71,8 +71,7 @@ void AnswerExtAuthz(VerifierCore* core, const std::string& default_deployment,
                     absl::FunctionRef<std::string()> peer,
                     auth::CheckResponse* response) {
   const auth::AttributeContext& attributes = request.attributes();
-  const auth::AttributeContext::HttpRequest& http =
-      attributes.request().http();
+  const auth::AttributeContext::HttpRequest& http = attributes.request().http();
   std::string deployment_id = ContextExtension(attributes, "deployment_id");
   if (deployment_id.empty()) deployment_id = Header(http, "x-deployment-id");
   if (deployment_id.empty()) deployment_id = default_deployment;
@@ -83,8 +82,8 @@ void AnswerExtAuthz(VerifierCore* core, const std::string& default_deployment,
   if (absl::Status valid =
           VerifierCore::ValidateRequest(deployment_id, operation);
       !valid.ok()) {
-    Deny(kPermissionDenied, 403, "INVALID_REQUEST", std::string(valid.message()),
-         response);
+    Deny(kPermissionDenied, 403, "INVALID_REQUEST",
+         std::string(valid.message()), response);
     return;
   }
   const std::string authorization = Header(http, "authorization");
@@ -121,8 +120,9 @@ void AnswerExtAuthz(VerifierCore* core, const std::string& default_deployment,
 grpc::ServerUnaryReactor* ExtAuthzService::Check(
     grpc::CallbackServerContext* context, const auth::CheckRequest* request,
     auth::CheckResponse* response) {
-  AnswerExtAuthz(core_, default_deployment_, *request,
-                 [context] { return context->peer(); }, response);
+  AnswerExtAuthz(
+      core_, default_deployment_, *request,
+      [context] { return context->peer(); }, response);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;

@@ -11,9 +11,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/json_log.h"
-#include "common/host_port.h"
 #include "common/bearer.h"
+#include "common/host_port.h"
+#include "common/json_log.h"
 #include "verifier/https_context.h"
 #include "verifier/verifier_service.h"
 
@@ -76,7 +76,8 @@ Response Authorize(const Request& request, VerifierCore* core,
   if (!checked.ok()) {
     // A throttled bad token is still a denial the proxy passes on: nginx
     // auth_request turns any status but 2xx, 401 and 403 into a 500.
-    const auto status = static_cast<http::status>(core->throttled_http_status());
+    const auto status =
+        static_cast<http::status>(core->throttled_http_status());
     Response response =
         MakeResponse(status, request.version(),
                      absl::StrCat(checked.status().message(), "\n"));
@@ -90,9 +91,9 @@ Response Authorize(const Request& request, VerifierCore* core,
   }
   const Decision& decision = *checked;
   const std::string_view reason = CheckReasonName(decision.reason);
-  Response response =
-      MakeResponse(static_cast<http::status>(HttpStatusForDecision(decision.reason)), request.version(),
-                   std::string(reason) + "\n");
+  Response response = MakeResponse(
+      static_cast<http::status>(HttpStatusForDecision(decision.reason)),
+      request.version(), std::string(reason) + "\n");
   response.set("X-Auth-Reason",
                beast::string_view(reason.data(), reason.size()));
   if (decision.allowed()) response.set("X-Token-Id", decision.token_id);

@@ -96,8 +96,8 @@ TEST(PeerThrottleTest, ConcurrentChargesAreAllCounted) {
   EXPECT_TRUE(throttle.Allow("other"));
 }
 
-// Through VerifierCore: a peer hammering bad tokens gets its bad tokens refused,
-// while valid tokens (its own and another peer's) stay ALLOWED.
+// Through VerifierCore: a peer hammering bad tokens gets its bad tokens
+// refused, while valid tokens (its own and another peer's) stay ALLOWED.
 TEST(PeerThrottleCoreTest, HammeringPeerIsRefusedOthersStayAllowed) {
   CoreFixture f;
   const std::string value = NewTokenValue();
@@ -117,8 +117,8 @@ TEST(PeerThrottleCoreTest, HammeringPeerIsRefusedOthersStayAllowed) {
     }
   }
   EXPECT_EQ(refused, 80);
-  // The throttled peer's valid tokens still pass (it may be an app relaying many users);
-  // its bad ones stay refused.
+  // The throttled peer's valid tokens still pass (it may be an app relaying
+  // many users); its bad ones stay refused.
   absl::StatusOr<Decision> valid = f.core.CheckFromPeer(
       "ipv4:10.0.0.1:40001", value, "dep-a", "deployment.get");
   ASSERT_TRUE(valid.ok());

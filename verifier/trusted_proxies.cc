@@ -33,7 +33,8 @@ std::optional<std::array<uint8_t, 16>> ParseAddress(std::string_view address) {
 }
 
 bool IsMappedV4(const std::array<uint8_t, 16>& bytes) {
-  static constexpr uint8_t kPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  static constexpr uint8_t kPrefix[12] = {0, 0, 0, 0, 0,    0,
+                                          0, 0, 0, 0, 0xff, 0xff};
   return std::memcmp(bytes.data(), kPrefix, 12) == 0;
 }
 
@@ -101,7 +102,8 @@ std::string TrustedProxies::EndClient(std::string_view peer_host,
   std::vector<absl::string_view> entries = absl::StrSplit(
       absl::string_view(forwarded.data(), forwarded.size()), ',');
   for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
-    std::string address = ForwardedAddress(std::string_view(it->data(), it->size()));
+    std::string address =
+        ForwardedAddress(std::string_view(it->data(), it->size()));
     if (address.empty()) return {};  // a hop we cannot read: stop believing
     if (!Contains(address)) return address;
   }
@@ -109,8 +111,8 @@ std::string TrustedProxies::EndClient(std::string_view peer_host,
 }
 
 std::string ForwardedAddress(std::string_view entry) {
-  absl::string_view text = absl::StripAsciiWhitespace(
-      absl::string_view(entry.data(), entry.size()));
+  absl::string_view text =
+      absl::StripAsciiWhitespace(absl::string_view(entry.data(), entry.size()));
   if (text.size() >= 2 && text.front() == '"' && text.back() == '"') {
     text = text.substr(1, text.size() - 2);
   }

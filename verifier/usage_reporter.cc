@@ -8,8 +8,8 @@
 #include "absl/strings/string_view.h"
 #include "common/grpc_status.h"
 #include "common/json_log.h"
-#include "proto/tokens/v1/tokens.grpc.pb.h"
 #include "common/proto_time.h"
+#include "proto/tokens/v1/tokens.grpc.pb.h"
 
 namespace tokens {
 

@@ -85,14 +85,15 @@ Decision VerifierCore::Check(std::string_view token,
 absl::StatusOr<Decision> VerifierCore::CheckFromPeer(
     std::string_view peer, std::string_view token,
     std::string_view deployment_id, std::string_view operation) {
-  return CheckFrom({[peer] { return std::string(peer); },
-                    [] { return std::string(); }},
-                   token, deployment_id, operation);
+  return CheckFrom(
+      {[peer] { return std::string(peer); }, [] { return std::string(); }},
+      token, deployment_id, operation);
 }
 
-absl::StatusOr<Decision> VerifierCore::CheckFrom(
-    const CheckOrigin& origin, std::string_view token,
-    std::string_view deployment_id, std::string_view operation) {
+absl::StatusOr<Decision> VerifierCore::CheckFrom(const CheckOrigin& origin,
+                                                 std::string_view token,
+                                                 std::string_view deployment_id,
+                                                 std::string_view operation) {
   Decision decision = Check(token, deployment_id, operation);
   if (throttle_ == nullptr) return decision;
   const bool bad_token = decision.reason == CheckReason::kMalformedToken ||
@@ -104,7 +105,8 @@ absl::StatusOr<Decision> VerifierCore::CheckFrom(
   if (!bad_token) return decision;
   const std::string peer = PeerHost(origin.peer());
   const std::string client =
-      trusted_ == nullptr ? peer : trusted_->EndClient(peer, origin.forwarded());
+      trusted_ == nullptr ? peer
+                          : trusted_->EndClient(peer, origin.forwarded());
   if (client.empty()) return decision;  // a trusted proxy that names no one
   if (!throttle_->Allow(client)) {
     return absl::ResourceExhaustedError(

@@ -10,12 +10,12 @@
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/flag_names.h"
-#include "verifier/trusted_proxies.h"
+#include "common/host_port.h"
 #include "common/json_log.h"
 #include "common/listen_policy.h"
 #include "common/shutdown_signal.h"
 #include "common/tls_files.h"
-#include "common/host_port.h"
+#include "verifier/trusted_proxies.h"
 #include "verifier/verifier_server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50061",
@@ -102,7 +102,8 @@ int main(int argc, char** argv) {
   }
   if (auto trusted = tokens::TrustedProxies::Parse(options.trusted_proxies);
       !trusted.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(trusted.status().message()).c_str());
+    std::fprintf(stderr, "%s\n",
+                 std::string(trusted.status().message()).c_str());
     return 2;
   }
   for (absl::Status tls :

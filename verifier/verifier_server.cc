@@ -1,15 +1,15 @@
 #include "verifier/verifier_server.h"
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/ext/health_check_service_server_builder_option.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
+#include "common/host_port.h"
 #include "common/json_log.h"
 #include "common/validation.h"
-#include "common/host_port.h"
 
 namespace tokens {
 namespace {
@@ -111,8 +111,8 @@ absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::BuildAndStart(
   grpc::ServerBuilder builder;
   // gRPC's own health service is replaced by HealthService, which answers
   // from the same state as /readyz.
-  builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(
-      nullptr));
+  builder.SetOption(
+      std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
   builder.AddListeningPort(options.listen, *server_credentials,
                            &server->grpc_port_);
   builder.RegisterService(&server->service_);

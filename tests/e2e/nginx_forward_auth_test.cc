@@ -65,9 +65,8 @@ Answer Get(const std::string& source, int port, const std::string& token) {
   socket.open(tcp::v4(), ec);
   if (!ec) socket.bind({asio::ip::make_address(source), 0}, ec);
   if (!ec) {
-    socket.connect({asio::ip::make_address("127.0.0.1"),
-                    static_cast<uint16_t>(port)},
-                   ec);
+    socket.connect(
+        {asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)}, ec);
   }
   if (ec) return {0, ec.message()};
   beast::tcp_stream stream(std::move(socket));
@@ -127,8 +126,8 @@ http {
          {"VERIFIER", verifier_http}});
     std::ofstream(dir + "/nginx.conf") << config;
     const std::string conf = dir + "/nginx.conf";
-    const char* argv[] = {kNginx, "-p", dir.c_str(), "-c", conf.c_str(),
-                          nullptr};
+    const char* argv[] = {kNginx, "-p",         dir.c_str(),
+                          "-c",   conf.c_str(), nullptr};
     spawned_ = posix_spawn(&pid_, kNginx, nullptr, nullptr,
                            const_cast<char**>(argv), environ) == 0;
     error_log_ = dir + "/error.log";
@@ -220,8 +219,9 @@ TEST(NginxForwardAuthTest, BadTokensFromOneClientNeverBecome500s) {
     tcp::socket socket(ioc);
     const std::string address = (*verifier)->http_address();
     const size_t colon = address.rfind(':');
-    socket.connect({asio::ip::make_address(address.substr(0, colon)),
-                    static_cast<uint16_t>(std::stoi(address.substr(colon + 1)))});
+    socket.connect(
+        {asio::ip::make_address(address.substr(0, colon)),
+         static_cast<uint16_t>(std::stoi(address.substr(colon + 1)))});
     beast::tcp_stream stream(std::move(socket));
     http::request<http::empty_body> request(http::verb::get, "/metrics", 11);
     request.set(http::field::host, address);

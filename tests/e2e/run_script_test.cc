@@ -73,7 +73,9 @@ TEST(RunScriptTest, CtrlCStopsTheVerifierFirstAndKeepsItsLastUsageReport) {
   posix_spawnattr_destroy(&attr);
 
   ASSERT_TRUE(WaitFor(
-      [&] { return ReadAll(log).find("Ctrl-C stops both") != std::string::npos; },
+      [&] {
+        return ReadAll(log).find("Ctrl-C stops both") != std::string::npos;
+      },
       absl::Seconds(30)))
       << ReadAll(log);
   auto admin = v1::TokenService::NewStub(
@@ -118,9 +120,9 @@ TEST(RunScriptTest, CtrlCStopsTheVerifierFirstAndKeepsItsLastUsageReport) {
   EXPECT_LT(verifier_stopped, service_stopped) << output;
 
   // The last use reached TokenService before it stopped.
-  auto restarted = ServerProcess::Start(
-      RunfilePath("services/token_service"),
-      {"--listen", "127.0.0.1:0", "--data-dir", data_dir});
+  auto restarted =
+      ServerProcess::Start(RunfilePath("services/token_service"),
+                           {"--listen", "127.0.0.1:0", "--data-dir", data_dir});
   ASSERT_TRUE(restarted.ok()) << restarted.status();
   auto again = v1::TokenService::NewStub(grpc::CreateChannel(
       (*restarted)->address(), grpc::InsecureChannelCredentials()));

@@ -1,9 +1,8 @@
-// Both real binaries on free ports: health, reflection, graceful shutdown, and no secret in
-// either process's log after a full token lifecycle.
+// Both real binaries on free ports: health, reflection, graceful shutdown, and
+// no secret in either process's log after a full token lifecycle.
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/wait.h>
-
-#include <grpcpp/grpcpp.h>
 
 #include <algorithm>
 
@@ -75,12 +74,12 @@ TEST_F(SystemTest, BothServersAnswerHealthChecks) {
 TEST_F(SystemTest, ReflectionListsTheContractServices) {
   auto services = ReflectionListServices(service_channel_);
   ASSERT_TRUE(services.ok()) << services.status();
-  EXPECT_NE(std::find(services->begin(), services->end(),
-                      "tokens.v1.TokenService"),
-            services->end());
-  EXPECT_NE(std::find(services->begin(), services->end(),
-                      "grpc.health.v1.Health"),
-            services->end());
+  EXPECT_NE(
+      std::find(services->begin(), services->end(), "tokens.v1.TokenService"),
+      services->end());
+  EXPECT_NE(
+      std::find(services->begin(), services->end(), "grpc.health.v1.Health"),
+      services->end());
   auto verifier_services = ReflectionListServices(verifier_channel_);
   ASSERT_TRUE(verifier_services.ok()) << verifier_services.status();
   EXPECT_NE(std::find(verifier_services->begin(), verifier_services->end(),
@@ -92,8 +91,9 @@ TEST_F(SystemTest, ReflectionDescribesMessagesForGrpcurl) {
   auto files = ReflectionFileNamesContaining(service_channel_,
                                              "tokens.v1.CreateTokenRequest");
   ASSERT_TRUE(files.ok()) << files.status();
-  EXPECT_NE(std::find(files->begin(), files->end(), "proto/tokens/v1/tokens.proto"),
-            files->end());
+  EXPECT_NE(
+      std::find(files->begin(), files->end(), "proto/tokens/v1/tokens.proto"),
+      files->end());
 }
 
 TEST_F(SystemTest, SigtermStopsBothGracefully) {
@@ -137,7 +137,8 @@ TEST_F(SystemTest, LogsAreJsonLinesWithoutAnySecret) {
   google::protobuf::Empty empty;
   ASSERT_TRUE(stub->DeleteToken(AsAdmin().get(), del, &empty).ok());
   check(rotated.secret());
-  // A caller that sends a token as its key must not see it echoed in logs either.
+  // A caller that sends a token as its key must not see it echoed in logs
+  // either.
   grpc::ClientContext bad;
   bad.AddMetadata("authorization", "Bearer " + rotated.secret());
   v1::Token token;

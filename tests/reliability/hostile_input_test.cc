@@ -286,8 +286,7 @@ TEST_F(HostileInputTest, EveryStringFieldOfEveryRpc) {
           absl::StrContains(hostile.label, "utf8") &&
           hostile.label != "1m_utf8") {
         EXPECT_EQ(status.error_code(), StatusCode::INVALID_ARGUMENT) << what;
-        EXPECT_NE(status.error_message().find("update_mask"),
-                  std::string::npos)
+        EXPECT_NE(status.error_message().find("update_mask"), std::string::npos)
             << what << ": " << status.error_message();
       }
       if (hostile.value.size() > 4 * 1024 * 1024) {

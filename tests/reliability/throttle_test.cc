@@ -168,9 +168,9 @@ TEST(ThrottleTest, BadTokensSlowOnlyTheEndClientThatSendsThem) {
   EXPECT_EQ(throttled.reason, "THROTTLED");
   EXPECT_EQ(throttled.retry_after, "1");
   // Its valid token still passes (a peer may be an app relaying many users).
-  EXPECT_EQ(Authorize("127.0.0.2", http, "/v1/authorize", created.secret())
-                .status,
-            200);
+  EXPECT_EQ(
+      Authorize("127.0.0.2", http, "/v1/authorize", created.secret()).status,
+      200);
   // Another address is not slowed down, and its own bad token is decided.
   for (int i = 0; i < 30; ++i) {
     HttpAnswer answer =
@@ -181,8 +181,7 @@ TEST(ThrottleTest, BadTokensSlowOnlyTheEndClientThatSendsThem) {
                                GenerateTokenValue().value());
   EXPECT_EQ(other.status, 401);
   EXPECT_EQ(other.reason, "UNKNOWN_TOKEN");
-  const std::string metrics =
-      Authorize("127.0.0.3", http, "/metrics", "").body;
+  const std::string metrics = Authorize("127.0.0.3", http, "/metrics", "").body;
   EXPECT_NE(metrics.find("\ntoken_verifier_throttled_total 41\n"),
             std::string::npos)
       << metrics;
@@ -196,10 +195,10 @@ TEST(ThrottleTest, BadTrustedProxiesFlagExitsTwoNamingIt) {
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_NE(result.err.find("--trusted-proxies"), std::string::npos)
       << result.err;
-  result = RunCommand({RunfilePath("verifier/token_verifier"),
-                       "--throttled-status", "500", "--key-file",
-                       "/nonexistent"},
-                      {});
+  result =
+      RunCommand({RunfilePath("verifier/token_verifier"), "--throttled-status",
+                  "500", "--key-file", "/nonexistent"},
+                 {});
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_NE(result.err.find("--throttled-status"), std::string::npos)
       << result.err;

@@ -1,11 +1,10 @@
 #include "tests/testing/raw_grpc.h"
 
-#include "common/grpc_status.h"
-
 #include <grpcpp/impl/codegen/client_unary_call.h>
 #include <grpcpp/impl/codegen/sync_stream.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/unknown_field_set.h"
 

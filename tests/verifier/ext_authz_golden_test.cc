@@ -50,7 +50,8 @@ TEST(ExtAuthzGoldenTest, CheckRequestFieldNumbers) {
   const std::string want =
       // CheckRequest.attributes = 1, 65 bytes
       "0a 41 "
-      // AttributeContext.source = 1 > Peer.address = 1 > Address.socket_address = 1
+      // AttributeContext.source = 1 > Peer.address = 1 > Address.socket_address
+      // = 1
       "0a 0f 0a 0d 0a 0b "
       // SocketAddress.address = 2 "1.2.3.4", port_value = 3: 5
       "12 07 31 2e 32 2e 33 2e 34 18 05 "

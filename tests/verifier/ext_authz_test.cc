@@ -31,10 +31,9 @@ struct EnvoyAnswer {
   std::string everything;  // the whole response, to look for leaks
 };
 
-std::string HeaderOf(
-    const google::protobuf::RepeatedPtrField<
-        envoy::config::core::v3::HeaderValueOption>& headers,
-    const std::string& key) {
+std::string HeaderOf(const google::protobuf::RepeatedPtrField<
+                         envoy::config::core::v3::HeaderValueOption>& headers,
+                     const std::string& key) {
   for (const auto& option : headers) {
     if (option.header().key() == key) return option.header().value();
   }
@@ -83,8 +82,8 @@ class ExtAuthzTest : public VerifierTest {
     grpc::ClientContext context;
     auth::CheckResponse response;
     grpc::Status status = ext_authz_->Check(&context, request, &response);
-    EXPECT_TRUE(status.ok()) << "a decision must be a successful RPC: "
-                             << status.error_message();
+    EXPECT_TRUE(status.ok())
+        << "a decision must be a successful RPC: " << status.error_message();
     EnvoyAnswer answer;
     answer.code = response.status().code();
     answer.everything = response.DebugString();
@@ -96,7 +95,8 @@ class ExtAuthzTest : public VerifierTest {
           HeaderOf(response.denied_response().headers(), "retry-after");
     }
     if (response.has_ok_response()) {
-      answer.token_id = HeaderOf(response.ok_response().headers(), "x-token-id");
+      answer.token_id =
+          HeaderOf(response.ok_response().headers(), "x-token-id");
     }
     return answer;
   }
@@ -114,10 +114,10 @@ TEST_F(ExtAuthzTest, DecisionTableAsEnvoyAsks) {
   options.max_staleness = absl::Hours(48);  // the clock moves past expiry
   StartWith(options);
   v1::CreateTokenResponse token = Create(kDeployment, "ci", 1);
-  ASSERT_EQ(WaitForReason(token.secret(), kDeployment, "deployment.get",
-                          v1::ALLOWED)
-                .reason(),
-            v1::ALLOWED);
+  ASSERT_EQ(
+      WaitForReason(token.secret(), kDeployment, "deployment.get", v1::ALLOWED)
+          .reason(),
+      v1::ALLOWED);
   const std::string bearer = "Bearer " + token.secret();
 
   EnvoyAnswer allowed = Ask(bearer, kDeployment, "deployment.get");
@@ -167,15 +167,16 @@ TEST_F(ExtAuthzTest, DecisionTableAsEnvoyAsks) {
 
   // Headers instead of context extensions.
   auth::CheckRequest by_headers = EnvoyRequest(bearer, "", "");
-  auto* headers =
-      by_headers.mutable_attributes()->mutable_request()->mutable_http()
-          ->mutable_headers();
+  auto* headers = by_headers.mutable_attributes()
+                      ->mutable_request()
+                      ->mutable_http()
+                      ->mutable_headers();
   (*headers)["x-deployment-id"] = kDeployment;
   (*headers)["x-operation"] = "deployment.get";
   EXPECT_EQ(Ask(by_headers).code, 0);
   // Context extensions win over headers a client could set.
-  (*by_headers.mutable_attributes()->mutable_context_extensions())
-      ["deployment_id"] = "dep-2";
+  (*by_headers.mutable_attributes()
+        ->mutable_context_extensions())["deployment_id"] = "dep-2";
   EXPECT_EQ(Ask(by_headers).reason, "WRONG_DEPLOYMENT");
 
   // Expired.
@@ -202,10 +203,10 @@ TEST_F(ExtAuthzTest, DeploymentDefaultsToTheSidecarsDeployment) {
   options.deployment = kDeployment;
   StartWith(options);
   v1::CreateTokenResponse token = Create(kDeployment, "ci");
-  ASSERT_EQ(WaitForReason(token.secret(), kDeployment, "deployment.get",
-                          v1::ALLOWED)
-                .reason(),
-            v1::ALLOWED);
+  ASSERT_EQ(
+      WaitForReason(token.secret(), kDeployment, "deployment.get", v1::ALLOWED)
+          .reason(),
+      v1::ALLOWED);
   EXPECT_EQ(Ask("Bearer " + token.secret(), "", "deployment.get").code, 0);
   // Still no operation: denied.
   EXPECT_EQ(Ask("Bearer " + token.secret(), "", "").http_status, 403);
@@ -217,10 +218,10 @@ TEST_F(ExtAuthzTest, ThrottlesTheDownstreamClientEnvoyNames) {
   options.throttle.refill_per_second = 0.001;
   StartWith(options);
   v1::CreateTokenResponse token = Create(kDeployment, "ci");
-  ASSERT_EQ(WaitForReason(token.secret(), kDeployment, "deployment.get",
-                          v1::ALLOWED)
-                .reason(),
-            v1::ALLOWED);
+  ASSERT_EQ(
+      WaitForReason(token.secret(), kDeployment, "deployment.get", v1::ALLOWED)
+          .reason(),
+      v1::ALLOWED);
   auto from = [&](const std::string& source, const std::string& value) {
     auth::CheckRequest request =
         EnvoyRequest("Bearer " + value, kDeployment, "deployment.get");
@@ -251,9 +252,8 @@ TEST_F(ExtAuthzTest, ReflectionListsAuthorizationAndHealth) {
   StartWith(DefaultVerifierOptions());
   auto services = ReflectionListServices(verifier_channel_);
   ASSERT_TRUE(services.ok()) << services.status();
-  for (const char* name :
-       {"envoy.service.auth.v3.Authorization", "tokens.v1.Verifier",
-        "grpc.health.v1.Health"}) {
+  for (const char* name : {"envoy.service.auth.v3.Authorization",
+                           "tokens.v1.Verifier", "grpc.health.v1.Health"}) {
     EXPECT_NE(std::find(services->begin(), services->end(), name),
               services->end())
         << name;

@@ -1,13 +1,12 @@
 #include "tests/verifier/http_client.h"
 
-#include "common/host_port.h"
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
 #include "absl/strings/ascii.h"
+#include "common/host_port.h"
 
 namespace tokens::testing {
 
@@ -28,8 +27,8 @@ HttpResult HttpGet(
   asio::io_context ioc;
   tcp::resolver resolver(ioc);
   beast::error_code ec;
-  auto endpoints = resolver.resolve(host_port->host,
-                                    std::to_string(host_port->port), ec);
+  auto endpoints =
+      resolver.resolve(host_port->host, std::to_string(host_port->port), ec);
   tcp::socket socket(ioc);
   if (!ec) asio::connect(socket, endpoints, ec);
   if (ec) {
