@@ -8,10 +8,15 @@
 namespace tokens::bench {
 
 int ServeUntilShutdown(grpc::Service* service, const std::string& listen) {
+  return ServeUntilShutdown(std::vector<grpc::Service*>{service}, listen);
+}
+
+int ServeUntilShutdown(const std::vector<grpc::Service*>& services,
+                       const std::string& listen) {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(service);
+  for (grpc::Service* service : services) builder.RegisterService(service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     std::fprintf(stderr, "cannot listen\n");

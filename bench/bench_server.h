@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <string>
+#include <vector>
 
 namespace tokens::bench {
 
@@ -14,6 +15,10 @@ namespace tokens::bench {
 // cannot listen). Call tokens::BlockShutdownSignals() first thing in main, as
 // the real servers do.
 int ServeUntilShutdown(grpc::Service* service, const std::string& listen);
+
+// The same with several services on the one server.
+int ServeUntilShutdown(const std::vector<grpc::Service*>& services,
+                       const std::string& listen);
 
 }  // namespace tokens::bench
 

@@ -1,5 +1,10 @@
 // loadgen: the benchmark's load generator (gRPC callback client API).
 //
+//   --mode=ext_authz  Envoy ext_authz v3 Check calls
+//                  (envoy.service.auth.v3.Authorization) shaped as Envoy's HTTP
+//                  filter sends them, every one with a valid token, against the
+//                  verifier or the echo server (same stub, same bytes); every
+//                  answer must be allowed (status 0 and an x-token-id header).
 //   --mode=check   Check calls against the verifier, the naive verifier
 //                  (--service=verifier) or the echo server (--service=echo);
 //                  closed loop (--rate=0) or paced. With --expect, every answer
@@ -17,6 +22,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -31,9 +37,11 @@
 #include "bench/echo.grpc.pb.h"
 #include "bench/load_engine.h"
 #include "common/token_value.h"
+#include "envoy/service/auth/v3/external_auth.grpc.pb.h"
 #include "proto/tokens/v1/tokens.grpc.pb.h"
 
-ABSL_FLAG(std::string, mode, "check", "check | create | list | revoke");
+ABSL_FLAG(std::string, mode, "check",
+          "check | ext_authz | create | list | revoke");
 ABSL_FLAG(std::string, target, "127.0.0.1:50061", "server address");
 ABSL_FLAG(std::string, verifier, "", "verifier address (revoke mode)");
 ABSL_FLAG(std::string, service, "verifier", "check mode: verifier | echo");
@@ -205,6 +213,135 @@ int RunCheck() {
   return 0;
 }
 
+// Envoy ext_authz: CheckRequests as Envoy's HTTP filter builds them
+// (lower-cased header map with the pseudo-headers, path with query, source and
+// destination addresses, per-route context extensions), each with a valid token
+// of the values file and a permitted operation.
+std::vector<envoy::service::auth::v3::CheckRequest> BuildExtAuthzRequests(
+    const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::pair<std::string, std::string>> tokens;
+  std::string value, deployment;
+  while (in >> value >> deployment) tokens.emplace_back(value, deployment);
+  if (tokens.empty()) {
+    std::fprintf(stderr, "no token values in %s\n", path.c_str());
+    std::exit(2);
+  }
+  static const char* kAllowedOps[] = {
+      "deployment.envVars.create", "deployment.get", "deployment.logs.get",
+      "deployment.deploys.create", "deployment.airflow.pools.update"};
+  std::vector<envoy::service::auth::v3::CheckRequest> requests;
+  for (size_t i = 0; i < 4096; ++i) {
+    const auto& [token, dep] = tokens[i % tokens.size()];
+    envoy::service::auth::v3::CheckRequest request;
+    auto* attributes = request.mutable_attributes();
+    auto* source = attributes->mutable_source()
+                       ->mutable_address()
+                       ->mutable_socket_address();
+    source->set_address(
+        absl::StrFormat("10.1.%d.%d", (i / 250) % 250, i % 250 + 1));
+    source->set_port_value(static_cast<uint32_t>(40000 + i % 20000));
+    auto* destination = attributes->mutable_destination()
+                            ->mutable_address()
+                            ->mutable_socket_address();
+    destination->set_address("10.0.0.5");
+    destination->set_port_value(8080);
+    auto* http = attributes->mutable_request()->mutable_http();
+    const std::string request_path =
+        absl::StrFormat("/api/v1/deployments/%s/variables?page=%d", dep, i % 7);
+    http->set_id(absl::StrFormat("%d", 1000000007ull * (i + 1)));
+    http->set_method("GET");
+    http->set_path(request_path);
+    http->set_host("app.example.com");
+    http->set_scheme("http");
+    http->set_protocol("HTTP/1.1");
+    http->set_size(0);
+    auto& headers = *http->mutable_headers();
+    headers[":authority"] = "app.example.com";
+    headers[":method"] = "GET";
+    headers[":path"] = request_path;
+    headers[":scheme"] = "http";
+    headers["accept"] = "application/json";
+    headers["user-agent"] = "curl/8.5.0";
+    headers["x-forwarded-proto"] = "http";
+    headers["x-request-id"] =
+        absl::StrFormat("5d3a1f0e-%04x-4c1b-9a7e-%012x", i, i * 7919);
+    headers["authorization"] = "Bearer " + token;
+    auto& extensions = *attributes->mutable_context_extensions();
+    extensions["deployment_id"] = dep;
+    extensions["operation"] = kAllowedOps[i % 5];
+    requests.push_back(std::move(request));
+  }
+  return requests;
+}
+
+int RunExtAuthz() {
+  namespace auth = envoy::service::auth::v3;
+  const LoadOptions options = OptionsFromFlags();
+  const std::vector<auth::CheckRequest> requests =
+      BuildExtAuthzRequests(absl::GetFlag(FLAGS_values));
+  auto channels =
+      MakeChannels(absl::GetFlag(FLAGS_target), absl::GetFlag(FLAGS_channels));
+  std::vector<std::unique_ptr<auth::Authorization::Stub>> stubs;
+  for (auto& ch : channels) stubs.push_back(auth::Authorization::NewStub(ch));
+  struct Slot {
+    std::unique_ptr<grpc::ClientContext> context;
+    auth::CheckResponse response;
+    size_t next = 0;
+  };
+  std::vector<Slot> slots(options.inflight);
+  for (size_t i = 0; i < slots.size(); ++i) slots[i].next = i * 131;
+  std::atomic<uint64_t> allowed{0}, mismatches{0};
+  // Serialized size of the allowed answers: the smallest and largest seen.
+  std::atomic<size_t> min_bytes{SIZE_MAX}, max_bytes{0};
+  LoadEngine engine(options, [&](int i, LoadEngine::Done done) {
+    Slot& slot = slots[i];
+    const size_t index = slot.next++ % requests.size();
+    slot.context = std::make_unique<grpc::ClientContext>();
+    slot.response.Clear();
+    stubs[i % stubs.size()]->async()->Check(
+        slot.context.get(), &requests[index], &slot.response,
+        [&, done, i](grpc::Status status) {
+          const auth::CheckResponse& r = slots[i].response;
+          if (status.ok()) {
+            const bool ok =
+                r.status().code() == 0 && r.has_ok_response() &&
+                r.ok_response().headers_size() == 1 &&
+                r.ok_response().headers(0).header().key() == "x-token-id" &&
+                !r.ok_response().headers(0).header().value().empty();
+            if (ok) {
+              allowed++;
+              const size_t bytes = r.ByteSizeLong();
+              size_t seen = min_bytes.load();
+              while (bytes < seen &&
+                     !min_bytes.compare_exchange_weak(seen, bytes)) {
+              }
+              seen = max_bytes.load();
+              while (bytes > seen &&
+                     !max_bytes.compare_exchange_weak(seen, bytes)) {
+              }
+            } else if (mismatches++ == 0) {
+              std::fprintf(stderr, "not an allowed answer: %s\n",
+                           r.ShortDebugString().c_str());
+            }
+          }
+          done(status.ok());
+        });
+  });
+  LoadResult result = engine.Run();
+  std::printf(
+      "RESULT %s allowed=%llu mismatches=%llu response_bytes=%zu "
+      "max_response_bytes=%zu request_bytes=%zu\n",
+      FormatResult(result).c_str(),
+      static_cast<unsigned long long>(allowed.load()),     // NOLINT
+      static_cast<unsigned long long>(mismatches.load()),  // NOLINT
+      allowed.load() > 0 ? min_bytes.load() : 0, max_bytes.load(),
+      requests[0].ByteSizeLong());
+  if (mismatches.load() > 0) return 1;
+  if (result.calls == 0 || result.errors * 100 > result.calls) return 1;
+  return 0;
+}
+
 int RunCreate() {
   const LoadOptions options = OptionsFromFlags();
   const std::string bearer = "Bearer " + ReadKey(absl::GetFlag(FLAGS_key_file));
@@ -369,6 +506,7 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const std::string mode = absl::GetFlag(FLAGS_mode);
   if (mode == "check") return tokens::bench::RunCheck();
+  if (mode == "ext_authz") return tokens::bench::RunExtAuthz();
   if (mode == "create") return tokens::bench::RunCreate();
   if (mode == "list") return tokens::bench::RunList();
   if (mode == "revoke") return tokens::bench::RunRevoke();

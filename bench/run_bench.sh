@@ -403,6 +403,16 @@ log "CreateToken ${cq[*]} /s; raw SQLite ${rq[*]} /s"
 record create_qps "$(median "${cq[@]}")"; record create_p99 "$(median "${c99[@]}")"
 record raw_qps "$(median "${rq[@]}")"; record raw_p99 "$(median "${r99[@]}")"
 
+##### Envoy ext_authz and forward-auth /v1/authorize (issue 13): bench/mesh_bench.sh,
+##### a verifier of its own on the same tokens, each against its reference; writes
+##### its section of the document to $work/mesh.md.
+mesh_script="$(dirname "$0")/mesh_bench.sh"
+[ -x "$mesh_script" ] || mesh_script="$bin/bench/mesh_bench.sh"
+mesh_args=(--bin "$bin" --work "$work/mesh" --data "$work/big" --values "$work/values.txt"
+  --section "$work/mesh.md")
+[ "$smoke" = 1 ] && mesh_args+=(--smoke)
+"$mesh_script" "${mesh_args[@]}"
+
 ##### The table.
 v() { awk -v k="$1" '$1 == k {print $2}' "$results"; }
 ok() { if awk "BEGIN { exit !($1) }"; then echo "met"; else echo "**missed**"; fi; }
@@ -535,6 +545,11 @@ Closed loop, median QPS by requests in flight:
 $(for n in $inflights; do echo "| $n | $(v echo_qps_$n) | $(v verifier_qps_$n) | $(v naive_qps_$n) |"; done)
 
 EOF
+  # Issue 13: Envoy ext_authz and forward-auth, from bench/mesh_bench.sh.
+  if [ -f "$work/mesh.md" ]; then
+    cat "$work/mesh.md"
+    echo
+  fi
   # The method and the analysis of the misses are written by hand, next to
   # this script, and refer to the figures above.
   for part in method.md analysis.md; do

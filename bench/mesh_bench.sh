@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# The issue-13 benchmarks: Envoy ext_authz Check QPS and /v1/authorize
+# (forward-auth) QPS of the verifier, each against its reference in the same
+# run, under the same client, runs alternating:
+#
+#   ext_authz   loadgen --mode=ext_authz (Envoy-shaped CheckRequests, valid
+#               tokens) against the verifier's gRPC port, and against
+#               echo_server's Authorization service (a fixed allowed answer of
+#               the same serialized size; checked).
+#   authorize   http_loadgen (Beast, keep-alive connections) against the
+#               verifier's HTTP port, and against http_reference_server (a
+#               bare Beast server answering 200 with the same response size;
+#               checked).
+#
+#   bench/mesh_bench.sh --bin DIR [--smoke] [--work DIR]
+#       [--data DIR --values FILE]   a loaded data directory (run_bench.sh's);
+#                                    without it, bench_loader makes one
+#       [--section FILE]             writes the Markdown section there
+#       [--splice DOC]               replaces the section in DOC (between its
+#                                    markers, else before "## How each figure")
+#
+# run_bench.sh calls it (so `make bench` and bench_smoke_test run it); alone it
+# runs in about a minute. Fails on any wrong answer, failed call or missing
+# number. Prints the table on stdout.
+set -euo pipefail
+
+smoke=0
+bin=""
+work=""
+data=""
+values=""
+section=""
+splice=""
+command_line="$0 $*"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) smoke=1 ;;
+    --bin) bin="$2"; shift ;;
+    --work) work="$2"; shift ;;
+    --data) data="$2"; shift ;;
+    --values) values="$2"; shift ;;
+    --section) section="$2"; shift ;;
+    --splice) splice="$2"; shift ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ -z "$bin" ]; then
+  if [ -n "${TEST_SRCDIR:-}" ]; then
+    bin="$TEST_SRCDIR/${TEST_WORKSPACE:-deployment_api_tokens}"
+  else
+    bin="$(cd "$(dirname "$0")/.." && pwd)/bazel-bin"
+  fi
+fi
+for b in bench/loadgen bench/http_loadgen bench/echo_server bench/http_reference_server \
+  bench/bench_loader services/token_service verifier/token_verifier; do
+  [ -x "$bin/$b" ] || { echo "missing binary $bin/$b (build //bench:all first)" >&2; exit 2; }
+done
+
+if [ "$smoke" = 1 ]; then
+  tokens=1500; check_tokens=200
+  reps=1; duration=0.3; warmup=0.1; inflights="16"
+else
+  tokens=1000000; check_tokens=1000
+  reps=5; duration=1.5; warmup=0.3; inflights="16 64"
+fi
+[ -n "$work" ] || work="${TEST_TMPDIR:-$(mktemp -d)}/mesh"
+rm -rf "$work"
+mkdir -p "$work"
+results="$work/results.txt"
+: >"$results"
+
+# As run_bench.sh: servers and load generators on separate CPUs.
+ncpu=$(nproc)
+if [ "$ncpu" -ge 2 ] && command -v taskset >/dev/null; then
+  server_prefix=(taskset -c "0-$((ncpu / 2 - 1))")
+  on_client() { taskset -c "$((ncpu / 2))-$((ncpu - 1))" "$@"; }
+else
+  server_prefix=()
+  on_client() { "$@"; }
+fi
+
+pids=()
+cleanup() {
+  for p in "${pids[@]:-}"; do
+    [ -n "$p" ] && kill "$p" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+log() { echo "== $*" >&2; }
+
+# start NAME CMD...: starts a server, waits for its `listening on` line(s);
+# sets ADDR (the first), HTTP_ADDR (if printed) and PID.
+start() {
+  local name="$1"; shift
+  local outf="$work/$name.out"
+  : >"$outf"
+  "$@" >"$outf" 2>"$work/$name.log" &
+  PID=$!
+  pids+=("$PID")
+  local want=1
+  [ "$name" = verifier ] && want=2
+  for _ in $(seq 1 3000); do
+    if [ "$(grep -c 'listening on' "$outf" || true)" -ge "$want" ]; then break; fi
+    if ! kill -0 "$PID" 2>/dev/null; then
+      echo "$name exited early:" >&2; tail -5 "$work/$name.log" >&2; exit 1
+    fi
+    sleep 0.01
+  done
+  ADDR=$(grep -m1 '^listening on ' "$outf" | awk '{print $3}')
+  HTTP_ADDR=$(grep -m1 '^http listening on ' "$outf" | awk '{print $4}' || true)
+  [ -n "$ADDR" ] || { echo "$name did not listen" >&2; exit 1; }
+}
+
+field() { echo "$2" | grep -o " $1=[^ ]*" | head -1 | cut -d= -f2; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+calc() { awk "BEGIN { printf \"%.3g\", $* }"; }
+record() { echo "$1 $2" >>"$results"; }
+v() { awk -v k="$1" '$1 == k {print $2}' "$results"; }
+ok() { if awk "BEGIN { exit !($1) }"; then echo "met"; else echo "**missed**"; fi; }
+
+# drive KIND TARGET INFLIGHT: one run of the client of KIND (ext_authz |
+# authorize); prints its RESULT line; fails on a wrong answer or failed calls.
+drive() {
+  local kind="$1" target="$2" n="$3" line
+  if [ "$kind" = ext_authz ]; then
+    line=$(on_client "$bin/bench/loadgen" --mode=ext_authz --target="$target" \
+      --values="$values" --inflight="$n" --duration="$duration" --warmup="$warmup" \
+      2>>"$work/client.log" | grep '^RESULT') || {
+      echo "loadgen ext_authz $target failed:" >&2; tail -5 "$work/client.log" >&2; exit 1; }
+  else
+    line=$(on_client "$bin/bench/http_loadgen" --target="$target" --values="$values" \
+      --connections="$n" --duration="$duration" --warmup="$warmup" \
+      2>>"$work/client.log" | grep '^RESULT') || {
+      echo "http_loadgen $target failed:" >&2; tail -5 "$work/client.log" >&2; exit 1; }
+  fi
+  [ "$(field mismatches "$line")" = 0 ] || { echo "wrong answers from $target" >&2; exit 1; }
+  awk "BEGIN { exit !($(field qps "$line") > 0) }" || { echo "no calls to $target" >&2; exit 1; }
+  echo "$line"
+}
+
+# series KIND REF_NAME REF_ADDR NAME ADDR: closed loop at each in-flight count,
+# `reps` times, reference and verifier alternating; records
+# KIND_NAME_qps_<n> (medians), KIND_NAME_max_qps and the answer sizes.
+series() {
+  local kind="$1" names=("$2" "$4") addrs=("$3" "$5")
+  local best=(0 0) bytes=("" "")
+  for n in $inflights; do
+    local q=("" "")
+    for _ in $(seq 1 "$reps"); do
+      for k in 0 1; do
+        local line
+        line=$(drive "$kind" "${addrs[$k]}" "$n")
+        q[k]="${q[$k]} $(field qps "$line")"
+        local b; b="$(field response_bytes "$line")"
+        [ "$b" = "$(field max_response_bytes "$line")" ] || {
+          echo "${names[$k]}: answers of different sizes: $line" >&2; exit 1; }
+        bytes[k]="$b"
+      done
+    done
+    for k in 0 1; do
+      local m
+      # shellcheck disable=SC2086
+      m=$(median ${q[$k]})
+      record "${kind}_${names[$k]}_qps_$n" "$m"
+      log "$kind ${names[$k]}, $n in flight:${q[$k]} -> median $m QPS"
+      best[k]=$(awk "BEGIN { print ($m > ${best[$k]}) ? $m : ${best[$k]} }")
+    done
+  done
+  for k in 0 1; do
+    record "${kind}_${names[$k]}_max_qps" "${best[$k]}"
+    record "${kind}_${names[$k]}_response_bytes" "${bytes[$k]}"
+  done
+  [ "${bytes[0]}" = "${bytes[1]}" ] || {
+    echo "$kind: the reference answers ${bytes[0]} B, the verifier ${bytes[1]} B" >&2; exit 1; }
+}
+
+##### Data: run_bench.sh's, else a fresh one.
+if [ -z "$data" ]; then
+  data="$work/data"; values="$work/values.txt"
+  mkdir -p "$data"; chmod 700 "$data"
+  log "loading $tokens tokens (bench_loader)"
+  "$bin/bench/bench_loader" --data_dir="$data" --tokens="$tokens" \
+    --check_tokens="$check_tokens" --list_tokens=100 --values_out="$values" >/dev/null
+fi
+cached=$(sqlite3 "$data/tokens.db" 'SELECT COUNT(*) FROM tokens' 2>/dev/null || echo "?")
+
+##### Servers: TokenService (not pinned), the verifier and both references.
+start service "$bin/services/token_service" --listen=127.0.0.1:0 --data-dir="$data"
+service_addr=$ADDR
+start verifier "${server_prefix[@]}" "$bin/verifier/token_verifier" --listen=127.0.0.1:0 \
+  --failed-check-burst=0 --http-listen=127.0.0.1:0 --token-service="$service_addr" \
+  --key-file="$data/verifier.key"
+verifier_addr=$ADDR; verifier_http=$HTTP_ADDR
+for _ in $(seq 1 6000); do
+  curl -fs "http://$verifier_http/readyz" >/dev/null 2>&1 && break
+  sleep 0.01
+done
+curl -fs "http://$verifier_http/readyz" >/dev/null || { echo "verifier never became ready" >&2; exit 1; }
+start echo "${server_prefix[@]}" "$bin/bench/echo_server" --listen=127.0.0.1:0
+echo_addr=$ADDR
+start beast "${server_prefix[@]}" "$bin/bench/http_reference_server" --listen=127.0.0.1:0
+beast_addr=$ADDR
+
+##### The two series.
+series ext_authz echo "$echo_addr" verifier "$verifier_addr"
+series authorize beast "$beast_addr" verifier "$verifier_http"
+
+ext_ratio=$(calc "$(v ext_authz_verifier_max_qps) / $(v ext_authz_echo_max_qps)")
+http_ratio=$(calc "$(v authorize_verifier_max_qps) / $(v authorize_beast_max_qps)")
+table=$(cat <<EOF
+| figure | target | measured | reference (same run) | ratio | verdict |
+|---|---|---|---|---|---|
+| Envoy ext_authz Check throughput, closed loop (best of $inflights in flight) | ≥ 0.9 × echo | verifier $(v ext_authz_verifier_max_qps) QPS | echo ext_authz $(v ext_authz_echo_max_qps) QPS (both answer $(v ext_authz_echo_response_bytes) B) | $ext_ratio | $(ok "$ext_ratio >= 0.9") |
+| \`/v1/authorize\` forward-auth throughput, keep-alive (best of $inflights connections) | ≥ 0.9 × bare Beast | verifier $(v authorize_verifier_max_qps) QPS | bare Beast $(v authorize_beast_max_qps) QPS (both answer $(v authorize_beast_response_bytes) B) | $http_ratio | $(ok "$http_ratio >= 0.9") |
+EOF
+)
+echo
+echo "$table"
+echo
+
+while read -r k val; do
+  [[ "$val" =~ ^[0-9.e+-]+$ ]] || { echo "no number for $k: '$val'" >&2; exit 1; }
+done <"$results"
+if [ "$smoke" = 1 ]; then
+  echo "mesh bench smoke: ext_authz and /v1/authorize produced numbers and correct answers"
+  exit 0
+fi
+
+[ -n "$section" ] || section="$work/section.md"
+commit=$(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo unknown)
+{
+  cat <<EOF
+<!-- mesh_bench begin: written by bench/mesh_bench.sh (make bench) -->
+## Envoy ext_authz and forward-auth (issue 13)
+
+Measured by \`bench/mesh_bench.sh\` (\`$command_line\`), $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit;
+the verifier caches $cached tokens. Medians of $reps runs of ${duration} s each (after ${warmup} s
+of warmup), reference and verifier alternating, same pinning as above; the ratio is of the best
+medians. Every answer of every run was checked: all allowed, the same size as the reference's.
+
+$table
+
+Closed loop, median QPS by requests in flight (ext_authz: gRPC calls over 2 channels;
+forward-auth: keep-alive connections, one request in flight each):
+
+| in flight | echo ext_authz | verifier ext_authz | bare Beast \`/v1/authorize\` | verifier \`/v1/authorize\` |
+|---|---|---|---|---|
+$(for n in $inflights; do echo "| $n | $(v ext_authz_echo_qps_$n) | $(v ext_authz_verifier_qps_$n) | $(v authorize_beast_qps_$n) | $(v authorize_verifier_qps_$n) |"; done)
+<!-- mesh_bench end -->
+EOF
+} >"$section"
+
+if [ -n "$splice" ]; then
+  # Replace the section between its markers, else insert it before the method.
+  awk -v sec="$section" '
+    function emit() { while ((getline l < sec) > 0) print l; close(sec); done = 1 }
+    /^<!-- mesh_bench begin/ { emit(); skip = 1; next }
+    skip && /^<!-- mesh_bench end/ { skip = 0; next }
+    skip { next }
+    /^## How each figure is measured/ && !done { emit(); print "" }
+    { print }
+  ' "$splice" >"$splice.tmp" && mv "$splice.tmp" "$splice"
+  echo "spliced the section into $splice"
+fi
