@@ -14,7 +14,9 @@
 //   * A stream is a position (the last revision it sent) over the window, not a
 //     queue: it sends the next matching entry whenever its previous write is
 //     done, so a slow stream delays only itself, and a writer never waits for
-//     any stream. Its queued bytes are the wire bytes of the window after its
+//     any stream. After a read the reader wakes the idle streams (past 256
+//     streams from up to fan_out_threads threads, WorkPool ones included:
+//     starting a write costs gRPC and the kernel microseconds). Its queued bytes are the wire bytes of the window after its
 //     position; past `max_queued_bytes` it is ended with RESOURCE_EXHAUSTED and
 //     the revision to resume from.
 //   * A stream that resumes from a revision inside the window reads no store.
