@@ -65,7 +65,8 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::BuildAndStart(
   // The window never holds more than the change log retains, so "retained"
   // means one thing: a revision the log has dropped gets a snapshot, from any
   // replica, whatever its window holds.
-  watch.window_changes = std::min(watch.window_changes, options.change_retention);
+  watch.window_changes =
+      std::min(watch.window_changes, options.change_retention);
   server->feed_ = std::make_unique<ChangeFeed>(
       server->store_.get(),
       options.feed_clock != nullptr ? options.feed_clock : RealClock(),

@@ -404,9 +404,9 @@ std::shared_ptr<WatchStream> WatchCache::Watch(WatchSink* sink,
     // store decides: not there yet means a snapshot).
     phase = WatchStream::Phase::kStore;
   }
-  auto stream = std::make_shared<WatchStream>(
-      WatchStream::Private{}, this, sink, since_revision,
-      std::move(deployment_id), phase);
+  auto stream = std::make_shared<WatchStream>(WatchStream::Private{}, this,
+                                              sink, since_revision,
+                                              std::move(deployment_id), phase);
   bool closed = false;
   {
     absl::MutexLock lock(&streams_mu_);
@@ -595,8 +595,7 @@ void WatchCache::Run() {
       absl::Duration timeout = next_heartbeat - clock_->Monotonic();
       if (retry) timeout = std::min(timeout, options_.retry_interval);
       if (!woken() && timeout > absl::ZeroDuration()) {
-        clock_->AwaitWithTimeout(&signal_mu_, absl::Condition(&woken),
-                                 timeout);
+        clock_->AwaitWithTimeout(&signal_mu_, absl::Condition(&woken), timeout);
       }
       if (stopping_) return;
       read = notified_ || retry;
@@ -728,7 +727,8 @@ void WatchCache::BuildSnapshot(const std::string& deployment_id) {
     built = std::make_shared<SharedSnapshot>();
     built->revision = snapshot->revision;
     const size_t total = snapshot->tokens.size();
-    const size_t chunk = static_cast<size_t>(std::max(1, options_.snapshot_chunk));
+    const size_t chunk =
+        static_cast<size_t>(std::max(1, options_.snapshot_chunk));
     size_t at = 0;
     do {
       auto message = std::make_shared<v1::WatchTokensResponse>();
@@ -761,8 +761,7 @@ void WatchCache::BuildSnapshot(const std::string& deployment_id) {
     return;
   }
   if (waiting.size() > 1) {
-    snapshots_shared_total_.fetch_add(
-        static_cast<int64_t>(waiting.size()) - 1);
+    snapshots_shared_total_.fetch_add(static_cast<int64_t>(waiting.size()) - 1);
   }
   for (auto& w : waiting) w->SnapshotReady(built);
 }

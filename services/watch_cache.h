@@ -7,7 +7,8 @@
 //     commit; the reader then asks the store for the changes after the newest
 //     one it holds (TokenStore::ReadChanges, unfiltered): one store read per
 //     commit (or per batch of commits) whatever the number of watchers.
-//   * Each change is converted to its wire message (a CHANGES response with that
+//   * Each change is converted to its wire message (a CHANGES response with
+//   that
 //     one change) once, and the immutable message is shared by every stream
 //     that sends it (shared_ptr). The window is bounded by a count of changes
 //     and by bytes; the oldest leave first.
@@ -16,9 +17,10 @@
 //     done, so a slow stream delays only itself, and a writer never waits for
 //     any stream. After a read the reader wakes the idle streams (past 256
 //     streams from up to fan_out_threads threads, WorkPool ones included:
-//     starting a write costs gRPC and the kernel microseconds). Its queued bytes are the wire bytes of the window after its
-//     position; past `max_queued_bytes` it is ended with RESOURCE_EXHAUSTED and
-//     the revision to resume from.
+//     starting a write costs gRPC and the kernel microseconds). Its queued
+//     bytes are the wire bytes of the window after its position; past
+//     `max_queued_bytes` it is ended with RESOURCE_EXHAUSTED and the revision
+//     to resume from.
 //   * A stream that resumes from a revision inside the window reads no store.
 //     Older but still in the store's change log: it reads that part of the log
 //     (ReadChanges with its filter) in batches on the WorkPool until it reaches
@@ -264,7 +266,7 @@ class WatchCache {
   struct Pull {
     enum class Kind { kMessage, kCaughtUp, kBehind } kind = Kind::kCaughtUp;
     FeedMessage message;
-    int64_t revision = 0;     // The message's, or the newest when caught up.
+    int64_t revision = 0;      // The message's, or the newest when caught up.
     int64_t queued_bytes = 0;  // Wire bytes in the window after `position`.
   };
   Pull PullFrom(int64_t position, const std::string& deployment_id) const;

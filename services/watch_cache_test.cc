@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "absl/time/clock.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "services/work_pool.h"
 
@@ -129,8 +129,7 @@ class MemoryStore : public TokenStore {
   absl::Status RecordAudit(const AuditEntry&) override {
     return absl::UnimplementedError("");
   }
-  absl::StatusOr<std::vector<AuditEntry>> ListAudit(const std::string&,
-                                                    int64_t,
+  absl::StatusOr<std::vector<AuditEntry>> ListAudit(const std::string&, int64_t,
                                                     int32_t) override {
     return absl::UnimplementedError("");
   }
@@ -443,7 +442,8 @@ TEST_F(WatchCacheTest, RevisionZeroOfAnEmptyStoreResumesLikeAnyOther) {
   // And it gets the first change when it comes.
   store_.Upsert("tok_0", "a");
   NotifyAndWait();
-  ASSERT_TRUE(resumed->WaitFor([](const auto& m) { return HasRevision(m, 1); }));
+  ASSERT_TRUE(
+      resumed->WaitFor([](const auto& m) { return HasRevision(m, 1); }));
   EXPECT_EQ(ChangeRevisions(resumed->received()), Range(1, 1));
 }
 
@@ -483,8 +483,9 @@ TEST_F(WatchCacheTest, HeartbeatsFollowTheClockWithoutStoreReads) {
     clock_.AwaitWaiters(1);
     clock_.Advance(absl::Seconds(1));
     for (FakeSink* sink : sinks) {
-      ASSERT_TRUE(sink->WaitFor(
-          [beat](const auto& m) { return static_cast<int>(m.size()) == beat; }));
+      ASSERT_TRUE(sink->WaitFor([beat](const auto& m) {
+        return static_cast<int>(m.size()) == beat;
+      }));
       EXPECT_EQ(sink->received().back().kind(),
                 v1::WatchTokensResponse::HEARTBEAT);
     }
@@ -517,8 +518,7 @@ TEST_F(WatchCacheTest, SlowWatcherIsCutOffWhileOthersStayCurrent) {
   const absl::Status status = slow->WaitForEnd();
   EXPECT_TRUE(absl::IsResourceExhausted(status)) << status;
   EXPECT_TRUE(absl::StrContains(status.message(), "fell behind"));
-  EXPECT_TRUE(
-      absl::StrContains(status.message(), "resume from revision 1"));
+  EXPECT_TRUE(absl::StrContains(status.message(), "resume from revision 1"));
   EXPECT_EQ(slow->received().size(), 1u);
 }
 
@@ -559,7 +559,8 @@ TEST_F(WatchCacheTest, OneStoreReadPerChangeWhateverTheWatcherCount) {
     store_.Upsert("tok_" + std::to_string(i), "a");
     NotifyAndWait();
     for (FakeSink* sink : sinks) {
-      ASSERT_TRUE(sink->WaitFor([i](const auto& m) { return HasRevision(m, i); }));
+      ASSERT_TRUE(
+          sink->WaitFor([i](const auto& m) { return HasRevision(m, i); }));
     }
   }
   const WatchCacheStats after = cache_->stats();

@@ -13,8 +13,8 @@ WatchReactor::WatchReactor(ChangeFeed* feed, TokenStore* store,
       peer_(std::move(peer)),
       clock_(feed->clock()),
       start_(clock_->Monotonic()),
-      stream_(feed->Watch(this, since_revision, resume,
-                          std::move(deployment_id))) {
+      stream_(
+          feed->Watch(this, since_revision, resume, std::move(deployment_id))) {
   // gRPC holds writes started before the reactor is bound to the call and
   // runs no reaction until then, so stream_ is set before any OnWriteDone.
   stream_->Start();

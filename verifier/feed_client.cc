@@ -6,8 +6,8 @@
 
 #include "absl/random/random.h"
 #include "common/json_log.h"
-#include "common/token_value.h"
 #include "common/proto_time.h"
+#include "common/token_value.h"
 
 namespace tokens {
 

@@ -13,9 +13,10 @@
 //
 // Time: `clock` (wall time) stamps heartbeats for the staleness rule; the
 // backoff and the idle watchdog wait on options.wait_clock's monotonic time,
-// which tests replace with a FakeClock to drive them. The stream is read with gRPC's
-// callback API, so the sync thread only waits for handed-off messages and never
-// becomes one of gRPC's network pollers (which would compete with Check).
+// which tests replace with a FakeClock to drive them. The stream is read with
+// gRPC's callback API, so the sync thread only waits for handed-off messages
+// and never becomes one of gRPC's network pollers (which would compete with
+// Check).
 //
 // Thread-safe: Start and Stop may be called from any thread; Stop cancels the
 // call in flight and joins the thread. The cache, metrics and clock are not

@@ -164,8 +164,8 @@ class FakeFeed final : public v1::TokenService::Service {
     absl::MutexLock lock(&mu_);
     // Held open until the client cancels (or the server stops).
     auto gone = [&] { return context->IsCancelled() || stopping_; };
-    while (!gone()) mu_.AwaitWithTimeout(absl::Condition(&gone),
-                                         absl::Milliseconds(5));
+    while (!gone())
+      mu_.AwaitWithTimeout(absl::Condition(&gone), absl::Milliseconds(5));
     return grpc::Status(grpc::StatusCode::CANCELLED, "client left");
   }
 
@@ -239,7 +239,8 @@ class FeedClientStreamTest : public ::testing::Test {
   std::unique_ptr<FeedClient> client_;
 };
 
-TEST_F(FeedClientStreamTest, SyncedAtRevisionZeroResumesInsteadOfResnapshotting) {
+TEST_F(FeedClientStreamTest,
+       SyncedAtRevisionZeroResumesInsteadOfResnapshotting) {
   Start([](int connection, grpc::ServerWriter<v1::WatchTokensResponse>* w) {
     if (connection == 0) {
       // An empty store's snapshot, then the service goes away.

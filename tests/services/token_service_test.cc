@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -241,15 +242,31 @@ TEST_F(TokenServiceTest, WatcherTooFarBehindGetsAFullSnapshot) {
 }
 
 TEST_F(TokenServiceTest, WatchSendsHeartbeatsWithTheCurrentRevision) {
+  // Heartbeats run on the feed's clock: the test moves it, nothing waits for
+  // a real second.
+  FakeClock feed_clock;
   StopServer();
   TokenServerOptions options;
-  options.heartbeat_interval = absl::Milliseconds(50);
+  options.feed_clock = &feed_clock;
   StartServer(options);
   Create("prod", "a");
   const int64_t revision = CurrentRevision();
+  // Once the feed waits for its next heartbeat, move its clock past it, as
+  // often as it takes for the stream below to see one.
+  std::atomic<bool> seen{false};
+  std::thread ticker([&] {
+    while (!seen.load()) {
+      feed_clock.AwaitWaiters(1);
+      feed_clock.Advance(absl::Seconds(1));
+      std::this_thread::yield();
+    }
+  });
   auto messages = Watch(revision, "", [](const auto& m) {
     return m.kind() == v1::WatchTokensResponse::HEARTBEAT;
   });
+  seen = true;
+  ticker.join();
+  StopServer();  // before feed_clock goes away
   ASSERT_FALSE(messages.empty());
   EXPECT_EQ(messages.back().kind(), v1::WatchTokensResponse::HEARTBEAT);
   EXPECT_EQ(messages.back().revision(), revision);

@@ -168,11 +168,11 @@ class WatchFanoutTest : public ::testing::Test {
   void SetUp() override {
     JsonLog::SetEnabled(false);
     data_dir_ = NewTempDir("watch_fanout") + "/var";
-    auto process = ServerProcess::Start(
-        RunfilePath("services/token_service"),
-        {"--listen", "127.0.0.1:0", "--data-dir", data_dir_, "--http-listen",
-         "127.0.0.1:0"},
-        /*listen_lines=*/2);
+    auto process =
+        ServerProcess::Start(RunfilePath("services/token_service"),
+                             {"--listen", "127.0.0.1:0", "--data-dir",
+                              data_dir_, "--http-listen", "127.0.0.1:0"},
+                             /*listen_lines=*/2);
     ASSERT_TRUE(process.ok()) << process.status();
     service_ = *std::move(process);
     ASSERT_FALSE(service_->http_address().empty());
@@ -278,9 +278,9 @@ TEST_F(WatchFanoutTest, EveryStreamSeesEveryChangeInOrderWithoutGaps) {
       tail_before;
   EXPECT_GE(tail_reads, 1);
   EXPECT_LE(tail_reads, kChanges) << "one store read per change at most";
-  EXPECT_EQ(
-      Sample(after, "token_service_feed_store_reads_total{reader=\"catch_up\"}"),
-      0);
+  EXPECT_EQ(Sample(after,
+                   "token_service_feed_store_reads_total{reader=\"catch_up\"}"),
+            0);
   EXPECT_EQ(Sample(after, "token_service_snapshots_sent_total"), kStreams);
   EXPECT_EQ(Sample(after, "token_service_watch_window_newest_revision"),
             revision_);
