@@ -34,6 +34,7 @@ targets=(
   //verifier:peer_throttle_test
   //verifier:usage_reporter_test
   //verifier:http_server_test
+  //services:watch_cache_test
 )
 
 sudo=""
