@@ -143,23 +143,30 @@ drive() {
 
 # series KIND REF_NAME REF_ADDR NAME ADDR: closed loop at each in-flight count,
 # `reps` times, reference and verifier alternating; records
-# KIND_NAME_qps_<n> (medians), KIND_NAME_max_qps and the answer sizes.
+# KIND_NAME_qps_<n> (medians), KIND_NAME_max_qps, the answer sizes and
+# KIND_pair_ratio_<n>: the median over the reps of verifier / reference of
+# back-to-back runs (what a burst of other tenants' load distorts least).
 series() {
   local kind="$1" names=("$2" "$4") addrs=("$3" "$5")
   local best=(0 0) bytes=("" "")
   for n in $inflights; do
-    local q=("" "")
+    local q=("" "") pair=()
     for _ in $(seq 1 "$reps"); do
+      local run=()
       for k in 0 1; do
         local line
         line=$(drive "$kind" "${addrs[$k]}" "$n")
-        q[k]="${q[$k]} $(field qps "$line")"
+        run[k]="$(field qps "$line")"
+        q[k]="${q[$k]} ${run[$k]}"
         local b; b="$(field response_bytes "$line")"
         [ "$b" = "$(field max_response_bytes "$line")" ] || {
           echo "${names[$k]}: answers of different sizes: $line" >&2; exit 1; }
         bytes[k]="$b"
       done
+      pair+=("$(awk "BEGIN { print ${run[1]} / ${run[0]} }")")
     done
+    record "${kind}_pair_ratio_$n" "$(calc "$(median "${pair[@]}")")"
+    log "$kind verifier / reference, back-to-back pairs, $n in flight: ${pair[*]}"
     for k in 0 1; do
       local m
       # shellcheck disable=SC2086
@@ -246,9 +253,11 @@ $table
 Closed loop, median QPS by requests in flight (ext_authz: gRPC calls over 2 channels;
 forward-auth: keep-alive connections, one request in flight each):
 
-| in flight | echo ext_authz | verifier ext_authz | bare Beast \`/v1/authorize\` | verifier \`/v1/authorize\` |
-|---|---|---|---|---|
-$(for n in $inflights; do echo "| $n | $(v ext_authz_echo_qps_$n) | $(v ext_authz_verifier_qps_$n) | $(v authorize_beast_qps_$n) | $(v authorize_verifier_qps_$n) |"; done)
+| in flight | echo ext_authz | verifier ext_authz | paired ratio | bare Beast \`/v1/authorize\` | verifier \`/v1/authorize\` | paired ratio |
+|---|---|---|---|---|---|---|
+$(for n in $inflights; do echo "| $n | $(v ext_authz_echo_qps_$n) | $(v ext_authz_verifier_qps_$n) | $(v ext_authz_pair_ratio_$n) | $(v authorize_beast_qps_$n) | $(v authorize_verifier_qps_$n) | $(v authorize_pair_ratio_$n) |"; done)
+
+"paired ratio": the median, over the runs, of verifier / reference QPS of two back-to-back runs.
 <!-- mesh_bench end -->
 EOF
 } >"$section"
