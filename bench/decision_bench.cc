@@ -52,7 +52,7 @@ struct Fixture {
     std::mt19937_64 random(7);
     const int n = CachedTokens();
     for (int i = 0; i < n; ++i) {
-      CacheChange change;
+      TokenChange change;
       change.revision = i + 1;
       change.token_id = absl::StrFormat("tok_bench%017d", i);
       if (i % 1000 == 0) {

@@ -28,13 +28,13 @@ inline constexpr char kStageValue[] =
 struct FuzzWorld {
   FuzzWorld() {
     TokenTable table;
-    CacheChange prod;
+    TokenChange prod;
     prod.revision = 1;
     prod.token_id = "tok_prod";
     prod.deployment_id = "prod";
     prod.digest = DigestOf(prod_value);
     table.Apply(prod);
-    CacheChange stage;
+    TokenChange stage;
     stage.revision = 2;
     stage.token_id = "tok_stage";
     stage.deployment_id = "stage";

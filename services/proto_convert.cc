@@ -37,16 +37,16 @@ void ToProto(const AuditEntry& entry, v1::AuditEvent* out) {
   out->set_detail(entry.detail);
 }
 
-void ToProto(const TokenChangeRecord& change, v1::TokenChange* out) {
+void ToProto(const TokenChange& change, v1::TokenChange* out) {
   out->set_revision(change.revision);
   out->set_token_id(change.token_id);
   out->set_deployment_id(change.deployment_id);
-  if (change.type == TokenChangeRecord::Type::kDelete) {
+  if (change.type == TokenChange::Type::kDelete) {
     out->set_type(v1::TokenChange::DELETE);
     return;
   }
   out->set_type(v1::TokenChange::UPSERT);
-  out->set_secret_digest(DigestToBytes(change.secret_digest));
+  out->set_secret_digest(DigestToBytes(change.digest));
   if (change.expire_time != absl::InfiniteFuture()) {
     TimeToProto(change.expire_time, out->mutable_expire_time());
   }

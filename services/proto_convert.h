@@ -11,7 +11,7 @@ namespace tokens {
 
 void ToProto(const TokenRecord& record, v1::Token* out);
 void ToProto(const AuditEntry& entry, v1::AuditEvent* out);
-void ToProto(const TokenChangeRecord& change, v1::TokenChange* out);
+void ToProto(const TokenChange& change, v1::TokenChange* out);
 
 }  // namespace tokens
 

@@ -19,7 +19,7 @@ absl::Status ResumeLater(absl::string_view why, int64_t revision) {
       absl::StrCat(why, "; reconnect and resume from revision ", revision));
 }
 
-FeedMessage EncodeChange(const TokenChangeRecord& change) {
+FeedMessage EncodeChange(const TokenChange& change) {
   auto message = std::make_shared<v1::WatchTokensResponse>();
   message->set_kind(v1::WatchTokensResponse::CHANGES);
   message->set_revision(change.revision);
@@ -138,7 +138,7 @@ void WatchStream::Pump() {
           auto message = std::make_shared<v1::WatchTokensResponse>();
           message->set_kind(v1::WatchTokensResponse::CHANGES);
           message->set_revision(position_);
-          for (const TokenChangeRecord& change : batch.changes) {
+          for (const TokenChange& change : batch.changes) {
             ToProto(change, message->add_changes());
           }
           in_flight_ = std::move(message);
@@ -508,14 +508,14 @@ WatchCache::Pull WatchCache::PullFrom(int64_t position,
   return pull;
 }
 
-void WatchCache::Append(std::vector<TokenChangeRecord> changes,
+void WatchCache::Append(std::vector<TokenChange> changes,
                         int64_t up_to_revision) {
   // Encoding happens here, once per change, outside the lock.
   std::vector<Entry> fresh;
   std::vector<int64_t> wire_sizes;
   fresh.reserve(changes.size());
   wire_sizes.reserve(changes.size());
-  for (TokenChangeRecord& change : changes) {
+  for (TokenChange& change : changes) {
     Entry entry;
     entry.revision = change.revision;
     entry.message = EncodeChange(change);

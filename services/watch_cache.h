@@ -278,7 +278,7 @@ class WatchCache {
   // Reads every change after tail_revision_ into the window; true when the
   // window moved.
   absl::StatusOr<bool> ReadTail();
-  void Append(std::vector<TokenChangeRecord> changes, int64_t up_to_revision);
+  void Append(std::vector<TokenChange> changes, int64_t up_to_revision);
   void FanOut(bool heartbeat_due);
 
   // WorkPool jobs for one stream.

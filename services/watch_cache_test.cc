@@ -26,21 +26,21 @@ class MemoryStore : public TokenStore {
  public:
   int64_t Upsert(const std::string& id, const std::string& deployment) {
     absl::MutexLock lock(&mu_);
-    TokenChangeRecord change;
+    TokenChange change;
     change.revision = ++revision_;
-    change.type = TokenChangeRecord::Type::kUpsert;
+    change.type = TokenChange::Type::kUpsert;
     change.token_id = id;
     change.deployment_id = deployment;
-    change.secret_digest[0] = static_cast<uint8_t>(revision_);
+    change.digest[0] = static_cast<uint8_t>(revision_);
     log_.push_back(change);
     live_[id] = change;
     return revision_;
   }
   int64_t Remove(const std::string& id) {
     absl::MutexLock lock(&mu_);
-    TokenChangeRecord change;
+    TokenChange change;
     change.revision = ++revision_;
-    change.type = TokenChangeRecord::Type::kDelete;
+    change.type = TokenChange::Type::kDelete;
     change.token_id = id;
     change.deployment_id = live_[id].deployment_id;
     log_.push_back(change);
@@ -72,7 +72,7 @@ class MemoryStore : public TokenStore {
       return batch;
     }
     batch.up_to_revision = revision_;
-    for (const TokenChangeRecord& change : log_) {
+    for (const TokenChange& change : log_) {
       if (change.revision <= since_revision) continue;
       if (!deployment_id.empty() && change.deployment_id != deployment_id) {
         continue;
@@ -141,8 +141,8 @@ class MemoryStore : public TokenStore {
   mutable absl::Mutex mu_;
   int64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t trimmed_through_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<TokenChangeRecord> log_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, TokenChangeRecord> live_ ABSL_GUARDED_BY(mu_);
+  std::vector<TokenChange> log_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, TokenChange> live_ ABSL_GUARDED_BY(mu_);
   int read_changes_calls_ ABSL_GUARDED_BY(mu_) = 0;
   std::unique_ptr<absl::Notification> hold_;
 };

@@ -192,21 +192,21 @@ void BindToken(const TokenRecord& token, SqliteStatement& statement) {
 
 // Reads revision, type, token_id, deployment_id, secret_digest, expire_time,
 // previous_digest, previous_valid_until.
-absl::StatusOr<TokenChangeRecord> ChangeFromRow(SqliteStatement& row) {
-  TokenChangeRecord change;
+absl::StatusOr<TokenChange> ChangeFromRow(SqliteStatement& row) {
+  TokenChange change;
   change.revision = row.Int(0);
   std::string type = row.Text(1);
   if (type == "upsert") {
-    change.type = TokenChangeRecord::Type::kUpsert;
+    change.type = TokenChange::Type::kUpsert;
   } else if (type == "delete") {
-    change.type = TokenChangeRecord::Type::kDelete;
+    change.type = TokenChange::Type::kDelete;
   } else {
     return RowDataError("change type");
   }
   change.token_id = row.Text(2);
   change.deployment_id = row.Text(3);
-  if (change.type == TokenChangeRecord::Type::kUpsert) {
-    RETURN_IF_ERROR(row.ReadDigest(4, &change.secret_digest));
+  if (change.type == TokenChange::Type::kUpsert) {
+    RETURN_IF_ERROR(row.ReadDigest(4, &change.digest));
   }
   change.expire_time = row.Time(5, absl::InfiniteFuture());
   RETURN_IF_ERROR(row.ReadOptionalDigest(6, &change.previous_digest));
@@ -746,7 +746,7 @@ absl::StatusOr<ChangeBatch> SqliteTokenStore::ReadChanges(
             batch.up_to_revision = select.Int(0) - 1;
             return absl::OkStatus();
           }
-          ASSIGN_OR_RETURN(TokenChangeRecord change, ChangeFromRow(select));
+          ASSIGN_OR_RETURN(TokenChange change, ChangeFromRow(select));
           batch.changes.push_back(std::move(change));
           return absl::OkStatus();
         });
@@ -768,7 +768,7 @@ absl::StatusOr<Snapshot> SqliteTokenStore::ReadSnapshot(
                                           : kSelectDeploymentSnapshot));
         if (!deployment_id.empty()) select.BindText(1, deployment_id);
         return select.ForEachRow([&]() -> absl::Status {
-          ASSIGN_OR_RETURN(TokenChangeRecord token, ChangeFromRow(select));
+          ASSIGN_OR_RETURN(TokenChange token, ChangeFromRow(select));
           token.revision = snapshot.revision;
           snapshot.tokens.push_back(std::move(token));
           return absl::OkStatus();

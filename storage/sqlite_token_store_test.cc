@@ -342,8 +342,8 @@ TEST_F(SqliteTokenStoreTest, RotateWithoutGraceDropsTheOldDigest) {
   absl::StatusOr<ChangeBatch> batch = store_->ReadChanges(1, "", 10);
   ASSERT_TRUE(batch.ok()) << batch.status();
   ASSERT_THAT(batch->changes, SizeIs(1));
-  EXPECT_EQ(batch->changes[0].type, TokenChangeRecord::Type::kUpsert);
-  EXPECT_EQ(batch->changes[0].secret_digest, DigestFor("new"));
+  EXPECT_EQ(batch->changes[0].type, TokenChange::Type::kUpsert);
+  EXPECT_EQ(batch->changes[0].digest, DigestFor("new"));
   EXPECT_EQ(batch->changes[0].previous_digest, std::nullopt);
 
   // The old digest is free again: nothing refers to it.
@@ -377,7 +377,7 @@ TEST_F(SqliteTokenStoreTest,
   absl::StatusOr<Snapshot> snapshot = store_->ReadSnapshot("");
   ASSERT_TRUE(snapshot.ok()) << snapshot.status();
   ASSERT_THAT(snapshot->tokens, SizeIs(1));
-  EXPECT_EQ(snapshot->tokens[0].secret_digest, DigestFor("new"));
+  EXPECT_EQ(snapshot->tokens[0].digest, DigestFor("new"));
   EXPECT_EQ(snapshot->tokens[0].previous_digest, DigestFor("tok_a"));
   EXPECT_EQ(snapshot->tokens[0].previous_valid_until,
             *rotation.previous_valid_until);
@@ -433,7 +433,7 @@ TEST_F(SqliteTokenStoreTest, DeleteRemovesTheTokenAndLogsADeleteChange) {
   absl::StatusOr<ChangeBatch> batch = store_->ReadChanges(1, "dep-1", 10);
   ASSERT_TRUE(batch.ok()) << batch.status();
   ASSERT_THAT(batch->changes, SizeIs(1));
-  EXPECT_EQ(batch->changes[0].type, TokenChangeRecord::Type::kDelete);
+  EXPECT_EQ(batch->changes[0].type, TokenChange::Type::kDelete);
   EXPECT_EQ(batch->changes[0].token_id, "tok_a");
   EXPECT_EQ(batch->changes[0].deployment_id, "dep-1");
   EXPECT_EQ(batch->changes[0].revision, 2);
@@ -586,7 +586,7 @@ TEST_F(SqliteTokenStoreTest, ReadChangesFiltersByDeployment) {
   EXPECT_TRUE(batch->complete);
   ASSERT_THAT(batch->changes, SizeIs(2));
   EXPECT_EQ(batch->changes[0].token_id, "tok_a");
-  EXPECT_EQ(batch->changes[0].secret_digest, DigestFor("tok_a"));
+  EXPECT_EQ(batch->changes[0].digest, DigestFor("tok_a"));
   EXPECT_EQ(batch->changes[0].expire_time, kT0 + absl::Hours(24 * 30));
   EXPECT_EQ(batch->changes[1].token_id, "tok_c");
   EXPECT_EQ(batch->changes[1].revision, 3);
@@ -635,10 +635,10 @@ TEST_F(SqliteTokenStoreTest, SnapshotFiltersByDeploymentAndCarriesTheRevision) {
   ASSERT_TRUE(one.ok()) << one.status();
   EXPECT_EQ(one->revision, 3);
   ASSERT_THAT(one->tokens, SizeIs(2));
-  for (const TokenChangeRecord& token : one->tokens) {
+  for (const TokenChange& token : one->tokens) {
     EXPECT_EQ(token.deployment_id, "dep-1");
-    EXPECT_EQ(token.type, TokenChangeRecord::Type::kUpsert);
-    EXPECT_EQ(token.secret_digest, DigestFor(token.token_id));
+    EXPECT_EQ(token.type, TokenChange::Type::kUpsert);
+    EXPECT_EQ(token.digest, DigestFor(token.token_id));
     EXPECT_EQ(token.previous_digest, std::nullopt);
   }
 }

@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/token_change.h"
 #include "common/token_value.h"
 
 namespace tokens {
@@ -64,20 +65,6 @@ struct AuditEntry {
   std::string detail;
 };
 
-// One change-log row: the state a verifier must hold for a token after
-// `revision`.
-struct TokenChangeRecord {
-  enum class Type { kUpsert, kDelete };
-  int64_t revision = 0;
-  Type type = Type::kUpsert;
-  std::string token_id;
-  std::string deployment_id;
-  Digest secret_digest{};  // Unset for kDelete.
-  absl::Time expire_time = absl::InfiniteFuture();
-  std::optional<Digest> previous_digest;
-  absl::Time previous_valid_until = absl::InfinitePast();
-};
-
 // Changes after a revision, for the feed.
 struct ChangeBatch {
   // False when changes after the asked revision are no longer all retained (or
@@ -85,7 +72,7 @@ struct ChangeBatch {
   // instead.
   bool complete = true;
   // Matching changes in revision order (at most `limit`).
-  std::vector<TokenChangeRecord> changes;
+  std::vector<TokenChange> changes;
   // The reader is up to date through this revision after applying `changes`
   // (>= the revision of the last change; equals the store's revision when
   // fewer than `limit` were returned).
@@ -96,7 +83,7 @@ struct ChangeBatch {
 // transaction.
 struct Snapshot {
   int64_t revision = 0;
-  std::vector<TokenChangeRecord> tokens;
+  std::vector<TokenChange> tokens;
 };
 
 // A page of ListTokens. The cursor is the (create_time, id) of the last row

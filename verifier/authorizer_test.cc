@@ -20,9 +20,9 @@ class AuthorizerTest : public ::testing::Test {
         authorizer_(&cache_, &clock_, kMaxStaleness) {}
 
   // Swaps in a snapshot holding `changes` and records a heartbeat now.
-  void Sync(std::initializer_list<CacheChange> changes) {
+  void Sync(std::initializer_list<TokenChange> changes) {
     TokenTable table;
-    for (const CacheChange& change : changes) table.Apply(change);
+    for (const TokenChange& change : changes) table.Apply(change);
     cache_.ReplaceAll(std::move(table), 1);
     cache_.RecordHeartbeat(clock_.Now());
   }
@@ -111,7 +111,7 @@ TEST_F(AuthorizerTest, ExpiredAtExactlyTheExpireTime) {
 TEST_F(AuthorizerTest, PreviousValueVerifiesDuringGraceThenIsUnknown) {
   const std::string new_value = NewTokenValue();
   const absl::Time grace_end = clock_.Now() + absl::Minutes(5);
-  CacheChange rotate = Upsert(2, "tok_a", "dep-1", new_value);
+  TokenChange rotate = Upsert(2, "tok_a", "dep-1", new_value);
   rotate.previous_digest = DigestOf(value_);
   rotate.previous_valid_until = grace_end;
   Sync({rotate});

@@ -11,19 +11,19 @@
 
 namespace tokens {
 
-CacheChange CacheChangeFromProto(const v1::TokenChange& change) {
-  CacheChange out;
+TokenChange CacheChangeFromProto(const v1::TokenChange& change) {
+  TokenChange out;
   out.revision = change.revision();
   out.token_id = change.token_id();
   out.deployment_id = change.deployment_id();
   out.type = change.type() == v1::TokenChange::UPSERT
-                 ? CacheChange::Type::kUpsert
-                 : CacheChange::Type::kDelete;
-  if (out.type == CacheChange::Type::kDelete) return out;
+                 ? TokenChange::Type::kUpsert
+                 : TokenChange::Type::kDelete;
+  if (out.type == TokenChange::Type::kDelete) return out;
 
   if (!DigestFromBytes(change.secret_digest(), &out.digest)) {
     JsonLog("sync.bad_digest", "warn").Str("token_id", change.token_id());
-    out.type = CacheChange::Type::kDelete;
+    out.type = TokenChange::Type::kDelete;
     return out;
   }
   if (change.has_expire_time()) {
@@ -183,7 +183,7 @@ void FeedClient::HandleMessage(const v1::WatchTokensResponse& message) {
       return;
     }
     case v1::WatchTokensResponse::CHANGES: {
-      std::vector<CacheChange> changes;
+      std::vector<TokenChange> changes;
       changes.reserve(message.changes_size());
       for (const v1::TokenChange& change : message.changes()) {
         changes.push_back(CacheChangeFromProto(change));

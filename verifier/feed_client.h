@@ -65,7 +65,7 @@ absl::Duration JitteredBackoff(absl::Duration backoff, double uniform);
 // Converts one feed entry. An UPSERT whose digest is not 32 bytes becomes a
 // DELETE, so that a damaged entry can only make a token fail to verify, never
 // keep an old value alive.
-CacheChange CacheChangeFromProto(const v1::TokenChange& change);
+TokenChange CacheChangeFromProto(const v1::TokenChange& change);
 
 class FeedClient {
  public:

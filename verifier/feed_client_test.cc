@@ -291,8 +291,8 @@ TEST(CacheChangeFromProtoTest, ConvertsTimesAndPreviousDigest) {
   change.mutable_expire_time()->set_nanos(5);
   change.set_previous_digest(DigestToBytes(DigestOf(old_value)));
   change.mutable_previous_valid_until()->set_seconds(1700000100);
-  CacheChange out = CacheChangeFromProto(change);
-  EXPECT_EQ(out.type, CacheChange::Type::kUpsert);
+  TokenChange out = CacheChangeFromProto(change);
+  EXPECT_EQ(out.type, TokenChange::Type::kUpsert);
   EXPECT_EQ(out.revision, 3);
   EXPECT_EQ(out.digest, DigestOf(value));
   EXPECT_EQ(out.expire_time,
@@ -303,7 +303,7 @@ TEST(CacheChangeFromProtoTest, ConvertsTimesAndPreviousDigest) {
 }
 
 TEST(CacheChangeFromProtoTest, UnsetExpiryMeansNever) {
-  CacheChange out = CacheChangeFromProto(
+  TokenChange out = CacheChangeFromProto(
       ChangeProto(1, v1::TokenChange::UPSERT, "tok_a", NewTokenValue()));
   EXPECT_EQ(out.expire_time, absl::InfiniteFuture());
   EXPECT_FALSE(out.previous_digest.has_value());
@@ -312,7 +312,7 @@ TEST(CacheChangeFromProtoTest, UnsetExpiryMeansNever) {
 TEST(CacheChangeFromProtoTest, DamagedDigestBecomesADelete) {
   v1::TokenChange change = ChangeProto(1, v1::TokenChange::UPSERT, "tok_a", "");
   change.set_secret_digest("short");
-  EXPECT_EQ(CacheChangeFromProto(change).type, CacheChange::Type::kDelete);
+  EXPECT_EQ(CacheChangeFromProto(change).type, TokenChange::Type::kDelete);
 }
 
 }  // namespace

@@ -20,12 +20,12 @@ namespace testing_support {
 inline std::string NewTokenValue() { return GenerateTokenValue().value(); }
 
 // An UPSERT of `token_id` on `deployment_id` whose current value is `value`.
-inline CacheChange Upsert(int64_t revision, std::string token_id,
+inline TokenChange Upsert(int64_t revision, std::string token_id,
                           std::string deployment_id, const std::string& value,
                           absl::Time expire_time = absl::InfiniteFuture()) {
-  CacheChange change;
+  TokenChange change;
   change.revision = revision;
-  change.type = CacheChange::Type::kUpsert;
+  change.type = TokenChange::Type::kUpsert;
   change.token_id = std::move(token_id);
   change.deployment_id = std::move(deployment_id);
   change.digest = DigestOf(value);
@@ -33,10 +33,10 @@ inline CacheChange Upsert(int64_t revision, std::string token_id,
   return change;
 }
 
-inline CacheChange Delete(int64_t revision, std::string token_id) {
-  CacheChange change;
+inline TokenChange Delete(int64_t revision, std::string token_id) {
+  TokenChange change;
   change.revision = revision;
-  change.type = CacheChange::Type::kDelete;
+  change.type = TokenChange::Type::kDelete;
   change.token_id = std::move(token_id);
   return change;
 }
@@ -47,9 +47,9 @@ struct CoreFixture {
   static constexpr absl::Duration kMaxStaleness = absl::Seconds(30);
 
   // Swaps in a snapshot holding `changes` and records a heartbeat now.
-  void Sync(std::initializer_list<CacheChange> changes) {
+  void Sync(std::initializer_list<TokenChange> changes) {
     TokenTable table;
-    for (const CacheChange& change : changes) table.Apply(change);
+    for (const TokenChange& change : changes) table.Apply(change);
     cache.ReplaceAll(std::move(table), 1);
     cache.RecordHeartbeat(clock.Now());
   }

@@ -160,7 +160,7 @@ struct TokenTable::Impl {
   }
 
   // A record for a token not held yet, without digests, in by_id.
-  uint32_t NewRecord(const CacheChange& change) {
+  uint32_t NewRecord(const TokenChange& change) {
     uint32_t index;
     if (!free_records.empty()) {
       index = free_records.back();
@@ -250,11 +250,11 @@ TokenTable::~TokenTable() = default;
 TokenTable::TokenTable(TokenTable&& other) noexcept = default;
 TokenTable& TokenTable::operator=(TokenTable&& other) noexcept = default;
 
-void TokenTable::Apply(const CacheChange& change) {
+void TokenTable::Apply(const TokenChange& change) {
   if (impl_ == nullptr) impl_ = std::make_unique<Impl>(id_hash_);
   Impl& t = *impl_;
   t.RemoveToken(change.token_id);
-  if (change.type == CacheChange::Type::kDelete) return;
+  if (change.type == TokenChange::Type::kDelete) return;
 
   const uint32_t index = t.NewRecord(change);
   if (change.previous_digest.has_value() &&
@@ -308,11 +308,11 @@ void TokenCache::ReplaceAll(TokenTable table, int64_t revision) {
   // deallocation.
 }
 
-int TokenCache::ApplyChanges(absl::Span<const CacheChange> changes,
+int TokenCache::ApplyChanges(absl::Span<const TokenChange> changes,
                              int64_t at_revision) {
   absl::MutexLock lock(&mu_);
   int applied = 0;
-  for (const CacheChange& change : changes) {
+  for (const TokenChange& change : changes) {
     if (change.revision <= revision_) continue;
     table_.Apply(change);
     revision_ = change.revision;

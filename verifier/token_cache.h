@@ -22,27 +22,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "common/token_change.h"
 #include "common/token_value.h"
 
 namespace tokens {
-
-// One change of the feed, in plain C++ (the feed client converts from
-// tokens.v1.TokenChange).
-struct CacheChange {
-  enum class Type { kUpsert, kDelete };
-  int64_t revision = 0;
-  Type type = Type::kUpsert;
-  std::string token_id;
-  std::string deployment_id;
-  // kUpsert only: the current value's digest and when it expires
-  // (InfiniteFuture = never).
-  Digest digest{};
-  absl::Time expire_time = absl::InfiniteFuture();
-  // kUpsert only: a value replaced by a rotation with a grace period, and when
-  // it stops.
-  std::optional<Digest> previous_digest;
-  absl::Time previous_valid_until = absl::InfinitePast();
-};
 
 // What a lookup finds for one digest.
 struct CachedToken {
@@ -92,7 +75,7 @@ class TokenTable {
   // kUpsert replaces every digest held for the token id with the change's
   // digest (and its previous_digest, if set); kDelete removes every digest of
   // the token id. Ignores revisions.
-  void Apply(const CacheChange& change);
+  void Apply(const TokenChange& change);
 
   // A copy of the entry for `digest`, if any.
   std::optional<CachedToken> Find(const Digest& digest) const;
@@ -132,7 +115,7 @@ class TokenCache {
   // Applies, in order, the changes whose revision is above the current one,
   // then moves the revision to max(current, at_revision). Returns how many
   // changes were applied.
-  int ApplyChanges(absl::Span<const CacheChange> changes, int64_t at_revision);
+  int ApplyChanges(absl::Span<const TokenChange> changes, int64_t at_revision);
 
   // Records that the feed showed a sign of life at `now`.
   void RecordHeartbeat(absl::Time now);

@@ -60,7 +60,7 @@ TEST(TokenCacheTest, RotationWithGraceKeepsThePreviousDigestMarked) {
   const std::string new_value = NewTokenValue();
   const absl::Time grace_end = absl::FromUnixSeconds(1700000000);
   cache.ApplyChanges({Upsert(1, "tok_a", "dep-1", old_value)}, 1);
-  CacheChange rotate = Upsert(2, "tok_a", "dep-1", new_value);
+  TokenChange rotate = Upsert(2, "tok_a", "dep-1", new_value);
   rotate.previous_digest = DigestOf(old_value);
   rotate.previous_valid_until = grace_end;
   cache.ApplyChanges({rotate}, 2);
@@ -87,7 +87,7 @@ TEST(TokenCacheTest, DeleteRemovesCurrentAndPreviousDigests) {
   const std::string old_value = NewTokenValue();
   const std::string new_value = NewTokenValue();
   const std::string other_value = NewTokenValue();
-  CacheChange rotate = Upsert(1, "tok_a", "dep-1", new_value);
+  TokenChange rotate = Upsert(1, "tok_a", "dep-1", new_value);
   rotate.previous_digest = DigestOf(old_value);
   rotate.previous_valid_until = absl::InfiniteFuture();
   cache.ApplyChanges({rotate, Upsert(2, "tok_b", "dep-1", other_value)}, 2);
@@ -160,9 +160,9 @@ TEST(TokenTableTest, DigestMovedToAnotherTokenIsForgottenByTheFirst) {
   EXPECT_EQ(table.digest_count(), 0u);
 }
 
-CacheChange UpsertDigest(int64_t revision, std::string token_id,
+TokenChange UpsertDigest(int64_t revision, std::string token_id,
                          std::string deployment_id, const Digest& digest) {
-  CacheChange change = Upsert(revision, std::move(token_id),
+  TokenChange change = Upsert(revision, std::move(token_id),
                               std::move(deployment_id), NewTokenValue());
   change.digest = digest;
   return change;
@@ -288,7 +288,7 @@ TEST(TokenTableTest, TokenLeftWithOnlyItsPreviousDigest) {
   TokenTable table;
   const std::string old_value = NewTokenValue();
   const std::string new_value = NewTokenValue();
-  CacheChange rotate = Upsert(1, "tok_a", "dep-1", new_value);
+  TokenChange rotate = Upsert(1, "tok_a", "dep-1", new_value);
   rotate.previous_digest = DigestOf(old_value);
   rotate.previous_valid_until = absl::FromUnixSeconds(1700000000);
   table.Apply(rotate);
@@ -313,7 +313,7 @@ TEST(TokenTableTest, TimesKeepMicrosecondsAndInfinities) {
   const std::string current = NewTokenValue();
   const std::string previous = NewTokenValue();
   const absl::Time expiry = absl::FromUnixMicros(1800000000123456);
-  CacheChange rotate = Upsert(1, "tok_a", "dep-1", current, expiry);
+  TokenChange rotate = Upsert(1, "tok_a", "dep-1", current, expiry);
   rotate.previous_digest = DigestOf(previous);
   rotate.previous_valid_until = absl::InfinitePast();
   table.Apply(rotate);
@@ -408,7 +408,7 @@ TEST(TokenCacheTest, ConcurrentReadersWhileOneWriterApplies) {
   const int64_t lookups_before = lookups.load();
   int64_t revision = 1;
   for (int round = 0; round < 200; ++round) {
-    std::vector<CacheChange> changes;
+    std::vector<TokenChange> changes;
     for (size_t i = 0; i < churn.size(); ++i) {
       const std::string id = "tok_" + std::to_string(i);
       changes.push_back(round % 2 == 0
