@@ -266,8 +266,11 @@ class StormReconnector final : public Reconnector {
   StormReconnector(std::vector<std::unique_ptr<v1::TokenService::Stub>>* stubs,
                    std::string key, Progress* progress,
                    std::vector<std::unique_ptr<Stream>>* streams)
-      : stubs_(stubs), key_(std::move(key)), progress_(progress),
-        streams_(streams), thread_([this] { Run(); }) {}
+      : stubs_(stubs),
+        key_(std::move(key)),
+        progress_(progress),
+        streams_(streams),
+        thread_([this] { Run(); }) {}
   ~StormReconnector() override {
     {
       absl::MutexLock lock(&mu_);
@@ -355,9 +358,9 @@ int Run() {
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-    stubs.push_back(v1::TokenService::NewStub(grpc::CreateCustomChannel(
-        absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials(),
-        args)));
+    stubs.push_back(v1::TokenService::NewStub(
+        grpc::CreateCustomChannel(absl::GetFlag(FLAGS_target),
+                                  grpc::InsecureChannelCredentials(), args)));
   }
   auto admin_context = [&] {
     auto context = std::make_unique<grpc::ClientContext>();
@@ -418,9 +421,9 @@ int Run() {
                                                      &progress, &streams);
   }
   for (int i = 0; i < n; ++i) {
-    streams.push_back(std::make_unique<Stream>(
-        stubs[i % nchannels].get(), verifier, revision, &progress, i, 0,
-        reconnector.get()));
+    streams.push_back(std::make_unique<Stream>(stubs[i % nchannels].get(),
+                                               verifier, revision, &progress, i,
+                                               0, reconnector.get()));
   }
   Clock::time_point at;
   if (!progress.Wait(timeout, &at)) {
@@ -442,8 +445,8 @@ int Run() {
     v1::DeleteTokenRequest request;
     request.set_id(ids[i]);
     google::protobuf::Empty empty;
-    grpc::Status status =
-        stubs[i % nchannels]->DeleteToken(admin_context().get(), request, &empty);
+    grpc::Status status = stubs[i % nchannels]->DeleteToken(
+        admin_context().get(), request, &empty);
     const Clock::time_point returned = Clock::now();
     if (!status.ok()) {
       std::fprintf(stderr, "DeleteToken: %s\n", status.error_message().c_str());
@@ -459,7 +462,8 @@ int Run() {
   }
   const std::string after = Metrics(metrics);
   const auto reads = [](const std::string& page) {
-    return Sample(page, "token_service_feed_store_reads_total{reader=\"tail\"}") +
+    return Sample(page,
+                  "token_service_feed_store_reads_total{reader=\"tail\"}") +
            Sample(page,
                   "token_service_feed_store_reads_total{reader=\"catch_up\"}");
   };
@@ -485,8 +489,8 @@ int Run() {
     }
     const std::string page = Metrics(metrics);
     storm = absl::StrCat(
-        "STORM streams=", n, " recovered_s=",
-        std::chrono::duration<double>(at - restarted).count(),
+        "STORM streams=", n,
+        " recovered_s=", std::chrono::duration<double>(at - restarted).count(),
         " snapshots=", Sample(page, "token_service_snapshots_sent_total"),
         " catch_up_reads=",
         Sample(page,
