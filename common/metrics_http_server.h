@@ -7,11 +7,10 @@
 //   anything else  404 (405 for another method on a known path).
 //
 // Plain HTTP, meant for a loopback or pod-local address; it serves numbers,
-// never a token or a key. One thread runs an io_context with asynchronous
-// accept and one session per connection (keep-alive, 10 s idle timeout,
-// request headers up to 8 KiB, no body). Thread-safe: Stop may be called from
-// any thread; `render` is called on the server's thread and must be
-// thread-safe with respect to the rest of the process.
+// never a token or a key. Served by common/http_server.h (its keep-alive,
+// limits and timeouts). Thread-safe: Stop may be called from any thread;
+// `render` is called on the server's thread and must be thread-safe with
+// respect to the rest of the process.
 #ifndef COMMON_METRICS_HTTP_SERVER_H_
 #define COMMON_METRICS_HTTP_SERVER_H_
 
@@ -20,6 +19,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/http_server.h"
 
 namespace tokens {
 
@@ -33,14 +33,13 @@ class MetricsHttpServer {
   MetricsHttpServer(const MetricsHttpServer&) = delete;
   MetricsHttpServer& operator=(const MetricsHttpServer&) = delete;
 
-  // Closes the listener and every connection; joins the thread. Idempotent.
+  // Closes the listener and joins the thread. Idempotent.
   void Stop();
   int port() const;
 
  private:
-  class Impl;
-  explicit MetricsHttpServer(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit MetricsHttpServer(std::unique_ptr<HttpServer> server);
+  std::unique_ptr<HttpServer> server_;
 };
 
 }  // namespace tokens

@@ -1,52 +1,23 @@
 #include "verifier/http_server.h"
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
-#include <chrono>
-#include <optional>
-#include <thread>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/bearer.h"
-#include "common/host_port.h"
-#include "common/json_log.h"
-#include "verifier/https_context.h"
-#include "verifier/verifier_service.h"
 
 namespace tokens {
 
-namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-using tcp = asio::ip::tcp;
 
 namespace {
 
-// An idle keep-alive connection, or a client that sends too slowly, is dropped
-// after this.
-constexpr auto kIdleTimeout = std::chrono::seconds(30);
-// How long a connection being closed after an error may keep sending before it
-// is cut.
-constexpr auto kDrainTimeout = std::chrono::seconds(2);
-
-using Request = http::request<http::string_body>;
-using Response = http::response<http::string_body>;
+using Request = HttpRequest;
+using Response = HttpResponse;
 
 std::string_view ToStd(beast::string_view s) {
   return std::string_view(s.data(), s.size());
-}
-
-Response MakeResponse(http::status status, unsigned version, std::string body) {
-  Response response(status, version);
-  response.set(http::field::server, "token_verifier");
-  response.set(http::field::content_type, "text/plain; charset=utf-8");
-  response.set(http::field::cache_control, "no-store");
-  response.body() = std::move(body);
-  return response;
 }
 
 Response Authorize(const Request& request, VerifierCore* core,
@@ -55,8 +26,8 @@ Response Authorize(const Request& request, VerifierCore* core,
   const std::string_view operation = ToStd(request["X-Operation"]);
   absl::Status valid = VerifierCore::ValidateRequest(deployment_id, operation);
   if (!valid.ok()) {
-    return MakeResponse(http::status::bad_request, request.version(),
-                        absl::StrCat(valid.message(), "\n"));
+    return MakeHttpResponse(http::status::bad_request, request.version(),
+                            absl::StrCat(valid.message(), "\n"));
   }
   const std::string_view token =
       BearerCredential(ToStd(request[http::field::authorization]));
@@ -79,8 +50,8 @@ Response Authorize(const Request& request, VerifierCore* core,
     const auto status =
         static_cast<http::status>(core->throttled_http_status());
     Response response =
-        MakeResponse(status, request.version(),
-                     absl::StrCat(checked.status().message(), "\n"));
+        MakeHttpResponse(status, request.version(),
+                         absl::StrCat(checked.status().message(), "\n"));
     response.set(http::field::retry_after, "1");
     response.set("X-Auth-Reason", "THROTTLED");
     if (status == http::status::unauthorized) {
@@ -91,7 +62,7 @@ Response Authorize(const Request& request, VerifierCore* core,
   }
   const Decision& decision = *checked;
   const std::string_view reason = CheckReasonName(decision.reason);
-  Response response = MakeResponse(
+  Response response = MakeHttpResponse(
       static_cast<http::status>(HttpStatusForDecision(decision.reason)),
       request.version(), std::string(reason) + "\n");
   response.set("X-Auth-Reason",
@@ -116,26 +87,27 @@ Response Route(const Request& request, VerifierCore* core,
     return Authorize(request, core, peer);
   }
   if (path != "/healthz" && path != "/readyz" && path != "/metrics") {
-    return MakeResponse(http::status::not_found, request.version(),
-                        "not found\n");
+    return MakeHttpResponse(http::status::not_found, request.version(),
+                            "not found\n");
   }
   if (!read_only) {
-    Response response = MakeResponse(http::status::method_not_allowed,
-                                     request.version(), "method not allowed\n");
+    Response response =
+        MakeHttpResponse(http::status::method_not_allowed, request.version(),
+                         "method not allowed\n");
     response.set(http::field::allow, "GET, HEAD");
     return response;
   }
   if (path == "/healthz") {
-    return MakeResponse(http::status::ok, request.version(), "ok\n");
+    return MakeHttpResponse(http::status::ok, request.version(), "ok\n");
   }
   if (path == "/readyz") {
-    return core->IsReady()
-               ? MakeResponse(http::status::ok, request.version(), "ready\n")
-               : MakeResponse(http::status::service_unavailable,
-                              request.version(), "not ready\n");
+    return core->IsReady() ? MakeHttpResponse(http::status::ok,
+                                              request.version(), "ready\n")
+                           : MakeHttpResponse(http::status::service_unavailable,
+                                              request.version(), "not ready\n");
   }
-  Response response =
-      MakeResponse(http::status::ok, request.version(), core->RenderMetrics());
+  Response response = MakeHttpResponse(http::status::ok, request.version(),
+                                       core->RenderMetrics());
   response.set(http::field::content_type,
                "text/plain; version=0.0.4; charset=utf-8");
   return response;
@@ -145,257 +117,24 @@ Response Route(const Request& request, VerifierCore* core,
 
 RawHttpAnswer AnswerRawHttpRequest(std::string_view raw, VerifierCore* core,
                                    std::string_view peer) {
-  http::request_parser<http::string_body> parser;
-  parser.header_limit(HttpServer::kMaxHeaderBytes);
-  parser.body_limit(HttpServer::kMaxBodyBytes);
-  parser.eager(true);
-  beast::error_code ec;
-  parser.put(asio::buffer(raw.data(), raw.size()), ec);
-  if (ec == http::error::need_more) ec = {};
-  if (!ec && !parser.is_done()) parser.put_eof(ec);
+  const HttpResponse response =
+      AnswerRawHttp(raw, VerifierHttpHandler(core), peer);
   RawHttpAnswer answer;
-  if (ec == http::error::header_limit) {
-    answer.status = 431;
-  } else if (ec == http::error::body_limit) {
-    answer.status = 413;
-  } else if (ec || !parser.is_done()) {
-    answer.status = 400;
-  } else {
-    const Response response = Route(parser.get(), core, peer);
-    answer.status = response.result_int();
-    answer.auth_reason = std::string(ToStd(response["X-Auth-Reason"]));
-    answer.token_id = std::string(ToStd(response["X-Token-Id"]));
-  }
+  answer.status = response.result_int();
+  answer.auth_reason = std::string(ToStd(response["X-Auth-Reason"]));
+  answer.token_id = std::string(ToStd(response["X-Token-Id"]));
   return answer;
 }
 
-namespace {
-
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
-
-// One connection: read a request, answer it, repeat while keep-alive holds.
-// `Stream` is beast::tcp_stream (HTTP) or TlsStream (HTTPS).
-template <class Stream>
-class Session : public std::enable_shared_from_this<Session<Stream>> {
- public:
-  template <class... StreamArgs>
-  Session(tcp::socket socket, VerifierCore* core, StreamArgs&&... args)
-      : peer_(PeerOf(socket)),
-        stream_(std::move(socket), std::forward<StreamArgs>(args)...),
-        core_(core) {}
-
-  void Run() {
-    if constexpr (std::is_same_v<Stream, TlsStream>) {
-      Socket().expires_after(kIdleTimeout);
-      stream_.async_handshake(
-          asio::ssl::stream_base::server,
-          [self = this->shared_from_this()](beast::error_code ec) {
-            if (ec) return self->Close();
-            self->ReadRequest();
-          });
-    } else {
-      ReadRequest();
-    }
-  }
-
- private:
-  void ReadRequest() {
-    parser_.emplace();
-    parser_->header_limit(HttpServer::kMaxHeaderBytes);
-    parser_->body_limit(HttpServer::kMaxBodyBytes);
-    Socket().expires_after(kIdleTimeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = this->shared_from_this()](
-                         beast::error_code ec, size_t) { self->OnRead(ec); });
-  }
-
-  void OnRead(beast::error_code ec) {
-    if (ec == http::error::end_of_stream) return Close();
-    if (ec == http::error::header_limit) {
-      return Write(MakeResponse(http::status::request_header_fields_too_large,
-                                11, "request headers too large\n"),
-                   /*close=*/true);
-    }
-    if (ec == http::error::body_limit) {
-      return Write(MakeResponse(http::status::payload_too_large, 11,
-                                "request body too large\n"),
-                   /*close=*/true);
-    }
-    if (ec && ec.category() ==
-                  http::make_error_code(http::error::bad_target).category()) {
-      return Write(
-          MakeResponse(http::status::bad_request, 11, "malformed request\n"),
-          /*close=*/true);
-    }
-    if (ec) return Close();  // timeout or reset: nobody left to answer
-    const Request& request = parser_->get();
-    Response response = Route(request, core_, peer_);
-    response.prepare_payload();
-    if (request.method() == http::verb::head) {
-      // Content-Length stays that of the GET answer; the body is not sent.
-      response.body().clear();
-    }
-    Write(std::move(response), /*close=*/!request.keep_alive());
-  }
-
-  void Write(Response response, bool close) {
-    response_ = std::move(response);
-    // OnRead prepared its answers already (a HEAD answer keeps the GET length).
-    if (!response_.has_content_length()) response_.prepare_payload();
-    response_.keep_alive(!close);
-    Socket().expires_after(kIdleTimeout);
-    http::async_write(
-        stream_, response_,
-        [self = this->shared_from_this(), close](beast::error_code ec, size_t) {
-          if (ec) return self->Close();
-          if (close) return self->DrainAndClose();
-          self->ReadRequest();
-        });
-  }
-
-  // Closing a socket with unread input makes the kernel send a reset, which can
-  // destroy the response before the client reads it (an oversized request is
-  // still arriving). So: stop sending, discard what still comes until the
-  // client closes or kDrainTimeout, then close.
-  void DrainAndClose() {
-    beast::error_code ignored;
-    Socket().socket().shutdown(tcp::socket::shutdown_send, ignored);
-    Socket().expires_after(kDrainTimeout);
-    Drain();
-  }
-
-  void Drain() {
-    buffer_.clear();
-    // Reads the raw socket: after a TLS peer's close_notify (or none) there
-    // is nothing to decrypt, only bytes to discard.
-    Socket().async_read_some(
-        buffer_.prepare(4096),
-        [self = this->shared_from_this()](beast::error_code ec, size_t) {
-          if (ec) return self->Close();
-          self->Drain();
-        });
-  }
-
-  void Close() {
-    beast::error_code ignored;
-    Socket().socket().shutdown(tcp::socket::shutdown_send, ignored);
-    Socket().socket().close(ignored);
-  }
-
-  beast::tcp_stream& Socket() { return beast::get_lowest_layer(stream_); }
-
-  static std::string PeerOf(const tcp::socket& socket) {
-    beast::error_code ec;
-    const tcp::endpoint remote = socket.remote_endpoint(ec);
-    return ec ? std::string() : remote.address().to_string();
-  }
-
-  const std::string peer_;
-  Stream stream_;
-  beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-  Response response_;
-  VerifierCore* const core_;
-};
-
-}  // namespace
-
-class HttpServer::Impl {
- public:
-  Impl(VerifierCore* core, std::shared_ptr<asio::ssl::context> tls)
-      : core_(core), tls_(std::move(tls)), acceptor_(ioc_) {}
-
-  absl::Status Bind(const std::string& address) {
-    absl::StatusOr<HostPort> host_port = ParseHostPort(address);
-    if (!host_port.ok()) return host_port.status();
-    beast::error_code ec;
-    tcp::resolver resolver(ioc_);
-    auto results =
-        resolver.resolve(host_port->host, std::to_string(host_port->port),
-                         tcp::resolver::passive, ec);
-    if (ec || results.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "cannot resolve http address \"", address, "\": ", ec.message()));
-    }
-    const tcp::endpoint endpoint = results.begin()->endpoint();
-    acceptor_.open(endpoint.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(endpoint, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      return absl::UnavailableError(absl::StrCat(
-          "cannot listen on http address \"", address, "\": ", ec.message()));
-    }
-    port_ = acceptor_.local_endpoint(ec).port();
-    return absl::OkStatus();
-  }
-
-  void Start() {
-    Accept();
-    thread_ = std::thread([this] { ioc_.run(); });
-  }
-
-  void Stop() {
-    if (!thread_.joinable()) return;
-    asio::post(ioc_, [this] {
-      beast::error_code ignored;
-      acceptor_.close(ignored);
-      ioc_.stop();
-    });
-    thread_.join();
-  }
-
-  int port() const { return port_; }
-
- private:
-  void Accept() {
-    acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
-      if (ec == asio::error::operation_aborted) return;
-      if (!ec && tls_ != nullptr) {
-        std::make_shared<Session<TlsStream>>(std::move(socket), core_, *tls_)
-            ->Run();
-      } else if (!ec) {
-        std::make_shared<Session<beast::tcp_stream>>(std::move(socket), core_)
-            ->Run();
-      } else {
-        JsonLog("http.accept_failed", "warn").Str("error", ec.message());
-      }
-      Accept();
-    });
-  }
-
-  VerifierCore* const core_;
-  // Shared by every TLS session; null for plain HTTP.
-  const std::shared_ptr<asio::ssl::context> tls_;
-  // Destroyed after the acceptor; sessions, owned by pending handlers, die with
-  // it.
-  asio::io_context ioc_{1};
-  tcp::acceptor acceptor_;
-  int port_ = 0;
-  std::thread thread_;
-};
-
-absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
-    const std::string& address, VerifierCore* core, const HttpTlsFiles& tls) {
-  std::shared_ptr<asio::ssl::context> context;
-  if (!tls.cert_file.empty() || !tls.key_file.empty()) {
-    auto made = MakeHttpsContext(tls.cert_file, tls.key_file);
-    if (!made.ok()) return made.status();
-    context = *std::move(made);
-  }
-  auto impl = std::make_unique<Impl>(core, std::move(context));
-  absl::Status bound = impl->Bind(address);
-  if (!bound.ok()) return bound;
-  impl->Start();
-  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+HttpHandler VerifierHttpHandler(VerifierCore* core) {
+  return [core](const HttpRequest& request, std::string_view peer) {
+    return Route(request, core, peer);
+  };
 }
 
-HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-
-HttpServer::~HttpServer() { Stop(); }
-
-int HttpServer::port() const { return impl_->port(); }
-
-void HttpServer::Stop() { impl_->Stop(); }
+absl::StatusOr<std::unique_ptr<HttpServer>> StartVerifierHttpServer(
+    const std::string& address, VerifierCore* core, const HttpTlsFiles& tls) {
+  return HttpServer::Start(address, VerifierHttpHandler(core), tls);
+}
 
 }  // namespace tokens

@@ -24,14 +24,8 @@
 // Every decision response carries `X-Auth-Reason` (the tokens.v1.Reason name,
 // or THROTTLED).
 //
-// With TLS files it serves HTTPS only (TLS 1.2+; the handshake shares the idle
-// timeout). One thread runs an io_context with asynchronous accept and one
-// session per connection (keep-alive supported). Request headers are limited to
-// kMaxHeaderBytes (431 beyond) and bodies to kMaxBodyBytes (413 beyond); a
-// malformed request gets 400 and the connection closes.
-//
-// Thread-safe: Stop may be called from any thread. The core is not owned and
-// must outlive the server.
+// Served by common/http_server.h (HTTPS with TLS files, keep-alive, limits).
+// The core is not owned and must outlive the server.
 #ifndef VERIFIER_HTTP_SERVER_H_
 #define VERIFIER_HTTP_SERVER_H_
 
@@ -40,57 +34,30 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "common/http_server.h"
 #include "verifier/verifier_core.h"
 
 namespace tokens {
 
-// What the server answers to one request given as raw bytes: the HTTP status
-// and the X-Auth-Reason header (empty when none). Parses with the same limits
-// and rules as a live connection (431, 413, 400 as above); input that ends
-// before the request is complete gets 400. For fuzzing and tests.
+// What the verifier answers to one request given as raw bytes: the HTTP
+// status and the X-Auth-Reason and X-Token-Id headers (empty when none).
+// `peer` is the client's address for throttling (empty = none). For fuzzing
+// and tests.
 struct RawHttpAnswer {
   int status = 0;
   std::string auth_reason;
   std::string token_id;
 };
-// `peer` is the client's address for throttling (empty = none).
 RawHttpAnswer AnswerRawHttpRequest(std::string_view raw, VerifierCore* core,
                                    std::string_view peer = {});
 
-// PEM files for HTTPS; both empty = plain HTTP.
-struct HttpTlsFiles {
-  std::string cert_file;
-  std::string key_file;
-};
+// The verifier's routes (above) as an HttpHandler.
+HttpHandler VerifierHttpHandler(VerifierCore* core);
 
-class HttpServer {
- public:
-  static constexpr size_t kMaxHeaderBytes = 8 * 1024;
-  static constexpr size_t kMaxBodyBytes = 16 * 1024;
-
-  // Binds `address` (HOST:PORT; port 0 picks a free one) and starts serving,
-  // over TLS when `tls` names a certificate. Returns InvalidArgument for a
-  // bad address or TLS file, Unavailable when it cannot be bound.
-  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
-      const std::string& address, VerifierCore* core,
-      const HttpTlsFiles& tls = {});
-
-  ~HttpServer();  // Stops.
-  HttpServer(const HttpServer&) = delete;
-  HttpServer& operator=(const HttpServer&) = delete;
-
-  // The bound port.
-  int port() const;
-
-  // Closes the listener, stops serving and joins the thread. Idempotent. Open
-  // connections are closed when the server is destroyed.
-  void Stop();
-
- private:
-  class Impl;
-  explicit HttpServer(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
-};
+// Binds `address` and serves the verifier's routes (see HttpServer::Start).
+absl::StatusOr<std::unique_ptr<HttpServer>> StartVerifierHttpServer(
+    const std::string& address, VerifierCore* core,
+    const HttpTlsFiles& tls = {});
 
 }  // namespace tokens
 

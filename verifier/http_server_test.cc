@@ -30,7 +30,7 @@ using Response = http::response<http::string_body>;
 class HttpServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto server = HttpServer::Start("127.0.0.1:0", &fx_.core);
+    auto server = StartVerifierHttpServer("127.0.0.1:0", &fx_.core);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     ASSERT_GT(server_->port(), 0);

@@ -101,7 +101,7 @@ absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::BuildAndStart(
   }
   server->core_.SetThrottledHttpStatus(options.throttled_http_status);
 
-  auto http = HttpServer::Start(
+  auto http = StartVerifierHttpServer(
       options.http_listen, &server->core_,
       HttpTlsFiles{options.tls.cert_file, options.tls.key_file});
   if (!http.ok()) return http.status();

@@ -72,9 +72,13 @@ TEST(RunScriptTest, CtrlCStopsTheVerifierFirstAndKeepsItsLastUsageReport) {
             0);
   posix_spawnattr_destroy(&attr);
 
+  // Both servers print `listening on HOST:PORT` once they serve.
   ASSERT_TRUE(WaitFor(
       [&] {
-        return ReadAll(log).find("Ctrl-C stops both") != std::string::npos;
+        const std::string out = ReadAll(log);
+        return out.find("listening on " + service + "\n") !=
+                   std::string::npos &&
+               out.find("listening on " + verifier + "\n") != std::string::npos;
       },
       absl::Seconds(30)))
       << ReadAll(log);

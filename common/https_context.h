@@ -1,8 +1,8 @@
-// The TLS context of the verifier's HTTPS endpoint: TLS 1.2 or later, the
-// certificate chain and key from PEM files. Thread-safe (a pure function; the
-// returned context is shared read-only by every connection).
-#ifndef VERIFIER_HTTPS_CONTEXT_H_
-#define VERIFIER_HTTPS_CONTEXT_H_
+// The TLS context of an HTTPS endpoint (common/http_server.h): TLS 1.2 or
+// later, the certificate chain and key from PEM files. Thread-safe (a pure
+// function; the returned context is shared read-only by every connection).
+#ifndef COMMON_HTTPS_CONTEXT_H_
+#define COMMON_HTTPS_CONTEXT_H_
 
 #include <boost/asio/ssl/context.hpp>
 #include <memory>
@@ -19,4 +19,4 @@ absl::StatusOr<std::shared_ptr<boost::asio::ssl::context>> MakeHttpsContext(
 
 }  // namespace tokens
 
-#endif  // VERIFIER_HTTPS_CONTEXT_H_
+#endif  // COMMON_HTTPS_CONTEXT_H_

@@ -1,4 +1,4 @@
-#include "verifier/https_context.h"
+#include "common/https_context.h"
 
 #include <openssl/ssl.h>
 
