@@ -5,18 +5,12 @@
 // tokens its bad tokens are still 401 through nginx (never the 500 nginx makes
 // of a 429), the second one's bad token gets a normal 401, and both clients'
 // valid tokens pass.
-#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <fstream>
 #include <string>
 
@@ -26,6 +20,7 @@
 #include "common/token_value.h"
 #include "gtest/gtest.h"
 #include "proto/tokens/v1/tokens.grpc.pb.h"
+#include "tests/testing/http_client.h"
 #include "tests/testing/server_process.h"
 
 extern char** environ;
@@ -33,62 +28,22 @@ extern char** environ;
 namespace tokens::testing {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
-
 constexpr char kNginx[] = "/usr/sbin/nginx";
 
-// A port nobody listens on right now.
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
-
-struct Answer {
-  int status = 0;  // 0: no answer
-  std::string body;
-};
-
-Answer Get(const std::string& source, int port, const std::string& token) {
-  asio::io_context ioc;
-  tcp::socket socket(ioc);
-  beast::error_code ec;
-  socket.open(tcp::v4(), ec);
-  if (!ec) socket.bind({asio::ip::make_address(source), 0}, ec);
-  if (!ec) {
-    socket.connect(
-        {asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)}, ec);
-  }
-  if (ec) return {0, ec.message()};
-  beast::tcp_stream stream(std::move(socket));
-  stream.expires_after(std::chrono::seconds(10));
-  http::request<http::empty_body> request(http::verb::get, "/index.html", 11);
-  request.set(http::field::host, "app.example");
-  if (!token.empty()) {
-    request.set(http::field::authorization, "Bearer " + token);
-  }
-  http::write(stream, request, ec);
-  if (ec) return {0, ec.message()};
-  beast::flat_buffer buffer;
-  http::response<http::string_body> response;
-  http::read(stream, buffer, response, ec);
-  if (ec) return {0, ec.message()};
-  return {response.result_int(), response.body()};
+// GET /index.html through nginx from source address `source`.
+HttpResult Get(const std::string& source, const std::string& nginx,
+               const std::string& token) {
+  std::vector<std::pair<std::string, std::string>> headers = {
+      {"Host", "app.example"}};
+  if (!token.empty()) headers.push_back({"Authorization", "Bearer " + token});
+  return HttpGet(nginx, "/index.html", headers, source);
 }
 
 // nginx in the foreground, one process, everything under `dir`.
 class Nginx {
  public:
-  Nginx(const std::string& dir, int port, const std::string& verifier_http) {
+  Nginx(const std::string& dir, const std::string& listen,
+        const std::string& verifier_http) {
     std::ofstream(dir + "/index.html") << "hello from the app\n";
     const std::string config = absl::StrReplaceAll(
         R"(daemon off;
@@ -104,7 +59,7 @@ http {
   uwsgi_temp_path DIR/uwsgi;
   scgi_temp_path DIR/scgi;
   server {
-    listen 127.0.0.1:PORT;
+    listen LISTEN;
     location / {
       auth_request /_token_auth;
       root DIR;
@@ -121,9 +76,7 @@ http {
   }
 }
 )",
-        {{"DIR", dir},
-         {"PORT", std::to_string(port)},
-         {"VERIFIER", verifier_http}});
+        {{"DIR", dir}, {"LISTEN", listen}, {"VERIFIER", verifier_http}});
     std::ofstream(dir + "/nginx.conf") << config;
     const std::string conf = dir + "/nginx.conf";
     const char* argv[] = {kNginx, "-p",         dir.c_str(),
@@ -182,56 +135,42 @@ TEST(NginxForwardAuthTest, BadTokensFromOneClientNeverBecome500s) {
     ASSERT_TRUE(admin->CreateToken(&ctx, create, &created).ok());
   }
 
-  const int port = FreePort();
-  Nginx nginx(dir, port, (*verifier)->http_address());
+  const std::string nginx_address = FreeLoopbackAddress();
+  Nginx nginx(dir, nginx_address, (*verifier)->http_address());
   ASSERT_TRUE(nginx.spawned());
   // Up when it answers; the valid token passing also means the verifier has
   // synced. Only valid tokens are sent while waiting, so nothing is charged.
   ASSERT_TRUE(WaitFor(
-      [&] { return Get("127.0.0.2", port, created.secret()).status == 200; },
+      [&] {
+        return Get("127.0.0.2", nginx_address, created.secret()).status == 200;
+      },
       absl::Seconds(20)))
       << nginx.ErrorLog();
-  EXPECT_EQ(Get("127.0.0.2", port, created.secret()).body,
+  EXPECT_EQ(Get("127.0.0.2", nginx_address, created.secret()).body,
             "hello from the app\n");
 
   // The first client's burst of bad tokens, and well past it: every answer
   // is a 401 nginx passes on, never a 500.
   for (int i = 0; i < 30; ++i) {
-    Answer answer = Get("127.0.0.2", port, *GenerateTokenValue());
+    HttpResult answer = Get("127.0.0.2", nginx_address, *GenerateTokenValue());
     ASSERT_EQ(answer.status, 401) << i << " " << answer.body << "\n"
                                   << nginx.ErrorLog();
   }
-  EXPECT_EQ(Get("127.0.0.2", port, "").status, 401);
+  EXPECT_EQ(Get("127.0.0.2", nginx_address, "").status, 401);
   // The second client's bad token is an ordinary 401 (decided, not
   // throttled: the verifier charges end clients, not nginx).
-  EXPECT_EQ(Get("127.0.0.3", port, *GenerateTokenValue()).status, 401);
+  EXPECT_EQ(Get("127.0.0.3", nginx_address, *GenerateTokenValue()).status, 401);
   // Both clients' valid tokens pass.
-  EXPECT_EQ(Get("127.0.0.2", port, created.secret()).status, 200);
-  EXPECT_EQ(Get("127.0.0.3", port, created.secret()).status, 200);
+  EXPECT_EQ(Get("127.0.0.2", nginx_address, created.secret()).status, 200);
+  EXPECT_EQ(Get("127.0.0.3", nginx_address, created.secret()).status, 200);
 
   // The verifier saw the end clients: of 127.0.0.2's 31 bad tokens (30 and
   // the missing one) all but its burst of 5 were throttled, none of
   // 127.0.0.3's.
   EXPECT_EQ(nginx.ErrorLog().find("unexpected status"), std::string::npos)
       << nginx.ErrorLog();
-  auto metrics = [&] {
-    asio::io_context ioc;
-    tcp::socket socket(ioc);
-    const std::string address = (*verifier)->http_address();
-    const size_t colon = address.rfind(':');
-    socket.connect(
-        {asio::ip::make_address(address.substr(0, colon)),
-         static_cast<uint16_t>(std::stoi(address.substr(colon + 1)))});
-    beast::tcp_stream stream(std::move(socket));
-    http::request<http::empty_body> request(http::verb::get, "/metrics", 11);
-    request.set(http::field::host, address);
-    http::write(stream, request);
-    beast::flat_buffer buffer;
-    http::response<http::string_body> response;
-    http::read(stream, buffer, response);
-    return response.body();
-  };
-  const std::string text = metrics();
+  const std::string text =
+      HttpGet((*verifier)->http_address(), "/metrics").body;
   EXPECT_NE(text.find("\ntoken_verifier_throttled_total 26\n"),
             std::string::npos)
       << text;

@@ -3,12 +3,9 @@
 // terminal sends it. The verifier must stop first and its last usage report
 // must reach TokenService: a use seen seconds before Ctrl-C (long before the
 // 10 s report interval) is in last_used_time afterwards.
-#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,18 +24,6 @@ extern char** environ;
 namespace tokens::testing {
 namespace {
 
-std::string FreeAddress() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return absl::StrCat("127.0.0.1:", ntohs(address.sin_port));
-}
-
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path);
   return std::string(std::istreambuf_iterator<char>(in), {});
@@ -47,13 +32,13 @@ std::string ReadAll(const std::string& path) {
 TEST(RunScriptTest, CtrlCStopsTheVerifierFirstAndKeepsItsLastUsageReport) {
   const std::string dir = NewTempDir("run");
   const std::string data_dir = dir + "/var";
-  const std::string service = FreeAddress();
-  const std::string verifier = FreeAddress();
+  const std::string service = FreeLoopbackAddress();
+  const std::string verifier = FreeLoopbackAddress();
   const std::string log = dir + "/run.log";
   std::vector<std::string> env = {
       "BIN=" + RunfilePath(""), "DATA_DIR=" + data_dir,
       "SERVICE_LISTEN=" + service, "VERIFIER_LISTEN=" + verifier,
-      "VERIFIER_HTTP_LISTEN=" + FreeAddress()};
+      "VERIFIER_HTTP_LISTEN=" + FreeLoopbackAddress()};
   for (char** e = environ; *e != nullptr; ++e) env.push_back(*e);
   std::vector<char*> envp;
   for (std::string& e : env) envp.push_back(e.data());

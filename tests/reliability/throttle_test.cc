@@ -12,9 +12,6 @@
 // Refusals are counted in token_verifier_throttled_total.
 #include <grpcpp/grpcpp.h>
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <string>
 #include <utility>
 
@@ -22,15 +19,11 @@
 #include "common/token_value.h"
 #include "gtest/gtest.h"
 #include "proto/tokens/v1/tokens.grpc.pb.h"
+#include "tests/testing/http_client.h"
 #include "tests/testing/server_process.h"
 
 namespace tokens::testing {
 namespace {
-
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 
 struct HttpAnswer {
   int status = 0;  // 0 when no answer came
@@ -42,36 +35,12 @@ struct HttpAnswer {
 // GET `target` from source address `source` with `token`.
 HttpAnswer Authorize(const std::string& source, const std::string& address,
                      const std::string& target, const std::string& token) {
-  const size_t colon = address.rfind(':');
-  asio::io_context ioc;
-  tcp::socket socket(ioc);
-  beast::error_code ec;
-  socket.open(tcp::v4(), ec);
-  if (!ec) socket.bind({asio::ip::make_address(source), 0}, ec);
-  if (!ec) {
-    socket.connect(
-        {asio::ip::make_address(address.substr(0, colon)),
-         static_cast<uint16_t>(std::stoi(address.substr(colon + 1)))},
-        ec);
-  }
-  if (ec) return {0, ec.message()};
-  beast::tcp_stream stream(std::move(socket));
-  stream.expires_after(std::chrono::seconds(10));
-  http::request<http::empty_body> request(http::verb::get, target, 11);
-  request.set(http::field::host, address);
-  if (!token.empty())
-    request.set(http::field::authorization, "Bearer " + token);
-  request.set("X-Deployment-Id", "prod");
-  request.set("X-Operation", "deployment.get");
-  http::write(stream, request, ec);
-  if (ec) return {0, ec.message()};
-  beast::flat_buffer buffer;
-  http::response<http::string_body> response;
-  http::read(stream, buffer, response, ec);
-  if (ec) return {0, ec.message()};
-  return {response.result_int(), response.body(),
-          std::string(response["X-Auth-Reason"]),
-          std::string(response[http::field::retry_after])};
+  std::vector<std::pair<std::string, std::string>> headers = {
+      {"X-Deployment-Id", "prod"}, {"X-Operation", "deployment.get"}};
+  if (!token.empty()) headers.push_back({"Authorization", "Bearer " + token});
+  HttpResult result = HttpGet(address, target, headers, source);
+  return {result.status, result.status == 0 ? result.error : result.body,
+          result.headers["x-auth-reason"], result.headers["retry-after"]};
 }
 
 TEST(ThrottleTest, BadTokensSlowOnlyTheEndClientThatSendsThem) {

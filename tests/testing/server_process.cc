@@ -1,9 +1,12 @@
 #include "tests/testing/server_process.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,6 +53,18 @@ std::string RunfilePath(const std::string& workspace_relative) {
   return absl::StrCat(srcdir, "/",
                       workspace ? workspace : "deployment_api_tokens", "/",
                       workspace_relative);
+}
+
+std::string FreeLoopbackAddress() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t length = sizeof(address);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return absl::StrCat("127.0.0.1:", ntohs(address.sin_port));
 }
 
 std::string NewTempDir(const std::string& prefix) {

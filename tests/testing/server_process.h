@@ -23,6 +23,10 @@ std::string RunfilePath(const std::string& workspace_relative);
 // A fresh directory under TEST_TMPDIR (or /tmp outside Bazel).
 std::string NewTempDir(const std::string& prefix);
 
+// 127.0.0.1:PORT with a port nobody listens on right now, for a server that
+// cannot take port 0 (nginx, make run's script).
+std::string FreeLoopbackAddress();
+
 // Polls `condition` (every ~5 ms) until it holds or `timeout` passes; returns
 // whether it held.
 bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout);

@@ -14,7 +14,7 @@
 #include "absl/time/time.h"
 #include "proto/tokens/v1/tokens.grpc.pb.h"
 #include "tests/services/token_service_fixture.h"
-#include "tests/verifier/http_client.h"
+#include "tests/testing/http_client.h"
 #include "verifier/verifier_server.h"
 
 namespace tokens::testing {

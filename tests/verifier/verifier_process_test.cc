@@ -12,9 +12,9 @@
 #include "common/json_log.h"
 #include "gtest/gtest.h"
 #include "proto/tokens/v1/tokens.grpc.pb.h"
+#include "tests/testing/http_client.h"
 #include "tests/testing/raw_grpc.h"
 #include "tests/testing/server_process.h"
-#include "tests/verifier/http_client.h"
 #include "tests/verifier/verifier_fixture.h"
 #include "verifier/verifier_server.h"
 

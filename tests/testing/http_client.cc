@@ -1,9 +1,10 @@
-#include "tests/verifier/http_client.h"
+#include "tests/testing/http_client.h"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
 
 #include "absl/strings/ascii.h"
 #include "common/host_port.h"
@@ -17,7 +18,8 @@ using tcp = asio::ip::tcp;
 
 HttpResult HttpGet(
     const std::string& address, const std::string& target,
-    const std::vector<std::pair<std::string, std::string>>& headers) {
+    const std::vector<std::pair<std::string, std::string>>& headers,
+    const std::string& source) {
   HttpResult result;
   absl::StatusOr<HostPort> host_port = ParseHostPort(address);
   if (!host_port.ok()) {
@@ -30,7 +32,14 @@ HttpResult HttpGet(
   auto endpoints =
       resolver.resolve(host_port->host, std::to_string(host_port->port), ec);
   tcp::socket socket(ioc);
-  if (!ec) asio::connect(socket, endpoints, ec);
+  if (!ec && !source.empty()) {
+    const asio::ip::address local = asio::ip::make_address(source, ec);
+    if (!ec) socket.open(local.is_v4() ? tcp::v4() : tcp::v6(), ec);
+    if (!ec) socket.bind({local, 0}, ec);
+    if (!ec) socket.connect(*endpoints.begin(), ec);
+  } else if (!ec) {
+    asio::connect(socket, endpoints, ec);
+  }
   if (ec) {
     result.error = "connect: " + ec.message();
     return result;
@@ -38,10 +47,12 @@ HttpResult HttpGet(
   http::request<http::empty_body> request(http::verb::get, target, 11);
   request.set(http::field::host, address);
   for (const auto& [name, value] : headers) request.set(name, value);
-  http::write(socket, request, ec);
+  if (!ec) http::write(socket, request, ec);
   beast::flat_buffer buffer;
   http::response<http::string_body> response;
-  if (!ec) http::read(socket, buffer, response, ec);
+  beast::tcp_stream stream(std::move(socket));
+  stream.expires_after(std::chrono::seconds(10));
+  if (!ec) http::read(stream, buffer, response, ec);
   if (ec) {
     result.error = "exchange: " + ec.message();
     return result;
@@ -52,7 +63,7 @@ HttpResult HttpGet(
         std::string(field.value());
   }
   result.body = response.body();
-  socket.shutdown(tcp::socket::shutdown_both, ec);
+  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
   return result;
 }
 
