@@ -40,7 +40,9 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   absl::StatusOr<std::unique_ptr<HttpServer>> server = HttpServer::Start(
       address, [render = std::move(render)](const HttpRequest& request,
                                             std::string_view /*peer*/) {
-        return Answer(request, render);
+        HttpResponse response = Answer(request, render);
+        response.set(http::field::server, "token_service");
+        return response;
       });
   if (!server.ok()) return server.status();
   return std::unique_ptr<MetricsHttpServer>(

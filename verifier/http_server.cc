@@ -128,7 +128,9 @@ RawHttpAnswer AnswerRawHttpRequest(std::string_view raw, VerifierCore* core,
 
 HttpHandler VerifierHttpHandler(VerifierCore* core) {
   return [core](const HttpRequest& request, std::string_view peer) {
-    return Route(request, core, peer);
+    Response response = Route(request, core, peer);
+    response.set(http::field::server, "token_verifier");
+    return response;
   };
 }
 
