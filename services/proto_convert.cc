@@ -37,24 +37,4 @@ void ToProto(const AuditEntry& entry, v1::AuditEvent* out) {
   out->set_detail(entry.detail);
 }
 
-void ToProto(const TokenChange& change, v1::TokenChange* out) {
-  out->set_revision(change.revision);
-  out->set_token_id(change.token_id);
-  out->set_deployment_id(change.deployment_id);
-  if (change.type == TokenChange::Type::kDelete) {
-    out->set_type(v1::TokenChange::DELETE);
-    return;
-  }
-  out->set_type(v1::TokenChange::UPSERT);
-  out->set_secret_digest(DigestToBytes(change.digest));
-  if (change.expire_time != absl::InfiniteFuture()) {
-    TimeToProto(change.expire_time, out->mutable_expire_time());
-  }
-  if (change.previous_digest) {
-    out->set_previous_digest(DigestToBytes(*change.previous_digest));
-    TimeToProto(change.previous_valid_until,
-                out->mutable_previous_valid_until());
-  }
-}
-
 }  // namespace tokens

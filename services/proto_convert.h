@@ -4,6 +4,7 @@
 
 #include "absl/time/time.h"
 #include "common/proto_time.h"
+#include "common/token_change_proto.h"
 #include "proto/tokens/v1/tokens.pb.h"
 #include "storage/token_store.h"
 
@@ -11,7 +12,6 @@ namespace tokens {
 
 void ToProto(const TokenRecord& record, v1::Token* out);
 void ToProto(const AuditEntry& entry, v1::AuditEvent* out);
-void ToProto(const TokenChange& change, v1::TokenChange* out);
 
 }  // namespace tokens
 

@@ -11,38 +11,6 @@
 
 namespace tokens {
 
-TokenChange CacheChangeFromProto(const v1::TokenChange& change) {
-  TokenChange out;
-  out.revision = change.revision();
-  out.token_id = change.token_id();
-  out.deployment_id = change.deployment_id();
-  out.type = change.type() == v1::TokenChange::UPSERT
-                 ? TokenChange::Type::kUpsert
-                 : TokenChange::Type::kDelete;
-  if (out.type == TokenChange::Type::kDelete) return out;
-
-  if (!DigestFromBytes(change.secret_digest(), &out.digest)) {
-    JsonLog("sync.bad_digest", "warn").Str("token_id", change.token_id());
-    out.type = TokenChange::Type::kDelete;
-    return out;
-  }
-  if (change.has_expire_time()) {
-    out.expire_time = TimeFromProto(change.expire_time());
-  }
-  Digest previous;
-  if (!change.previous_digest().empty() &&
-      DigestFromBytes(change.previous_digest(), &previous)) {
-    out.previous_digest = previous;
-    // A previous digest without an end would verify forever: treat it as
-    // already over.
-    out.previous_valid_until =
-        change.has_previous_valid_until()
-            ? TimeFromProto(change.previous_valid_until())
-            : absl::InfinitePast();
-  }
-  return out;
-}
-
 namespace {
 
 // The stream's messages, read with the callback API and handed to the sync
@@ -169,7 +137,7 @@ void FeedClient::HandleMessage(const v1::WatchTokensResponse& message) {
         return;
       }
       for (const v1::TokenChange& change : message.changes()) {
-        pending_snapshot_->Apply(CacheChangeFromProto(change));
+        pending_snapshot_->Apply(TokenChangeFromProto(change));
       }
       if (message.snapshot_complete()) {
         const size_t tokens = pending_snapshot_->token_count();
@@ -186,7 +154,7 @@ void FeedClient::HandleMessage(const v1::WatchTokensResponse& message) {
       std::vector<TokenChange> changes;
       changes.reserve(message.changes_size());
       for (const v1::TokenChange& change : message.changes()) {
-        changes.push_back(CacheChangeFromProto(change));
+        changes.push_back(TokenChangeFromProto(change));
       }
       cache_->ApplyChanges(changes, message.revision());
       return;

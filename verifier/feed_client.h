@@ -35,6 +35,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/token_change_proto.h"
 #include "proto/tokens/v1/tokens.grpc.pb.h"
 #include "verifier/metrics.h"
 #include "verifier/token_cache.h"
@@ -61,11 +62,6 @@ struct FeedClientOptions {
 // uniformly in [backoff/2, backoff] for `uniform` in [0, 1] ("equal jitter":
 // spread out, yet never sooner than half the backoff).
 absl::Duration JitteredBackoff(absl::Duration backoff, double uniform);
-
-// Converts one feed entry. An UPSERT whose digest is not 32 bytes becomes a
-// DELETE, so that a damaged entry can only make a token fail to verify, never
-// keep an old value alive.
-TokenChange CacheChangeFromProto(const v1::TokenChange& change);
 
 class FeedClient {
  public:

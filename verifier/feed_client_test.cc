@@ -282,7 +282,7 @@ TEST_F(FeedClientStreamTest, SilentStreamIsReopenedByTheWatchdogClock) {
   EXPECT_TRUE(feed_->request(1).resume());
 }
 
-TEST(CacheChangeFromProtoTest, ConvertsTimesAndPreviousDigest) {
+TEST(TokenChangeFromProtoTest, ConvertsTimesAndPreviousDigest) {
   const std::string value = NewTokenValue();
   const std::string old_value = NewTokenValue();
   v1::TokenChange change =
@@ -291,7 +291,7 @@ TEST(CacheChangeFromProtoTest, ConvertsTimesAndPreviousDigest) {
   change.mutable_expire_time()->set_nanos(5);
   change.set_previous_digest(DigestToBytes(DigestOf(old_value)));
   change.mutable_previous_valid_until()->set_seconds(1700000100);
-  TokenChange out = CacheChangeFromProto(change);
+  TokenChange out = TokenChangeFromProto(change);
   EXPECT_EQ(out.type, TokenChange::Type::kUpsert);
   EXPECT_EQ(out.revision, 3);
   EXPECT_EQ(out.digest, DigestOf(value));
@@ -302,17 +302,17 @@ TEST(CacheChangeFromProtoTest, ConvertsTimesAndPreviousDigest) {
   EXPECT_EQ(out.previous_valid_until, absl::FromUnixSeconds(1700000100));
 }
 
-TEST(CacheChangeFromProtoTest, UnsetExpiryMeansNever) {
-  TokenChange out = CacheChangeFromProto(
+TEST(TokenChangeFromProtoTest, UnsetExpiryMeansNever) {
+  TokenChange out = TokenChangeFromProto(
       ChangeProto(1, v1::TokenChange::UPSERT, "tok_a", NewTokenValue()));
   EXPECT_EQ(out.expire_time, absl::InfiniteFuture());
   EXPECT_FALSE(out.previous_digest.has_value());
 }
 
-TEST(CacheChangeFromProtoTest, DamagedDigestBecomesADelete) {
+TEST(TokenChangeFromProtoTest, DamagedDigestBecomesADelete) {
   v1::TokenChange change = ChangeProto(1, v1::TokenChange::UPSERT, "tok_a", "");
   change.set_secret_digest("short");
-  EXPECT_EQ(CacheChangeFromProto(change).type, TokenChange::Type::kDelete);
+  EXPECT_EQ(TokenChangeFromProto(change).type, TokenChange::Type::kDelete);
 }
 
 }  // namespace
