@@ -18,6 +18,7 @@
 #define STORAGE_TOKEN_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -185,6 +186,16 @@ class TokenStore {
   // are ignored. Creates no revision.
   virtual absl::Status RecordUsage(
       const std::vector<TokenUsageRecord>& usages) = 0;
+
+  // Calls `wake` (on a thread of the store's) whenever another process may
+  // have committed a change through the same database, so this process's feed
+  // reads it: a wake-up without a change is harmless. Call at most once,
+  // before any other thread uses the store; `wake` must not block, and is not
+  // called after the store is destroyed. The default never calls it (one
+  // process owns the store and its writes already wake its feed).
+  virtual absl::Status WatchExternalCommits(std::function<void()> wake) {
+    return absl::OkStatus();
+  }
 };
 
 }  // namespace tokens
