@@ -27,6 +27,7 @@ absl::StatusOr<Principal> AuthenticateCaller(const CallerRegistry& callers,
         "use an admin or verifier key");
   }
   absl::StatusOr<Principal> principal = callers.Authenticate(key);
+  if (absl::IsUnavailable(principal.status())) return principal.status();
   if (!principal.ok()) {
     return absl::UnauthenticatedError("authorization: unknown caller key");
   }

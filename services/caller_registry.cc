@@ -13,9 +13,28 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/strings/ascii.h"
 #include "common/file_util.h"
+#include "common/status_macros.h"
 
 namespace tokens {
+namespace {
+
+bool IsCallerRecordValid(const CallerRecord& caller) {
+  if (caller.name.empty() ||
+      (caller.role != "admin" && caller.role != "verifier") ||
+      caller.key_digest_hex.size() != 64) {
+    return false;
+  }
+  for (char c : caller.key_digest_hex) {
+    if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
 
 absl::StatusOr<std::string> CallerRegistry::GenerateKey() {
   unsigned char bytes[32];
@@ -37,7 +56,7 @@ std::string CallerRegistry::KeyDigestHex(const std::string& key) {
 
 absl::StatusOr<std::unique_ptr<CallerRegistry>> CallerRegistry::Parse(
     const std::string& text) {
-  auto registry = std::make_unique<CallerRegistry>();
+  std::vector<CallerRecord> callers;
   int line_number = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     ++line_number;
@@ -45,17 +64,43 @@ absl::StatusOr<std::unique_ptr<CallerRegistry>> CallerRegistry::Parse(
     if (line.empty() || line[0] == '#') continue;
     std::vector<std::string> parts =
         absl::StrSplit(line, ' ', absl::SkipWhitespace());
-    if (parts.size() != 3 || parts[2].size() != 64 ||
-        (parts[1] != "admin" && parts[1] != "verifier")) {
+    if (parts.size() != 3 || !IsCallerRecordValid({parts[0], parts[1],
+                                                   parts[2]})) {
       return absl::InvalidArgumentError(
           absl::StrCat("credentials line ", line_number,
                        ": want `<name> <admin|verifier> <sha256-hex>`"));
     }
-    registry->by_digest_[parts[2]] =
-        Principal{parts[0], parts[1] == "admin" ? CallerRole::kAdmin
-                                                : CallerRole::kVerifier};
+    callers.push_back({parts[0], parts[1], parts[2]});
   }
+  auto registry = std::make_unique<CallerRegistry>();
+  RETURN_IF_ERROR(registry->Replace(callers));
   return registry;
+}
+
+std::unique_ptr<CallerRegistry> CallerRegistry::NotLoaded() {
+  auto registry = std::make_unique<CallerRegistry>();
+  absl::MutexLock lock(&registry->mu_);
+  registry->loaded_ = false;
+  return registry;
+}
+
+absl::Status CallerRegistry::Replace(const std::vector<CallerRecord>& callers) {
+  absl::flat_hash_map<std::string, Principal> by_digest;
+  for (const CallerRecord& caller : callers) {
+    if (!IsCallerRecordValid(caller)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("caller '", caller.name,
+                       "': want role admin or verifier and a sha256 hex "
+                       "digest"));
+    }
+    by_digest[absl::AsciiStrToLower(caller.key_digest_hex)] =
+        Principal{caller.name, caller.role == "admin" ? CallerRole::kAdmin
+                                                      : CallerRole::kVerifier};
+  }
+  absl::MutexLock lock(&mu_);
+  by_digest_ = std::move(by_digest);
+  loaded_ = true;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<CallerRegistry>> CallerRegistry::LoadOrCreate(
@@ -87,7 +132,13 @@ absl::StatusOr<std::unique_ptr<CallerRegistry>> CallerRegistry::LoadOrCreate(
 
 absl::StatusOr<Principal> CallerRegistry::Authenticate(
     const std::string& key) const {
-  auto it = by_digest_.find(KeyDigestHex(key));
+  const std::string digest = KeyDigestHex(key);
+  absl::ReaderMutexLock lock(&mu_);
+  if (!loaded_) {
+    return absl::UnavailableError(
+        "TokenService has not read its callers from the database yet");
+  }
+  auto it = by_digest_.find(digest);
   if (it == by_digest_.end()) {
     return absl::UnauthenticatedError("unknown caller key");
   }

@@ -1,19 +1,30 @@
-// CallerRegistry: who may call TokenService. Loaded from the credentials file
-// in the data directory, which holds one line per caller: `<name> <role>
-// <sha256-hex of key>`; keys themselves are never stored there. Immutable after
-// loading, so thread-safe.
+// CallerRegistry: who may call TokenService, by the SHA-256 of each caller's
+// key (keys themselves are never stored).
 //
-// On first start (no credentials file) LoadOrCreate generates one admin and one
-// verifier key, writes them to `admin.key` and `verifier.key` (mode 0600) for
-// the quick start, and records their digests in `credentials` (mode 0600).
+// With the SQLite default it is loaded from the credentials file in the data
+// directory, one line per caller: `<name> <role> <sha256-hex of key>`. On first
+// start (no credentials file) LoadOrCreate generates one admin and one verifier
+// key, writes them to `admin.key` and `verifier.key` (mode 0600) for the quick
+// start, and records their digests in `credentials` (mode 0600).
+//
+// With PostgreSQL the callers live in the database (storage/cluster_state.h):
+// the registry starts empty and not loaded (Authenticate answers Unavailable)
+// and ClusterSync Replace()s its contents whenever it reads the table.
+//
+// Thread-safe.
 #ifndef SERVICES_CALLER_REGISTRY_H_
 #define SERVICES_CALLER_REGISTRY_H_
 
 #include <memory>
 #include <string>
 
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "storage/cluster_state.h"
 
 namespace tokens {
 
@@ -41,7 +52,15 @@ class CallerRegistry {
   static absl::StatusOr<std::unique_ptr<CallerRegistry>> Parse(
       const std::string& text);
 
-  // The principal owning `key`; Unauthenticated when no caller has it.
+  // An empty registry that is not loaded yet (for callers in a database).
+  static std::unique_ptr<CallerRegistry> NotLoaded();
+
+  // Replaces every caller; the registry is loaded from now on. InvalidArgument
+  // (and nothing changes) when a record has a bad role or digest.
+  absl::Status Replace(const std::vector<CallerRecord>& callers);
+
+  // The principal owning `key`; Unauthenticated when no caller has it,
+  // Unavailable while the registry is not loaded.
   absl::StatusOr<Principal> Authenticate(const std::string& key) const;
 
   // A new random caller key (`tkk_` + 64 hex characters).
@@ -49,7 +68,9 @@ class CallerRegistry {
   static std::string KeyDigestHex(const std::string& key);
 
  private:
-  absl::flat_hash_map<std::string, Principal> by_digest_;
+  mutable absl::Mutex mu_;
+  bool loaded_ ABSL_GUARDED_BY(mu_) = true;
+  absl::flat_hash_map<std::string, Principal> by_digest_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tokens

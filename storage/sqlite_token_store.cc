@@ -278,16 +278,28 @@ absl::StatusOr<std::unique_ptr<SqliteTokenStore>> SqliteTokenStore::Open(
     sqlite3_close(db);
     return status;
   }
-  auto store =
-      absl::WrapUnique(new SqliteTokenStore(db, options.change_retention));
+  if (options.external_commit_poll <= absl::ZeroDuration()) {
+    sqlite3_close(db);
+    return absl::InvalidArgumentError("external_commit_poll must be positive");
+  }
+  auto store = absl::WrapUnique(new SqliteTokenStore(
+      db, options.change_retention, options.external_commit_poll));
   RETURN_IF_ERROR(store->Initialize(options));
   return store;
 }
 
-SqliteTokenStore::SqliteTokenStore(sqlite3* db, int64_t change_retention)
-    : db_(db), change_retention_(change_retention) {}
+SqliteTokenStore::SqliteTokenStore(sqlite3* db, int64_t change_retention,
+                                   absl::Duration external_commit_poll)
+    : db_(db),
+      change_retention_(change_retention),
+      external_commit_poll_(external_commit_poll) {}
 
 SqliteTokenStore::~SqliteTokenStore() {
+  {
+    absl::MutexLock lock(&poll_mu_);
+    stopping_ = true;
+  }
+  if (poller_.joinable()) poller_.join();
   absl::MutexLock lock(&mu_);
   for (auto& entry : statements_) sqlite3_finalize(entry.second);
   statements_.clear();
@@ -780,6 +792,39 @@ absl::StatusOr<Snapshot> SqliteTokenStore::ReadSnapshot(
 absl::StatusOr<int64_t> SqliteTokenStore::CurrentRevision() {
   absl::MutexLock lock(&mu_);
   return ReadRevision();
+}
+
+absl::Status SqliteTokenStore::WatchExternalCommits(
+    std::function<void()> wake) {
+  if (poller_.joinable()) {
+    return absl::FailedPreconditionError("already watching external commits");
+  }
+  poller_ = std::thread([this, wake = std::move(wake)] {
+    PollExternalCommits(wake);
+  });
+  return absl::OkStatus();
+}
+
+void SqliteTokenStore::PollExternalCommits(std::function<void()> wake) {
+  int64_t seen = -1;
+  absl::MutexLock poll_lock(&poll_mu_);
+  while (!poll_mu_.AwaitWithTimeout(absl::Condition(&stopping_),
+                                    external_commit_poll_)) {
+    int64_t version = -1;
+    {
+      absl::MutexLock lock(&mu_);
+      auto statement = Prepare("PRAGMA data_version");
+      if (statement.ok() && statement->Step().value_or(false)) {
+        version = statement->Int(0);
+      }
+    }
+    // A read error is retried at the next poll; a wake-up is cheap, so one
+    // after an error is fine too.
+    if (version != seen) {
+      if (seen != -1) wake();
+      seen = version;
+    }
+  }
 }
 
 absl::Status SqliteTokenStore::RecordUsage(

@@ -15,6 +15,8 @@
 // durable. A lone writer gets a transaction of its own, as before.
 // Several processes may open the same file; a write that cannot get the lock
 // within `busy_timeout` fails with Unavailable and changes nothing.
+// WatchExternalCommits polls `PRAGMA data_version` (it changes only when
+// another connection commits) every `external_commit_poll` on its own thread.
 //
 // Errors beyond those of TokenStore: Open() returns InvalidArgument for bad
 // options, FailedPrecondition for a schema newer than kSchemaVersion,
@@ -28,6 +30,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -59,6 +62,9 @@ struct SqliteTokenStoreOptions {
   // trimmed in the same transaction that adds a change; readers behind them get
   // complete=false.
   int64_t change_retention = 100000;
+  // How often WatchExternalCommits checks whether another connection (another
+  // process on the same file) has committed.
+  absl::Duration external_commit_poll = absl::Milliseconds(250);
 };
 
 class SqliteTokenStore : public TokenStore {
@@ -99,9 +105,13 @@ class SqliteTokenStore : public TokenStore {
   absl::StatusOr<int64_t> CurrentRevision() override;
   absl::Status RecordUsage(
       const std::vector<TokenUsageRecord>& usages) override;
+  absl::Status WatchExternalCommits(std::function<void()> wake) override;
 
  private:
-  SqliteTokenStore(sqlite3* db, int64_t change_retention);
+  SqliteTokenStore(sqlite3* db, int64_t change_retention,
+                   absl::Duration external_commit_poll);
+  // The WatchExternalCommits thread: polls data_version until stopped.
+  void PollExternalCommits(std::function<void()> wake);
 
   // Pragmas and migrations, run once by Open().
   absl::Status Initialize(const SqliteTokenStoreOptions& options);
@@ -157,6 +167,11 @@ class SqliteTokenStore : public TokenStore {
   absl::Mutex mu_;
   sqlite3* const db_;  // Owned; closed in the destructor.
   const int64_t change_retention_;
+  const absl::Duration external_commit_poll_;
+
+  absl::Mutex poll_mu_;
+  bool stopping_ ABSL_GUARDED_BY(poll_mu_) = false;
+  std::thread poller_;
   absl::flat_hash_map<std::string, sqlite3_stmt*> statements_
       ABSL_GUARDED_BY(mu_);
 };
