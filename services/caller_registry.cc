@@ -9,11 +9,11 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "absl/strings/ascii.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
 
@@ -64,8 +64,8 @@ absl::StatusOr<std::unique_ptr<CallerRegistry>> CallerRegistry::Parse(
     if (line.empty() || line[0] == '#') continue;
     std::vector<std::string> parts =
         absl::StrSplit(line, ' ', absl::SkipWhitespace());
-    if (parts.size() != 3 || !IsCallerRecordValid({parts[0], parts[1],
-                                                   parts[2]})) {
+    if (parts.size() != 3 ||
+        !IsCallerRecordValid({parts[0], parts[1], parts[2]})) {
       return absl::InvalidArgumentError(
           absl::StrCat("credentials line ", line_number,
                        ": want `<name> <admin|verifier> <sha256-hex>`"));

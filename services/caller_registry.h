@@ -17,7 +17,6 @@
 
 #include <memory>
 #include <string>
-
 #include <vector>
 
 #include "absl/base/thread_annotations.h"

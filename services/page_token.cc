@@ -19,6 +19,7 @@ constexpr size_t kTagBytes = 16;
 std::string PageTokenCodec::Tag(const std::string& payload) const {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int mac_length = 0;
+  absl::ReaderMutexLock lock(&mu_);
   HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
        reinterpret_cast<const unsigned char*>(payload.data()), payload.size(),
        mac, &mac_length);

@@ -1,13 +1,17 @@
 // PageTokenCodec: opaque, tamper-safe page tokens. A token is base64url(payload
 // || tag) where tag is the first 16 bytes of HMAC-SHA256(key, payload); a token
 // that was altered, forged or made for another listing fails to decode.
-// Immutable, so thread-safe.
+// Thread-safe. Replicas on one database share the key (ClusterSync reads it
+// from the database and SetKey()s it), so a page token from one replica works
+// on another.
 #ifndef SERVICES_PAGE_TOKEN_H_
 #define SERVICES_PAGE_TOKEN_H_
 
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "storage/token_store.h"
 
 namespace tokens {
@@ -17,6 +21,12 @@ class PageTokenCodec {
   // `key` should be at least 32 random bytes, kept across restarts so that page
   // tokens stay valid (TokenServer keeps it in the data directory).
   explicit PageTokenCodec(std::string key) : key_(std::move(key)) {}
+
+  // Replaces the key: tokens made with the old one no longer decode.
+  void SetKey(std::string key) {
+    absl::MutexLock lock(&mu_);
+    key_ = std::move(key);
+  }
 
   // ListTokens of `deployment_id`, continuing after `after`.
   std::string EncodeTokenPage(const std::string& deployment_id,
@@ -41,7 +51,8 @@ class PageTokenCodec {
 
  private:
   std::string Tag(const std::string& payload) const;
-  std::string key_;
+  mutable absl::Mutex mu_;
+  std::string key_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tokens

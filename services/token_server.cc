@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
-#include "storage/sqlite_token_store.h"
+#include "storage/open_store.h"
 
 namespace tokens {
 namespace {
@@ -40,21 +40,29 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::BuildAndStart(
   if (absl::Status s = MakePrivateDirectory(options.data_dir); !s.ok()) {
     return s;
   }
-  auto callers = CallerRegistry::LoadOrCreate(options.data_dir);
-  if (!callers.ok()) return callers.status();
-  server->callers_ = *std::move(callers);
-
-  auto page_key = LoadOrCreatePageKey(options.data_dir);
-  if (!page_key.ok()) return page_key.status();
-  server->pages_ = std::make_unique<PageTokenCodec>(*page_key);
-
-  SqliteTokenStoreOptions store_options;
-  store_options.path = absl::StrCat(options.data_dir, "/tokens.db");
+  StoreOptions store_options;
+  store_options.data_dir = options.data_dir;
+  store_options.database = options.database;
+  store_options.pool_size = options.database_pool_size;
   store_options.synchronous_full = options.synchronous_full;
   store_options.change_retention = options.change_retention;
-  auto store = SqliteTokenStore::Open(store_options);
-  if (!store.ok()) return store.status();
-  server->store_ = *std::move(store);
+  auto opened = OpenStore(store_options);
+  if (!opened.ok()) return opened.status();
+  server->store_ = std::move(opened->store);
+  ClusterState* const cluster = opened->cluster;
+
+  if (cluster == nullptr) {
+    auto callers = CallerRegistry::LoadOrCreate(options.data_dir);
+    if (!callers.ok()) return callers.status();
+    server->callers_ = *std::move(callers);
+    auto page_key = LoadOrCreatePageKey(options.data_dir);
+    if (!page_key.ok()) return page_key.status();
+    server->pages_ = std::make_unique<PageTokenCodec>(*page_key);
+  } else {
+    // Filled from the database by ClusterSync before any caller is accepted.
+    server->callers_ = CallerRegistry::NotLoaded();
+    server->pages_ = std::make_unique<PageTokenCodec>(std::string());
+  }
 
   // Store work (stream catch-up reads, snapshots) runs on the pool; the feed's
   // own thread reads the tail.
@@ -73,6 +81,12 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::BuildAndStart(
       server->pool_.get(), watch);
   if (absl::Status started = server->feed_->Start(); !started.ok()) {
     return started;
+  }
+  ChangeFeed* const feed = server->feed_.get();
+  if (absl::Status watching =
+          server->store_->WatchExternalCommits([feed] { feed->Notify(); });
+      !watching.ok()) {
+    return watching;
   }
   TokenManagerOptions manager_options;
   manager_options.max_expiration_days = options.max_expiration_days;
@@ -106,7 +120,25 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::BuildAndStart(
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.listen));
   }
-  server->server_->GetHealthCheckService()->SetServingStatus(true);
+  if (cluster == nullptr) {
+    server->server_->GetHealthCheckService()->SetServingStatus(true);
+  } else {
+    grpc::HealthCheckServiceInterface* health =
+        server->server_->GetHealthCheckService();
+    health->SetServingStatus(false);  // Until the database has answered.
+    ClusterSyncOptions sync_options;
+    sync_options.data_dir = options.data_dir;
+    sync_options.interval = options.cluster_sync_interval;
+    server->cluster_sync_ = std::make_unique<ClusterSync>(
+        cluster, server->callers_.get(), server->pages_.get(),
+        [health](bool serving) { health->SetServingStatus(serving); },
+        options.feed_clock != nullptr ? options.feed_clock : RealClock(),
+        sync_options);
+    // The first round before returning: a reachable database means the
+    // replica is fully up when BuildAndStart returns.
+    server->cluster_sync_->SyncOnce().IgnoreError();
+    server->cluster_sync_->Start();
+  }
   if (!options.http_listen.empty()) {
     const TokenServer* self = server.get();
     auto http = MetricsHttpServer::Start(
@@ -176,6 +208,7 @@ std::string TokenServer::RenderMetrics() const {
 void TokenServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
+  if (cluster_sync_ != nullptr) cluster_sync_->Stop();
   feed_->CloseAll();
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoMilliseconds(grace));
@@ -187,8 +220,11 @@ void TokenServer::Shutdown(absl::Duration grace) {
 
 TokenServer::~TokenServer() {
   if (server_ != nullptr) Shutdown();
+  if (cluster_sync_ != nullptr) cluster_sync_->Stop();
   // A server that failed to start still stops its reader before the pool.
   if (feed_ != nullptr) feed_->Stop();
+  // The store's external-commit thread calls into the feed: end it first.
+  store_.reset();
 }
 
 }  // namespace tokens

@@ -1,6 +1,14 @@
-// TokenServer: a running TokenService: data directory, credentials, SQLite
-// store, the change feed's watch cache, the gRPC server (with health,
-// reflection and keepalive) and, with http_listen, the /metrics endpoint.
+// TokenServer: a running TokenService: data directory, callers, the store
+// (storage/open_store.h: SQLite in the data directory, or PostgreSQL shared by
+// stateless replicas), the change feed's watch cache, the gRPC server (with
+// health, reflection and keepalive) and, with http_listen, the /metrics
+// endpoint.
+//
+// On PostgreSQL the callers and the page-token key come from the database
+// (ClusterSync); the server starts even while the database cannot be reached,
+// answers UNAVAILABLE and NOT_SERVING meanwhile, and recovers by itself.
+// Commits made through other replicas (or, on SQLite, other processes on the
+// same file) wake this replica's feed (TokenStore::WatchExternalCommits).
 // `*_main.cc` turns flags into TokenServerOptions and calls BuildAndStart;
 // tests do the same in-process with a FakeClock.
 #ifndef SERVICES_TOKEN_SERVER_H_
@@ -18,6 +26,7 @@
 #include "common/tls_files.h"
 #include "services/caller_registry.h"
 #include "services/change_feed.h"
+#include "services/cluster_sync.h"
 #include "services/page_token.h"
 #include "services/token_manager.h"
 #include "services/token_service.h"
@@ -29,8 +38,15 @@ namespace tokens {
 struct TokenServerOptions {
   std::string listen = "127.0.0.1:50051";
   // Holds tokens.db, credentials, admin.key, verifier.key, page_token.key.
-  // Created 0700.
+  // Created 0700. With `database` only admin.key and verifier.key, written by
+  // the first replica on an empty database.
   std::string data_dir = "./var";
+  // A PostgreSQL libpq URI shared by every replica; empty = SQLite in
+  // data_dir.
+  std::string database;
+  int database_pool_size = 8;
+  // How often a replica re-reads the shared callers and checks the database.
+  absl::Duration cluster_sync_interval = absl::Seconds(1);
   int max_expiration_days = 365;
   // synchronous=FULL: an acknowledged change survives power loss.
   bool synchronous_full = true;
@@ -96,6 +112,7 @@ class TokenServer {
   std::unique_ptr<TokenService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<MetricsHttpServer> http_;
+  std::unique_ptr<ClusterSync> cluster_sync_;  // PostgreSQL only.
   int port_ = 0;
   bool shut_down_ = false;
 };

@@ -2,6 +2,7 @@
 // docs/operations.md.
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
@@ -14,6 +15,7 @@
 #include "common/listen_policy.h"
 #include "common/shutdown_signal.h"
 #include "common/tls_files.h"
+#include "services/callers_command.h"
 #include "services/token_server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -21,6 +23,14 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
 ABSL_FLAG(
     std::string, data_dir, "./var",
     "directory for tokens.db, credentials and generated keys (created 0700)");
+ABSL_FLAG(std::string, database, "",
+          "PostgreSQL libpq URI (postgresql://user@host:port/db?...) shared "
+          "by every replica; empty = SQLite tokens.db in --data-dir");
+ABSL_FLAG(int, database_pool_size, 8,
+          "PostgreSQL connections each replica keeps (1-256)");
+ABSL_FLAG(absl::Duration, cluster_sync_interval, absl::Seconds(1),
+          "PostgreSQL: how often a replica re-reads the callers and checks "
+          "that the database answers (gRPC health follows it)");
 ABSL_FLAG(int, max_expiration_days, 365,
           "largest expiration_days a token may be created with (1-365)");
 ABSL_FLAG(bool, synchronous_full, true,
@@ -57,10 +67,23 @@ int main(int argc, char** argv) {
   tokens::BlockShutdownSignals();
   absl::SetProgramUsageMessage(
       "TokenService: manages Deployment API tokens over gRPC.\n"
-      "Usage: token_service [--listen ADDR] [--data-dir DIR] "
+      "Usage: token_service [--listen ADDR] [--data-dir DIR | --database URL] "
       "[--http-listen ADDR] "
-      "[--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]");
-  tokens::ParseFlagsWithDashes(argc, argv);
+      "[--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]\n"
+      "       token_service callers list|add NAME ROLE|remove NAME "
+      "--database URL");
+  std::vector<std::string> positional =
+      tokens::ParseFlagsWithDashes(argc, argv);
+  if (positional.size() >= 2 && positional[1] == "callers") {
+    return tokens::RunCallersCommand(
+        std::vector<std::string>(positional.begin() + 2, positional.end()),
+        absl::GetFlag(FLAGS_database), stdout, stderr);
+  }
+  if (positional.size() > 1) {
+    std::fprintf(stderr, "unexpected argument '%s' (see --help)\n",
+                 positional[1].c_str());
+    return 2;
+  }
   // Debian's Abseil checks every Mutex acquisition for lock-order cycles
   // (GraphCycles); with thousands of WatchTokens streams that bookkeeping
   // was the single largest cost of a change's fan-out. Tests keep the check.
@@ -69,6 +92,9 @@ int main(int argc, char** argv) {
   tokens::TokenServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.database = absl::GetFlag(FLAGS_database);
+  options.database_pool_size = absl::GetFlag(FLAGS_database_pool_size);
+  options.cluster_sync_interval = absl::GetFlag(FLAGS_cluster_sync_interval);
   options.max_expiration_days = absl::GetFlag(FLAGS_max_expiration_days);
   options.synchronous_full = absl::GetFlag(FLAGS_synchronous_full);
   options.change_retention = absl::GetFlag(FLAGS_change_retention);
@@ -83,6 +109,14 @@ int main(int argc, char** argv) {
   options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
   if (absl::Status tls = tokens::ValidateServerTls(options.tls); !tls.ok()) {
     std::fprintf(stderr, "%s\n", std::string(tls.message()).c_str());
+    return 2;
+  }
+  if (options.database_pool_size < 1 || options.database_pool_size > 256) {
+    std::fprintf(stderr, "--database-pool-size must be 1-256\n");
+    return 2;
+  }
+  if (options.cluster_sync_interval < absl::Milliseconds(100)) {
+    std::fprintf(stderr, "--cluster-sync-interval must be >= 100ms\n");
     return 2;
   }
   if (options.max_expiration_days < 1 || options.max_expiration_days > 365) {
@@ -127,6 +161,13 @@ int main(int argc, char** argv) {
   if (!server.ok()) {
     tokens::JsonLog("start_failed", "error")
         .Str("error", std::string(server.status().message()));
+    // A wrong --database URL or credentials: one clear line, exit 2.
+    if (absl::IsInvalidArgument(server.status()) ||
+        absl::IsPermissionDenied(server.status())) {
+      std::fprintf(stderr, "%s\n",
+                   std::string(server.status().message()).c_str());
+      return 2;
+    }
     return 1;
   }
   // Validated by BuildAndStart.
@@ -145,6 +186,7 @@ int main(int argc, char** argv) {
   tokens::JsonLog("listening")
       .Str("address", absl::StrCat(host, ":", (*server)->port()))
       .Str("data_dir", options.data_dir)
+      .Str("store", options.database.empty() ? "sqlite" : "postgresql")
       .Bool("tls", options.tls.enabled())
       .Bool("mutual_tls", !options.tls.client_ca_file.empty());
 

@@ -799,9 +799,8 @@ absl::Status SqliteTokenStore::WatchExternalCommits(
   if (poller_.joinable()) {
     return absl::FailedPreconditionError("already watching external commits");
   }
-  poller_ = std::thread([this, wake = std::move(wake)] {
-    PollExternalCommits(wake);
-  });
+  poller_ = std::thread(
+      [this, wake = std::move(wake)] { PollExternalCommits(wake); });
   return absl::OkStatus();
 }
 
