@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 BAZEL := bazel
 
-.PHONY: deps build run test lint bench bench-smoke reliability fuzz tsan clean
+.PHONY: deps build run run-ha test lint bench bench-smoke reliability fuzz tsan clean
 
 deps:
 	@scripts/install-deps.sh
@@ -13,6 +13,11 @@ build: deps
 
 run: build
 	@scripts/run.sh
+
+# PostgreSQL under ./var/pg, two TokenService replicas on it and a verifier attached to both
+# (docs/operations.md, "Running several replicas"). Ctrl-C stops everything.
+run-ha: build
+	@scripts/run-ha.sh
 
 # Formatting first (make lint), then every test case, counted in the closing line
 # `N passed, N failed, N skipped`: the unit and integration tests run twice, under ASan+UBSan
