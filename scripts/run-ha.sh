@@ -25,9 +25,10 @@ if [ "$(id -u)" -eq 0 ]; then as_postgres=(runuser -u postgres --); fi
 mkdir -p "$pg_dir" "$var/ha/replica1" "$var/ha/replica2"
 if [ "$(id -u)" -eq 0 ]; then
   chown postgres "$pg_dir"
-  # postgres must reach its directory through ours.
-  d="$pg_dir"
-  while [ "$d" != / ]; do d=$(dirname "$d"); chmod o+x "$d" 2>/dev/null || true; done
+  if ! runuser -u postgres -- test -w "$pg_dir"; then
+    echo "the postgres user cannot reach $pg_dir (a parent directory is private); set VAR" >&2
+    exit 1
+  fi
 fi
 if [ ! -s "$pg_dir/data/PG_VERSION" ]; then
   "${as_postgres[@]}" "$pg_bin/initdb" -D "$pg_dir/data" -U postgres -A trust >"$pg_dir/initdb.log" \
