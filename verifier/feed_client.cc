@@ -87,16 +87,33 @@ class StreamReader final
 
 }  // namespace
 
-absl::Duration JitteredBackoff(absl::Duration backoff, double uniform) {
-  uniform = std::clamp(uniform, 0.0, 1.0);
-  return backoff / 2 + uniform * (backoff / 2);
+namespace {
+
+std::unique_ptr<TokenServiceTargets> OneTarget(
+    std::shared_ptr<grpc::Channel> channel) {
+  std::vector<TokenServiceTargets::Target> targets;
+  targets.push_back({"channel", std::move(channel)});
+  return std::make_unique<TokenServiceTargets>(std::move(targets));
 }
+
+}  // namespace
+
+FeedClient::FeedClient(TokenServiceTargets* targets, FeedClientOptions options,
+                       TokenCache* cache, Metrics* metrics, const Clock* clock)
+    : options_(std::move(options)),
+      targets_(targets),
+      cache_(cache),
+      metrics_(metrics),
+      clock_(clock),
+      wait_clock_(options_.wait_clock != nullptr ? options_.wait_clock
+                                                 : RealClock()) {}
 
 FeedClient::FeedClient(std::shared_ptr<grpc::Channel> channel,
                        FeedClientOptions options, TokenCache* cache,
                        Metrics* metrics, const Clock* clock)
     : options_(std::move(options)),
-      stub_(v1::TokenService::NewStub(std::move(channel))),
+      own_targets_(OneTarget(std::move(channel))),
+      targets_(own_targets_.get()),
       cache_(cache),
       metrics_(metrics),
       clock_(clock),
@@ -165,17 +182,23 @@ void FeedClient::HandleMessage(const v1::WatchTokensResponse& message) {
   }
 }
 
-grpc::Status FeedClient::RunStream() {
+grpc::Status FeedClient::RunStream(size_t target) {
   grpc::ClientContext context;
   context.AddMetadata("authorization", "Bearer " + options_.key);
+  const CacheState state = cache_->state();
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return grpc::Status(grpc::StatusCode::CANCELLED, "stopping");
     call_ = &context;
     last_message_ = wait_clock_->Monotonic();
+    // A resuming stream hears from the service at once (its changes, or a
+    // heartbeat when it is current); one asking for a snapshot waits for it.
+    silence_limit_ =
+        state.synced ? HeartbeatLimit()
+                     : std::max(options_.snapshot_timeout, HeartbeatLimit());
+    rearm_watchdog_ = true;
   }
   v1::WatchTokensRequest request;
-  const CacheState state = cache_->state();
   // A synced cache resumes from its revision, 0 included; an unsynced one
   // asks for a snapshot (since_revision 0, no resume). A service older than
   // `resume` sends a snapshot for 0, which is still right.
@@ -184,16 +207,22 @@ grpc::Status FeedClient::RunStream() {
   request.set_deployment_id(options_.deployment_id);
   pending_snapshot_.reset();
 
-  StreamReader reader(stub_.get(), &context, request);
+  StreamReader reader(targets_->stub(target), &context, request);
   v1::WatchTokensResponse message;
   bool first = true;
   while (reader.Read(&message)) {
     {
       absl::MutexLock lock(&mu_);
       last_message_ = wait_clock_->Monotonic();
+      if (silence_limit_ != HeartbeatLimit()) {
+        // The first message of a snapshot stream: from now on heartbeats.
+        silence_limit_ = HeartbeatLimit();
+        rearm_watchdog_ = true;
+      }
     }
     if (first) {
       JsonLog("sync.connected")
+          .Str("target", targets_->address(target))
           .Int("since_revision", request.since_revision())
           .Bool("resume", request.resume())
           .Str("deployment_id", options_.deployment_id);
@@ -209,55 +238,72 @@ grpc::Status FeedClient::RunStream() {
 
 void FeedClient::Run() {
   absl::BitGen rng;
-  absl::Duration backoff = options_.min_backoff;
+  FailoverPolicy policy(targets_->size(), options_.min_backoff,
+                        options_.max_backoff);
+  targets_->MoveTo(policy.current());
   while (true) {
+    const size_t target = policy.current();
     const int64_t revision_before = cache_->state().revision;
     const absl::Duration started = wait_clock_->Monotonic();
-    grpc::Status status = RunStream();
+    grpc::Status status = RunStream(target);
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) return;
     }
-    // A stream that lived a while was healthy: start the backoff over.
-    if (wait_clock_->Monotonic() - started > options_.max_backoff ||
-        cache_->state().revision != revision_before) {
-      backoff = options_.min_backoff;
-    }
+    // A stream that lived a while, or moved the cache on, was healthy: the
+    // count of failures and the backoff start over.
+    const bool healthy =
+        wait_clock_->Monotonic() - started > options_.max_backoff ||
+        cache_->state().revision != revision_before;
     if (metrics_ != nullptr) metrics_->RecordReconnect();
     // Jitter keeps many verifiers from reconnecting in step.
-    const absl::Duration wait =
-        JitteredBackoff(backoff, absl::Uniform(rng, 0.0, 1.0));
+    const FailoverPolicy::Step next =
+        policy.StreamEnded(healthy, absl::Uniform(rng, 0.0, 1.0));
     JsonLog("sync.disconnected", "warn")
+        .Str("target", targets_->address(target))
         .Int("code", status.error_code())
         .Str("error", status.error_message())
-        .Int("retry_ms", absl::ToInt64Milliseconds(wait));
-    backoff = std::min(backoff * 2, options_.max_backoff);
-
+        .Int("retry_ms", absl::ToInt64Milliseconds(next.wait));
+    if (next.address != target) {
+      targets_->MoveTo(next.address);
+      JsonLog("feed.failover", "warn")
+          .Str("from", targets_->address(target))
+          .Str("to", targets_->address(next.address))
+          .Int("failures_in_a_row",
+               static_cast<int64_t>(policy.failures_in_a_row()))
+          .Int("retry_ms", absl::ToInt64Milliseconds(next.wait));
+    }
+    if (next.wait <= absl::ZeroDuration()) continue;
     absl::MutexLock lock(&mu_);
     if (wait_clock_->AwaitWithTimeout(&mu_, absl::Condition(&stopping_),
-                                      wait)) {
+                                      next.wait)) {
       return;
     }
   }
 }
 
 void FeedClient::Watchdog() {
+  auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || rearm_watchdog_;
+  };
   absl::MutexLock lock(&mu_);
   while (!stopping_) {
+    rearm_watchdog_ = false;
     const absl::Duration now = wait_clock_->Monotonic();
     const absl::Duration idle = now - last_message_;
-    if (call_ != nullptr && idle >= options_.idle_timeout) {
-      JsonLog("sync.idle_timeout", "warn")
-          .Int("idle_ms", absl::ToInt64Milliseconds(options_.idle_timeout));
+    if (call_ != nullptr && idle >= silence_limit_) {
+      JsonLog("feed.heartbeat_overdue", "warn")
+          .Int("silent_ms", absl::ToInt64Milliseconds(idle));
       call_->TryCancel();
       last_message_ = now;  // one cancel per silence
       continue;
     }
-    // Wakes when the current stream would have been silent for idle_timeout
-    // (a message meanwhile moves that on; it is checked again then).
+    // Wakes when the current stream would have been silent for its limit (a
+    // message meanwhile moves that on; it is checked again then), or when a
+    // stream starts or its limit shrinks.
     const absl::Duration wait =
-        call_ != nullptr ? options_.idle_timeout - idle : options_.idle_timeout;
-    wait_clock_->AwaitWithTimeout(&mu_, absl::Condition(&stopping_), wait);
+        call_ != nullptr ? silence_limit_ - idle : HeartbeatLimit();
+    wait_clock_->AwaitWithTimeout(&mu_, absl::Condition(&wake), wait);
   }
 }
 

@@ -2,25 +2,31 @@
 //
 // On its own thread it opens the stream (authorization: Bearer <verifier key>),
 // assembles a snapshot aside and swaps it in only when complete, applies
-// changes in revision order, and records a heartbeat for every message. When
-// the stream ends it reconnects with exponential backoff and jitter (so that
-// thousands of verifiers cut off at once by a TokenService restart come back
-// spread out), resuming from the cache's revision with `resume` set (so a
-// cache synced at revision 0, an empty store's, resumes too instead of asking
-// for a snapshot again); the service answers with a fresh snapshot when that
-// revision is no longer retained. A stream silent for longer than
-// idle_timeout is cancelled and reopened.
+// changes in revision order, and records a heartbeat for every message.
+//
+// TokenService may run as several replicas on one database (one revision
+// sequence), listed in TokenServiceTargets. When a stream ends, or its
+// heartbeat is overdue (no message for heartbeat_interval + failover_after; the
+// stream is cancelled), the client moves to the next address, round robin, and
+// resumes there from the cache's revision with `resume` set (so a cache synced
+// at revision 0, an empty store's, resumes too instead of asking for a
+// snapshot again); the service answers with a fresh snapshot when that
+// revision is no longer retained. The next address is tried at once; once
+// every address has failed in a row, rounds are spaced by exponential backoff
+// with jitter (FailoverPolicy: so that thousands of verifiers cut off at once
+// by a TokenService restart come back spread out). With one address that is
+// a reconnect to it after the backoff.
 //
 // Time: `clock` (wall time) stamps heartbeats for the staleness rule; the
-// backoff and the idle watchdog wait on options.wait_clock's monotonic time,
-// which tests replace with a FakeClock to drive them. The stream is read with
-// gRPC's callback API, so the sync thread only waits for handed-off messages
-// and never becomes one of gRPC's network pollers (which would compete with
-// Check).
+// backoff and the heartbeat watchdog wait on options.wait_clock's monotonic
+// time, which tests replace with a FakeClock to drive them. The stream is read
+// with gRPC's callback API, so the sync thread only waits for handed-off
+// messages and never becomes one of gRPC's network pollers (which would
+// compete with Check).
 //
 // Thread-safe: Start and Stop may be called from any thread; Stop cancels the
-// call in flight and joins the thread. The cache, metrics and clock are not
-// owned and must outlive the client.
+// call in flight and joins the thread. The targets, cache, metrics and clock
+// are not owned and must outlive the client.
 #ifndef VERIFIER_FEED_CLIENT_H_
 #define VERIFIER_FEED_CLIENT_H_
 
@@ -37,8 +43,10 @@
 #include "common/clock.h"
 #include "common/token_change_proto.h"
 #include "proto/tokens/v1/tokens.grpc.pb.h"
+#include "verifier/failover_policy.h"
 #include "verifier/metrics.h"
 #include "verifier/token_cache.h"
+#include "verifier/token_service_targets.h"
 
 namespace tokens {
 
@@ -47,24 +55,32 @@ struct FeedClientOptions {
   std::string key;
   // Only tokens of this Deployment; empty = all.
   std::string deployment_id;
+  // The backoff between rounds of attempts (see FailoverPolicy).
   absl::Duration min_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);
-  // The service sends a heartbeat every second; this long without any message
-  // means the connection is dead even if TCP has not noticed.
-  absl::Duration idle_timeout = absl::Seconds(10);
+  // The service sends a heartbeat every heartbeat_interval. One overdue by
+  // more than failover_after means the replica or the path to it is dead even
+  // if TCP has not noticed: the stream is cancelled and the feed moves on.
+  absl::Duration heartbeat_interval = absl::Seconds(1);
+  absl::Duration failover_after = absl::Seconds(3);
+  // How long a stream that asks for a snapshot (the cache holds none yet) may
+  // wait for its first message: the service reads and encodes the snapshot
+  // before it sends anything, which on a large store takes longer than a
+  // heartbeat. At least heartbeat_interval + failover_after.
+  absl::Duration snapshot_timeout = absl::Seconds(10);
   // What the backoff and the watchdog wait on; null = RealClock(). Apart from
   // the constructor's clock, which tests move by hours to make the cache
   // stale without wanting every wait to end.
   const Clock* wait_clock = nullptr;
 };
 
-// How long to wait before reconnect attempt with exponential `backoff`:
-// uniformly in [backoff/2, backoff] for `uniform` in [0, 1] ("equal jitter":
-// spread out, yet never sooner than half the backoff).
-absl::Duration JitteredBackoff(absl::Duration backoff, double uniform);
-
 class FeedClient {
  public:
+  // Follows the replicas of `targets` (not owned), starting on its current
+  // one, and moves targets->current() when it fails over.
+  FeedClient(TokenServiceTargets* targets, FeedClientOptions options,
+             TokenCache* cache, Metrics* metrics, const Clock* clock);
+  // One TokenService over `channel`.
   FeedClient(std::shared_ptr<grpc::Channel> channel, FeedClientOptions options,
              TokenCache* cache, Metrics* metrics, const Clock* clock);
   ~FeedClient();  // Stops.
@@ -83,12 +99,19 @@ class FeedClient {
 
  private:
   void Run();
-  // One stream, from open to end. Returns its final status.
-  grpc::Status RunStream();
+  // One stream to targets_->address(target), from open to end. Returns its
+  // final status.
+  grpc::Status RunStream(size_t target);
   void Watchdog();
+  // The silence after which the watchdog cancels the stream.
+  absl::Duration HeartbeatLimit() const {
+    return options_.heartbeat_interval + options_.failover_after;
+  }
 
   const FeedClientOptions options_;
-  const std::unique_ptr<v1::TokenService::Stub> stub_;
+  // Set by the channel constructor only.
+  const std::unique_ptr<TokenServiceTargets> own_targets_;
+  TokenServiceTargets* const targets_;
   TokenCache* const cache_;
   Metrics* const metrics_;
   const Clock* const clock_;
@@ -101,9 +124,16 @@ class FeedClient {
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ClientContext* call_ ABSL_GUARDED_BY(mu_) = nullptr;
-  // wait_clock_'s monotonic time of the last message on the current stream,
-  // for the watchdog.
+  // wait_clock_'s monotonic time of the last message on the current stream
+  // (or of its start), for the watchdog.
   absl::Duration last_message_ ABSL_GUARDED_BY(mu_);
+  // How long the current stream may stay silent: HeartbeatLimit(), or
+  // snapshot_timeout until the first message of a stream asking for a
+  // snapshot.
+  absl::Duration silence_limit_ ABSL_GUARDED_BY(mu_);
+  // Tells the watchdog to compute its deadline again: a stream started, or
+  // its limit shrank.
+  bool rearm_watchdog_ ABSL_GUARDED_BY(mu_) = false;
 
   std::thread thread_;
   std::thread watchdog_;

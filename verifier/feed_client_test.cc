@@ -133,14 +133,6 @@ TEST_F(FeedClientTest, EveryMessageRecordsAHeartbeat) {
   EXPECT_EQ(cache_.state().last_heartbeat, clock_.Now());
 }
 
-TEST(JitteredBackoffTest, SpreadsOverTheUpperHalfOfTheBackoff) {
-  const absl::Duration backoff = absl::Milliseconds(800);
-  EXPECT_EQ(JitteredBackoff(backoff, 0.0), absl::Milliseconds(400));
-  EXPECT_EQ(JitteredBackoff(backoff, 0.5), absl::Milliseconds(600));
-  EXPECT_EQ(JitteredBackoff(backoff, 1.0), backoff);
-  EXPECT_EQ(JitteredBackoff(backoff, 7.0), backoff) << "clamped";
-}
-
 // A TokenService that only answers WatchTokens: it records each request and
 // runs the test's script for it; a script that returns waits until the
 // client goes away.
@@ -189,35 +181,73 @@ class FakeFeed final : public v1::TokenService::Service {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-// FeedClient against FakeFeed with the backoff and watchdog on a FakeClock.
+// FeedClient against FakeFeed replicas with the backoff and watchdog on a
+// FakeClock.
 class FeedClientStreamTest : public ::testing::Test {
  protected:
-  void Start(FakeFeed::Script script) {
-    feed_ = std::make_unique<FakeFeed>(std::move(script));
+  static constexpr absl::Duration kHeartbeatLimit = absl::Seconds(4);
+
+  struct Replica {
+    std::unique_ptr<FakeFeed> feed;
+    std::unique_ptr<grpc::Server> server;
+  };
+
+  // Starts a fake TokenService running `script` and lists its address.
+  FakeFeed* AddReplica(FakeFeed::Script script) {
+    Replica replica;
+    replica.feed = std::make_unique<FakeFeed>(std::move(script));
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
                              &port);
-    builder.RegisterService(feed_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(port, 0);
+    builder.RegisterService(replica.feed.get());
+    replica.server = builder.BuildAndStart();
+    EXPECT_NE(port, 0);
+    addresses_.push_back(absl::StrCat("127.0.0.1:", port));
+    replicas_.push_back(std::move(replica));
+    return replicas_.back().feed.get();
+  }
+
+  // Lists an address nothing listens on (a port bound, then released).
+  void AddDeadAddress() {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port);
+    std::unique_ptr<grpc::Server> probe = builder.BuildAndStart();
+    probe->Shutdown(std::chrono::system_clock::now());
+    probe->Wait();
+    addresses_.push_back(absl::StrCat("127.0.0.1:", port));
+  }
+
+  // Starts the client on every address added so far, in that order.
+  void StartClient() {
+    targets_ = TokenServiceTargets::Connect(addresses_,
+                                            grpc::InsecureChannelCredentials());
     FeedClientOptions options;
     options.key = "verifier-key";
     options.min_backoff = absl::Seconds(1);
     options.max_backoff = absl::Seconds(1);
-    options.idle_timeout = absl::Seconds(10);
+    options.heartbeat_interval = absl::Seconds(1);
+    options.failover_after = absl::Seconds(3);
+    options.snapshot_timeout = absl::Seconds(10);
     options.wait_clock = &waits_;
-    client_ = std::make_unique<FeedClient>(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                            grpc::InsecureChannelCredentials()),
-        options, &cache_, &metrics_, &clock_);
+    client_ = std::make_unique<FeedClient>(targets_.get(), options, &cache_,
+                                           &metrics_, &clock_);
     client_->Start();
   }
 
+  void Start(FakeFeed::Script script) {
+    AddReplica(std::move(script));
+    StartClient();
+  }
+
   void TearDown() override {
-    if (feed_) feed_->Stop();
+    for (Replica& replica : replicas_) replica.feed->Stop();
     if (client_) client_->Stop();
-    if (server_) server_->Shutdown(std::chrono::system_clock::now());
+    for (Replica& replica : replicas_) {
+      replica.server->Shutdown(std::chrono::system_clock::now());
+    }
   }
 
   // Polls `condition` (the sleep only paces the polling).
@@ -234,10 +264,22 @@ class FeedClientStreamTest : public ::testing::Test {
   FakeClock waits_;
   TokenCache cache_;
   Metrics metrics_;
-  std::unique_ptr<FakeFeed> feed_;
-  std::unique_ptr<grpc::Server> server_;
+  std::vector<std::string> addresses_;
+  std::vector<Replica> replicas_;
+  std::unique_ptr<TokenServiceTargets> targets_;
   std::unique_ptr<FeedClient> client_;
 };
+
+// Writes a heartbeat at `revision` and keeps the stream open.
+FakeFeed::Script HeartbeatThenHold(int64_t revision) {
+  return [revision](int, grpc::ServerWriter<v1::WatchTokensResponse>* w) {
+    v1::WatchTokensResponse heartbeat;
+    heartbeat.set_kind(v1::WatchTokensResponse::HEARTBEAT);
+    heartbeat.set_revision(revision);
+    w->Write(heartbeat);
+    return grpc::Status::OK;
+  };
+}
 
 TEST_F(FeedClientStreamTest,
        SyncedAtRevisionZeroResumesInsteadOfResnapshotting) {
@@ -249,18 +291,20 @@ TEST_F(FeedClientStreamTest,
     }
     return grpc::Status::OK;
   });
+  FakeFeed* feed = replicas_[0].feed.get();
   ASSERT_TRUE(Eventually([&] { return metrics_.reconnects() >= 1; }));
   EXPECT_TRUE(cache_.state().synced);
-  EXPECT_EQ(feed_->request(0).since_revision(), 0);
-  EXPECT_FALSE(feed_->request(0).resume()) << "not synced: a snapshot";
+  EXPECT_EQ(feed->request(0).since_revision(), 0);
+  EXPECT_FALSE(feed->request(0).resume()) << "not synced: a snapshot";
   // The reconnect waits for the backoff on the injected clock.
   waits_.AwaitWaiters(2);  // The backoff and the watchdog.
-  EXPECT_EQ(feed_->connections(), 1);
+  EXPECT_EQ(feed->connections(), 1);
   waits_.Advance(absl::Seconds(1));
-  ASSERT_TRUE(Eventually([&] { return feed_->connections() >= 2; }));
-  EXPECT_EQ(feed_->request(1).since_revision(), 0);
-  EXPECT_TRUE(feed_->request(1).resume()) << "synced at 0: resume";
+  ASSERT_TRUE(Eventually([&] { return feed->connections() >= 2; }));
+  EXPECT_EQ(feed->request(1).since_revision(), 0);
+  EXPECT_TRUE(feed->request(1).resume()) << "synced at 0: resume";
   EXPECT_EQ(metrics_.snapshots(), 1u);
+  EXPECT_EQ(targets_->failovers(), 0u) << "one address: nowhere to move";
 }
 
 TEST_F(FeedClientStreamTest, SilentStreamIsReopenedByTheWatchdogClock) {
@@ -270,16 +314,115 @@ TEST_F(FeedClientStreamTest, SilentStreamIsReopenedByTheWatchdogClock) {
     }
     return grpc::Status::OK;
   });
+  FakeFeed* feed = replicas_[0].feed.get();
   ASSERT_TRUE(Eventually([&] { return cache_.state().synced; }));
   waits_.AwaitWaiters(1);  // The watchdog.
+  waits_.Advance(kHeartbeatLimit - absl::Milliseconds(1));
   EXPECT_EQ(metrics_.reconnects(), 0u);
-  waits_.Advance(absl::Seconds(10));
+  waits_.Advance(absl::Milliseconds(1));
   ASSERT_TRUE(Eventually([&] { return metrics_.reconnects() >= 1; }));
   waits_.AwaitWaiters(2);
   waits_.Advance(absl::Seconds(1));
-  ASSERT_TRUE(Eventually([&] { return feed_->connections() >= 2; }));
-  EXPECT_EQ(feed_->request(1).since_revision(), 3);
-  EXPECT_TRUE(feed_->request(1).resume());
+  ASSERT_TRUE(Eventually([&] { return feed->connections() >= 2; }));
+  EXPECT_EQ(feed->request(1).since_revision(), 3);
+  EXPECT_TRUE(feed->request(1).resume());
+}
+
+TEST_F(FeedClientStreamTest, BrokenStreamMovesToTheNextAddressAtOnce) {
+  FakeFeed* a = AddReplica(
+      [](int connection, grpc::ServerWriter<v1::WatchTokensResponse>* w) {
+        w->Write(Snapshot(5, true, true, {}));
+        return grpc::Status(grpc::StatusCode::UNAVAILABLE, "going away");
+      });
+  FakeFeed* b = AddReplica(HeartbeatThenHold(5));
+  StartClient();
+  // No time passes on the wait clock: the other address is tried at once.
+  ASSERT_TRUE(Eventually([&] { return b->connections() >= 1; }));
+  EXPECT_EQ(b->request(0).since_revision(), 5);
+  EXPECT_TRUE(b->request(0).resume()) << "resumes from its revision";
+  EXPECT_EQ(a->connections(), 1);
+  EXPECT_EQ(targets_->current(), 1u);
+  EXPECT_EQ(targets_->failovers(), 1u);
+  EXPECT_EQ(metrics_.snapshots(), 1u);
+  EXPECT_NE(
+      targets_->Render().find(absl::StrCat(
+          "token_verifier_feed_target_info{target=\"", addresses_[1], "\"} 1")),
+      std::string::npos);
+}
+
+TEST_F(FeedClientStreamTest, OverdueHeartbeatMovesToTheNextAddress) {
+  FakeFeed* a = AddReplica(
+      [](int connection, grpc::ServerWriter<v1::WatchTokensResponse>* w) {
+        w->Write(Snapshot(3, true, true, {}));  // Then silence.
+        return grpc::Status::OK;
+      });
+  FakeFeed* b = AddReplica(HeartbeatThenHold(3));
+  StartClient();
+  ASSERT_TRUE(Eventually([&] { return cache_.state().synced; }));
+  waits_.AwaitWaiters(1);  // The watchdog.
+  waits_.Advance(kHeartbeatLimit - absl::Milliseconds(1));
+  EXPECT_EQ(b->connections(), 0) << "a heartbeat may be up to 3 s late";
+  waits_.Advance(absl::Milliseconds(1));
+  ASSERT_TRUE(Eventually([&] { return b->connections() >= 1; }));
+  EXPECT_EQ(b->request(0).since_revision(), 3);
+  EXPECT_TRUE(b->request(0).resume());
+  EXPECT_EQ(a->connections(), 1);
+  EXPECT_EQ(targets_->current(), 1u);
+  EXPECT_EQ(targets_->failovers(), 1u);
+}
+
+TEST_F(FeedClientStreamTest, FirstSnapshotMayTakeLongerThanAHeartbeat) {
+  FakeFeed* a =
+      AddReplica([](int, grpc::ServerWriter<v1::WatchTokensResponse>*) {
+        return grpc::Status::OK;  // Never answers.
+      });
+  FakeFeed* b =
+      AddReplica([](int, grpc::ServerWriter<v1::WatchTokensResponse>* w) {
+        w->Write(Snapshot(8, true, true, {}));
+        return grpc::Status::OK;
+      });
+  StartClient();
+  ASSERT_TRUE(Eventually([&] { return a->connections() >= 1; }));
+  waits_.AwaitWaiters(1);  // The watchdog.
+  waits_.Advance(kHeartbeatLimit);
+  waits_.AwaitWaiters(1);
+  EXPECT_EQ(b->connections(), 0) << "a snapshot stream waits 10 s";
+  waits_.Advance(absl::Seconds(6));
+  ASSERT_TRUE(Eventually([&] { return cache_.state().synced; }));
+  EXPECT_EQ(cache_.state().revision, 8);
+  EXPECT_FALSE(b->request(0).resume());
+  EXPECT_EQ(targets_->current(), 1u);
+}
+
+TEST_F(FeedClientStreamTest, DeadFirstAddressIsSkippedAtOnce) {
+  AddDeadAddress();
+  FakeFeed* b =
+      AddReplica([](int, grpc::ServerWriter<v1::WatchTokensResponse>* w) {
+        w->Write(Snapshot(2, true, true, {}));
+        return grpc::Status::OK;
+      });
+  StartClient();
+  // Without any time passing on the wait clock.
+  ASSERT_TRUE(Eventually([&] { return cache_.state().synced; }));
+  EXPECT_EQ(b->connections(), 1);
+  EXPECT_EQ(targets_->current(), 1u);
+  EXPECT_EQ(metrics_.reconnects(), 1u);
+}
+
+TEST_F(FeedClientStreamTest, EveryAddressDownBacksOffBeforeTheNextRound) {
+  AddDeadAddress();
+  AddDeadAddress();
+  StartClient();
+  // Both tried at once, then the backoff.
+  ASSERT_TRUE(Eventually([&] { return metrics_.reconnects() >= 2; }));
+  waits_.AwaitWaiters(2);  // The backoff and the watchdog.
+  EXPECT_EQ(metrics_.reconnects(), 2u);
+  EXPECT_EQ(targets_->current(), 0u) << "round robin: back to the first";
+  waits_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(Eventually([&] { return metrics_.reconnects() >= 4; }));
+  waits_.AwaitWaiters(2);
+  EXPECT_EQ(metrics_.reconnects(), 4u) << "one round per backoff";
+  EXPECT_EQ(targets_->failovers(), 4u);
 }
 
 TEST(TokenChangeFromProtoTest, ConvertsTimesAndPreviousDigest) {

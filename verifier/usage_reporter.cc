@@ -13,11 +13,23 @@
 
 namespace tokens {
 
-UsageSender MakeGrpcUsageSender(std::shared_ptr<grpc::Channel> channel,
+namespace {
+
+absl::Status ReportTo(v1::TokenService::Stub* stub, const std::string& key,
+                      const v1::ReportUsageRequest& request) {
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + key);
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(5));
+  google::protobuf::Empty response;
+  return FromGrpcStatus(stub->ReportUsage(&context, request, &response));
+}
+
+}  // namespace
+
+UsageSender MakeGrpcUsageSender(const TokenServiceTargets* targets,
                                 std::string key) {
-  std::shared_ptr<v1::TokenService::Stub> stub =
-      v1::TokenService::NewStub(channel);
-  return [stub, key = std::move(key)](
+  return [targets, key = std::move(key)](
              const std::vector<UsageEntry>& batch) -> absl::Status {
     v1::ReportUsageRequest request;
     for (const UsageEntry& entry : batch) {
@@ -25,13 +37,20 @@ UsageSender MakeGrpcUsageSender(std::shared_ptr<grpc::Channel> channel,
       usage->set_token_id(entry.token_id);
       TimeToProto(entry.last_used_time, usage->mutable_last_used_time());
     }
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + key);
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::seconds(5));
-    google::protobuf::Empty response;
-    grpc::Status status = stub->ReportUsage(&context, request, &response);
-    return FromGrpcStatus(status);
+    const size_t first = targets->current();
+    absl::Status status;
+    for (size_t i = 0; i < targets->size(); ++i) {
+      const size_t target = (first + i) % targets->size();
+      status = ReportTo(targets->stub(target), key, request);
+      if (status.ok()) return status;
+      // With one address, usage.report_failed says it all.
+      if (targets->size() > 1) {
+        JsonLog("usage.replica_failed", "warn")
+            .Str("target", targets->address(target))
+            .Str("error", status.ToString());
+      }
+    }
+    return status;
   };
 }
 

@@ -23,10 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "verifier/metrics.h"
-
-namespace grpc {
-class Channel;
-}  // namespace grpc
+#include "verifier/token_service_targets.h"
 
 namespace tokens {
 
@@ -39,9 +36,12 @@ struct UsageEntry {
 // any.
 using UsageSender = std::function<absl::Status(const std::vector<UsageEntry>&)>;
 
-// A sender calling TokenService.ReportUsage over `channel` with `authorization:
-// Bearer <key>`.
-UsageSender MakeGrpcUsageSender(std::shared_ptr<grpc::Channel> channel,
+// A sender calling TokenService.ReportUsage with `authorization: Bearer <key>`
+// on whichever replica of `targets` takes it: the feed's current one first,
+// then the others in list order after it, each with a 5 s deadline. The error
+// of the last one when none does. `targets` is not owned and must outlive the
+// sender.
+UsageSender MakeGrpcUsageSender(const TokenServiceTargets* targets,
                                 std::string key);
 
 class UsageReporter {

@@ -5,7 +5,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
+#include "proto/tokens/v1/tokens.grpc.pb.h"
 
 namespace tokens {
 namespace {
@@ -109,6 +112,100 @@ TEST(UsageReporterTest, ConcurrentRecordsAreAllSentWithTheirLatestTime) {
   for (const auto& [token_id, when] : sent) {
     EXPECT_EQ(when, kT0 + absl::Seconds(kThreads - 1)) << token_id;
   }
+}
+
+// A TokenService replica that only answers ReportUsage, with `code`, and
+// counts the calls and the token ids it was sent.
+class FakeUsageReplica final : public v1::TokenService::Service {
+ public:
+  explicit FakeUsageReplica(grpc::StatusCode code) : code_(code) {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port);
+    builder.RegisterService(this);
+    server_ = builder.BuildAndStart();
+    address_ = absl::StrCat("127.0.0.1:", port);
+  }
+  ~FakeUsageReplica() override {
+    server_->Shutdown(std::chrono::system_clock::now());
+  }
+
+  grpc::Status ReportUsage(grpc::ServerContext* context,
+                           const v1::ReportUsageRequest* request,
+                           google::protobuf::Empty*) override {
+    absl::MutexLock lock(&mu_);
+    ++calls_;
+    for (const v1::TokenUsage& usage : request->usages()) {
+      token_ids_.push_back(usage.token_id());
+    }
+    if (code_ == grpc::StatusCode::OK) return grpc::Status::OK;
+    return grpc::Status(code_, "refused");
+  }
+
+  const std::string& address() const { return address_; }
+  void set_code(grpc::StatusCode code) {
+    absl::MutexLock lock(&mu_);
+    code_ = code;
+  }
+  int calls() {
+    absl::MutexLock lock(&mu_);
+    return calls_;
+  }
+  std::vector<std::string> token_ids() {
+    absl::MutexLock lock(&mu_);
+    return token_ids_;
+  }
+
+ private:
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+  absl::Mutex mu_;
+  grpc::StatusCode code_ ABSL_GUARDED_BY(mu_);
+  int calls_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::string> token_ids_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST(GrpcUsageSenderTest, TriesTheFeedsReplicaFirstThenTheOthers) {
+  FakeUsageReplica a(grpc::StatusCode::OK);
+  FakeUsageReplica b(grpc::StatusCode::UNAVAILABLE);
+  FakeUsageReplica c(grpc::StatusCode::OK);
+  auto targets =
+      TokenServiceTargets::Connect({a.address(), b.address(), c.address()},
+                                   grpc::InsecureChannelCredentials());
+  UsageSender send = MakeGrpcUsageSender(targets.get(), "verifier-key");
+  const std::vector<UsageEntry> batch = {{"tok_a", kT0}};
+
+  ASSERT_TRUE(send(batch).ok());
+  EXPECT_EQ(a.calls(), 1) << "the current one";
+  EXPECT_EQ(b.calls() + c.calls(), 0);
+
+  // The feed moved to b, which refuses: c takes it, a is not asked.
+  targets->MoveTo(1);
+  ASSERT_TRUE(send(batch).ok());
+  EXPECT_EQ(b.calls(), 1);
+  EXPECT_EQ(c.calls(), 1);
+  EXPECT_EQ(a.calls(), 1);
+  EXPECT_EQ(c.token_ids(), std::vector<std::string>{"tok_a"});
+}
+
+TEST(GrpcUsageSenderTest, AllReplicasDownKeepsTheUsageForTheNextReport) {
+  FakeUsageReplica a(grpc::StatusCode::UNAVAILABLE);
+  FakeUsageReplica b(grpc::StatusCode::UNAVAILABLE);
+  auto targets = TokenServiceTargets::Connect(
+      {a.address(), b.address()}, grpc::InsecureChannelCredentials());
+  Metrics metrics;
+  UsageReporter reporter(MakeGrpcUsageSender(targets.get(), "verifier-key"),
+                         absl::Hours(1), &metrics);
+  reporter.Record("tok_a", kT0);
+  EXPECT_EQ(reporter.Flush().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(a.calls(), 1);
+  EXPECT_EQ(b.calls(), 1);
+
+  b.set_code(grpc::StatusCode::OK);
+  ASSERT_TRUE(reporter.Flush().ok());
+  EXPECT_EQ(b.token_ids(), (std::vector<std::string>{"tok_a", "tok_a"}))
+      << "refused once, then kept and sent again";
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "common/listen_policy.h"
 #include "common/shutdown_signal.h"
 #include "common/tls_files.h"
+#include "verifier/token_service_targets.h"
 #include "verifier/trusted_proxies.h"
 #include "verifier/verifier_server.h"
 
@@ -22,8 +23,11 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:50061",
           "gRPC address of the Verifier service (port 0 = pick a free one)");
 ABSL_FLAG(std::string, http_listen, "127.0.0.1:9091",
           "HTTP address for /healthz, /readyz, /metrics and /v1/authorize");
-ABSL_FLAG(std::string, token_service, "127.0.0.1:50051",
-          "address of TokenService (change feed, usage reports)");
+ABSL_FLAG(
+    std::string, token_service, "127.0.0.1:50051",
+    "TokenService (change feed, usage reports): a gRPC target "
+    "(host:port, dns:///host:port, ...), or the replicas' targets separated "
+    "by commas, which the feed fails over between");
 ABSL_FLAG(std::string, key_file, "./var/verifier.key",
           "file holding the verifier key");
 ABSL_FLAG(std::string, deployment, "",
@@ -73,6 +77,8 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "The Deployment API token verifier sidecar.\n"
       "  token_verifier --token-service 127.0.0.1:50051 "
+      "--key-file ./var/verifier.key\n"
+      "  token_verifier --token-service tokens-a:50051,tokens-b:50051 "
       "--key-file ./var/verifier.key");
   tokens::ParseFlagsWithDashes(argc, argv);
 
@@ -98,6 +104,12 @@ int main(int argc, char** argv) {
       options.throttled_http_status != 429) {
     std::fprintf(stderr, "--throttled-status: want 401 or 429, got %d\n",
                  options.throttled_http_status);
+    return 2;
+  }
+  if (auto targets = tokens::ParseTokenServiceTargets(options.token_service);
+      !targets.ok()) {
+    std::fprintf(stderr, "%s\n",
+                 std::string(targets.status().message()).c_str());
     return 2;
   }
   if (auto trusted = tokens::TrustedProxies::Parse(options.trusted_proxies);

@@ -3,7 +3,10 @@
 #include <grpcpp/ext/health_check_service_server_builder_option.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 
+#include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
@@ -14,42 +17,49 @@
 namespace tokens {
 namespace {
 
-std::shared_ptr<grpc::Channel> MakeChannel(
-    const std::string& target,
-    std::shared_ptr<grpc::ChannelCredentials> credentials) {
-  grpc::ChannelArguments args;
-  // The channel's own reconnect backoff must not outlast the feed client's
-  // (default max 120s), or a restarted TokenService would stay unnoticed for
-  // minutes.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  return grpc::CreateCustomChannel(target, std::move(credentials), args);
-}
-
-FeedClientOptions MakeFeedOptions(std::string key, std::string deployment) {
+FeedClientOptions MakeFeedOptions(std::string key,
+                                  const VerifierOptions& verifier) {
   FeedClientOptions options;
   options.key = std::move(key);
-  options.deployment_id = std::move(deployment);
+  options.deployment_id = verifier.deployment;
+  options.wait_clock = verifier.feed_wait_clock;
   return options;
+}
+
+// The verifier's routes, with the feed's TokenService metrics added to
+// GET /metrics.
+HttpHandler WithTargetMetrics(HttpHandler routes,
+                              const TokenServiceTargets* targets) {
+  return [routes = std::move(routes), targets](const HttpRequest& request,
+                                               std::string_view peer) {
+    HttpResponse response = routes(request, peer);
+    std::string_view path(request.target().data(), request.target().size());
+    path = path.substr(0, path.find('?'));
+    if (path == "/metrics" &&
+        response.result() == boost::beast::http::status::ok) {
+      response.body() += targets->Render();
+    }
+    return response;
+  };
 }
 
 }  // namespace
 
 VerifierServer::VerifierServer(const VerifierOptions& options, Clock* clock,
-                               std::shared_ptr<grpc::Channel> channel,
+                               std::unique_ptr<TokenServiceTargets> targets,
                                std::string key, TrustedProxies trusted_proxies)
-    : authorizer_(&cache_, clock, options.max_staleness),
-      usage_(MakeGrpcUsageSender(channel, key), options.usage_report_interval,
-             &metrics_),
+    : targets_(std::move(targets)),
+      authorizer_(&cache_, clock, options.max_staleness),
+      usage_(MakeGrpcUsageSender(targets_.get(), key),
+             options.usage_report_interval, &metrics_),
       core_(&cache_, &authorizer_, &metrics_, &usage_, clock),
       throttle_(options.throttle, clock),
       trusted_proxies_(std::move(trusted_proxies)),
       service_(&core_),
       ext_authz_(&core_, options.deployment),
       health_(&core_),
-      feed_(channel, MakeFeedOptions(key, options.deployment), &cache_,
-            &metrics_, clock),
+      feed_(targets_.get(), MakeFeedOptions(key, options), &cache_, &metrics_,
+            clock),
       clock_(clock) {}
 
 absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::BuildAndStart(
@@ -69,6 +79,9 @@ absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::BuildAndStart(
       return valid;
     }
   }
+  absl::StatusOr<std::vector<std::string>> token_services =
+      ParseTokenServiceTargets(options.token_service);
+  if (!token_services.ok()) return token_services.status();
   absl::StatusOr<HostPort> grpc_address = ParseHostPort(options.listen);
   if (!grpc_address.ok()) return grpc_address.status();
   const bool throttled = options.throttle.burst != 0;
@@ -92,17 +105,20 @@ absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::BuildAndStart(
   auto channel_credentials = ChannelCredentialsFrom(options.token_service_tls);
   if (!channel_credentials.ok()) return channel_credentials.status();
 
+  // One channel per replica, all with the same TLS.
   std::unique_ptr<VerifierServer> server(new VerifierServer(
       options, clock,
-      MakeChannel(options.token_service, *std::move(channel_credentials)),
+      TokenServiceTargets::Connect(*token_services, *channel_credentials),
       *std::move(key), *std::move(trusted)));
   if (throttled) {
     server->core_.SetThrottle(&server->throttle_, &server->trusted_proxies_);
   }
   server->core_.SetThrottledHttpStatus(options.throttled_http_status);
 
-  auto http = StartVerifierHttpServer(
-      options.http_listen, &server->core_,
+  auto http = HttpServer::Start(
+      options.http_listen,
+      WithTargetMetrics(VerifierHttpHandler(&server->core_),
+                        server->targets_.get()),
       HttpTlsFiles{options.tls.cert_file, options.tls.key_file});
   if (!http.ok()) return http.status();
   server->http_server_ = *std::move(http);

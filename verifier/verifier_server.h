@@ -30,6 +30,7 @@
 #include "verifier/metrics.h"
 #include "verifier/peer_throttle.h"
 #include "verifier/token_cache.h"
+#include "verifier/token_service_targets.h"
 #include "verifier/trusted_proxies.h"
 #include "verifier/usage_reporter.h"
 #include "verifier/verifier_core.h"
@@ -43,7 +44,9 @@ struct VerifierOptions {
   // HTTP address (health, readiness, metrics, forward-auth); port 0 picks a
   // free one.
   std::string http_listen = "127.0.0.1:9091";
-  // Address of TokenService (the change feed and ReportUsage).
+  // TokenService (the change feed and ReportUsage): one gRPC target, or the
+  // replicas' targets separated by commas (ParseTokenServiceTargets); the
+  // feed fails over between them.
   std::string token_service = "127.0.0.1:50051";
   // File holding the verifier key (surrounding whitespace is ignored).
   std::string key_file = "./var/verifier.key";
@@ -70,6 +73,9 @@ struct VerifierOptions {
   // What a throttled bad token gets over HTTP (forward-auth, ext_authz): 401
   // (nginx passes it on) or 429 (Traefik).
   int throttled_http_status = 401;
+  // What the feed's backoff and heartbeat watchdog wait on (monotonic time);
+  // null = the machine's clock. Tests pass a FakeClock.
+  const Clock* feed_wait_clock = nullptr;
 };
 
 class VerifierServer {
@@ -96,16 +102,18 @@ class VerifierServer {
   // For tests and diagnostics.
   const TokenCache& cache() const { return cache_; }
   const Metrics& metrics() const { return metrics_; }
+  const TokenServiceTargets& targets() const { return *targets_; }
   bool IsReady() const { return authorizer_.IsReady(); }
 
  private:
   VerifierServer(const VerifierOptions& options, Clock* clock,
-                 std::shared_ptr<grpc::Channel> channel, std::string key,
+                 std::unique_ptr<TokenServiceTargets> targets, std::string key,
                  TrustedProxies trusted_proxies);
   // For tests and diagnostics.
   const PeerThrottle& throttle() const { return throttle_; }
   void WatchHealth();
 
+  const std::unique_ptr<TokenServiceTargets> targets_;
   TokenCache cache_;
   Metrics metrics_;
   Authorizer authorizer_;
