@@ -25,6 +25,7 @@ _LIBS = {
     ], []),
     "fmt": (["fmt"], []),
     "sqlite3": (["sqlite3"], []),
+    "pq": (["libpq"], []),
     "crypto": (["libcrypto"], []),
     "zlib": (["zlib"], []),
     "ssl": (["libssl", "libcrypto"], []),

@@ -1,0 +1,301 @@
+#include "storage/postgres_connection.h"
+
+#include <poll.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "storage/postgres_status.h"
+
+namespace tokens {
+namespace {
+
+// Session settings of every connection: a statement (or a lock wait) never
+// runs past statement_timeout, and a session that stopped talking inside a
+// transaction (a frozen process holding the revision counter) is ended.
+constexpr int64_t kIdleInTransactionTimeoutMs = 15000;
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+int ToPollTimeout(absl::Duration remaining) {
+  int64_t ms = absl::ToInt64Milliseconds(remaining);
+  return static_cast<int>(std::clamp<int64_t>(ms, 0, 60 * 60 * 1000));
+}
+
+}  // namespace
+
+PgParam PgParam::Text(absl::string_view text) {
+  PgParam param;
+  param.value = std::string(text);
+  return param;
+}
+
+PgParam PgParam::Int(int64_t value) {
+  PgParam param;
+  param.value = absl::StrCat(value);
+  return param;
+}
+
+PgParam PgParam::Bool(bool value) {
+  PgParam param;
+  param.value = value ? "t" : "f";
+  return param;
+}
+
+PgParam PgParam::Bytes(absl::string_view bytes) {
+  PgParam param;
+  param.value = std::string(bytes);
+  param.binary = true;
+  return param;
+}
+
+PgParam PgParam::OptionalText(const std::optional<std::string>& text) {
+  return text.has_value() ? Text(*text) : Null();
+}
+
+PgResult& PgResult::operator=(PgResult&& other) noexcept {
+  if (this != &other) {
+    if (result_ != nullptr) PQclear(result_);
+    result_ = std::exchange(other.result_, nullptr);
+  }
+  return *this;
+}
+
+PgResult::~PgResult() {
+  if (result_ != nullptr) PQclear(result_);
+}
+
+int64_t PgResult::affected() const {
+  int64_t count = 0;
+  return absl::SimpleAtoi(PQcmdTuples(result_), &count) ? count : 0;
+}
+
+std::string PgResult::Text(int row, int column) const {
+  return std::string(PQgetvalue(result_, row, column),
+                     static_cast<size_t>(PQgetlength(result_, row, column)));
+}
+
+absl::StatusOr<int64_t> PgResult::Int(int row, int column) const {
+  int64_t value = 0;
+  if (IsNull(row, column) ||
+      !absl::SimpleAtoi(PQgetvalue(result_, row, column), &value)) {
+    return absl::InternalError("malformed integer in database");
+  }
+  return value;
+}
+
+absl::StatusOr<std::string> PgResult::Bytes(int row, int column) const {
+  const char* text = PQgetvalue(result_, row, column);
+  const size_t length = static_cast<size_t>(PQgetlength(result_, row, column));
+  if (length < 2 || text[0] != '\\' || text[1] != 'x' || length % 2 != 0) {
+    return absl::InternalError("malformed bytea in database");
+  }
+  std::string bytes;
+  bytes.reserve((length - 2) / 2);
+  for (size_t i = 2; i < length; i += 2) {
+    int high = HexValue(text[i]);
+    int low = HexValue(text[i + 1]);
+    if (high < 0 || low < 0) {
+      return absl::InternalError("malformed bytea in database");
+    }
+    bytes.push_back(static_cast<char>(high * 16 + low));
+  }
+  return bytes;
+}
+
+absl::StatusOr<std::unique_ptr<PgConnection>> PgConnection::Connect(
+    const PgConnectOptions& options, int cancel_fd) {
+  const int64_t keepalive_budget_ms =
+      absl::ToInt64Milliseconds(options.statement_timeout) + 10000;
+  // Entries before dbname are defaults the URL may override; entries after it
+  // override the URL.
+  const std::vector<std::pair<std::string, std::string>> settings = {
+      {"fallback_application_name", "token_service"},
+      {"keepalives", "1"},
+      {"keepalives_idle", "10"},
+      {"keepalives_interval", "5"},
+      {"keepalives_count", "3"},
+      {"tcp_user_timeout", absl::StrCat(keepalive_budget_ms)},
+      {"dbname", options.url},
+      {"client_encoding", "UTF8"},
+  };
+  std::vector<const char*> keywords;
+  std::vector<const char*> values;
+  for (const auto& [keyword, value] : settings) {
+    keywords.push_back(keyword.c_str());
+    values.push_back(value.c_str());
+  }
+  keywords.push_back(nullptr);
+  values.push_back(nullptr);
+
+  PGconn* conn = PQconnectStartParams(keywords.data(), values.data(),
+                                      /*expand_dbname=*/1);
+  if (conn == nullptr) {
+    return absl::UnavailableError("database unreachable: out of memory");
+  }
+  // Verbose messages carry the SQLSTATE, which tells a refused login from an
+  // unreachable server whatever the server's language.
+  PQsetErrorVerbosity(conn, PQERRORS_VERBOSE);
+  std::unique_ptr<PgConnection> connection(new PgConnection(conn));
+  if (PQstatus(conn) == CONNECTION_BAD) return StatusFromConnectFailure(conn);
+
+  const absl::Time deadline = absl::Now() + options.connect_timeout;
+  PostgresPollingStatusType state = PGRES_POLLING_WRITING;
+  while (state != PGRES_POLLING_OK) {
+    if (state == PGRES_POLLING_FAILED) return StatusFromConnectFailure(conn);
+    pollfd fds[2] = {
+        {PQsocket(conn),
+         static_cast<short>(state == PGRES_POLLING_READING ? POLLIN : POLLOUT),
+         0},
+        {cancel_fd, POLLIN, 0}};
+    const absl::Duration remaining = deadline - absl::Now();
+    if (remaining <= absl::ZeroDuration()) {
+      return absl::UnavailableError(absl::StrCat(
+          "database unreachable: no connection within ",
+          absl::FormatDuration(options.connect_timeout), " (connect timeout)"));
+    }
+    int ready = poll(fds, cancel_fd >= 0 ? 2 : 1, ToPollTimeout(remaining) + 1);
+    if (ready < 0 && errno != EINTR) {
+      return absl::UnavailableError("database unreachable: poll failed");
+    }
+    if (ready <= 0) continue;
+    if (cancel_fd >= 0 && (fds[1].revents & POLLIN) != 0) {
+      return absl::CancelledError("connecting cancelled");
+    }
+    state = PQconnectPoll(conn);
+  }
+
+  const std::string session =
+      absl::StrCat("SET statement_timeout = ",
+                   absl::ToInt64Milliseconds(options.statement_timeout),
+                   "; SET idle_in_transaction_session_timeout = ",
+                   kIdleInTransactionTimeoutMs);
+  absl::Status set = connection->ExecScript(session.c_str(), "session setup");
+  if (!set.ok()) return set;
+  return connection;
+}
+
+PgConnection::~PgConnection() { PQfinish(conn_); }
+
+bool PgConnection::Reusable() const {
+  return PQstatus(conn_) == CONNECTION_OK &&
+         PQtransactionStatus(conn_) == PQTRANS_IDLE;
+}
+
+absl::StatusOr<PgResult> PgConnection::Check(PGresult* result,
+                                             absl::string_view what) {
+  ExecStatusType status =
+      result == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(result);
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+    return PgResult(result);
+  }
+  absl::Status error = StatusFromResult(result, conn_, what);
+  if (result != nullptr) PQclear(result);
+  return error;
+}
+
+absl::StatusOr<PgResult> PgConnection::Exec(
+    const PgStatement& statement, const std::vector<PgParam>& params) {
+  if (!prepared_.contains(statement.name)) {
+    absl::StatusOr<PgResult> prepared =
+        Check(PQprepare(conn_, statement.name, statement.sql, 0, nullptr),
+              statement.name);
+    if (!prepared.ok()) return prepared.status();
+    prepared_.insert(statement.name);
+  }
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  std::vector<int> formats;
+  values.reserve(params.size());
+  lengths.reserve(params.size());
+  formats.reserve(params.size());
+  for (const PgParam& param : params) {
+    values.push_back(param.value.has_value() ? param.value->data() : nullptr);
+    lengths.push_back(
+        param.value.has_value() ? static_cast<int>(param.value->size()) : 0);
+    formats.push_back(param.binary ? 1 : 0);
+  }
+  return Check(
+      PQexecPrepared(conn_, statement.name, static_cast<int>(params.size()),
+                     values.data(), lengths.data(), formats.data(),
+                     /*resultFormat=*/0),
+      statement.name);
+}
+
+absl::Status PgConnection::ExecScript(const char* sql, absl::string_view what) {
+  return Check(PQexec(conn_, sql), what).status();
+}
+
+PgPool::PgPool(PgConnectOptions options, int size, SetUp set_up)
+    : options_(std::move(options)), size_(size), set_up_(std::move(set_up)) {}
+
+PgPool::~PgPool() {
+  absl::MutexLock lock(&mu_);
+  idle_.clear();
+}
+
+bool PgPool::CanLend() const { return !idle_.empty() || open_ < size_; }
+
+absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!mu_.AwaitWithTimeout(
+            absl::Condition(this, &PgPool::CanLend),
+            options_.connect_timeout + options_.statement_timeout)) {
+      return absl::UnavailableError(
+          absl::StrCat("all ", size_, " database connections stayed busy"));
+    }
+    if (!idle_.empty()) {
+      std::unique_ptr<PgConnection> conn = std::move(idle_.back());
+      idle_.pop_back();
+      return Lease(this, std::move(conn), /*reused=*/true);
+    }
+    ++open_;
+  }
+  absl::StatusOr<std::unique_ptr<PgConnection>> conn =
+      PgConnection::Connect(options_);
+  absl::Status status = conn.status();
+  if (status.ok()) status = set_up_(**conn);
+  if (!status.ok()) {
+    absl::MutexLock lock(&mu_);
+    --open_;
+    return status;
+  }
+  return Lease(this, *std::move(conn), /*reused=*/false);
+}
+
+void PgPool::DropIdle() {
+  std::vector<std::unique_ptr<PgConnection>> dropped;
+  absl::MutexLock lock(&mu_);
+  dropped.swap(idle_);
+  open_ -= static_cast<int>(dropped.size());
+}
+
+void PgPool::Release(std::unique_ptr<PgConnection> conn) {
+  const bool keep = conn->Reusable();
+  absl::MutexLock lock(&mu_);
+  if (keep) {
+    idle_.push_back(std::move(conn));
+  } else {
+    // A parameter outlives the body's locals: `conn` closes after the unlock.
+    --open_;
+  }
+}
+
+PgPool::Lease::~Lease() {
+  if (pool_ != nullptr && conn_ != nullptr) pool_->Release(std::move(conn_));
+}
+
+}  // namespace tokens
