@@ -81,6 +81,6 @@ echo "PostgreSQL: $database (data $pg_dir)"
 echo "TokenService replicas: $replica1 and $replica2 (logs $var/ha/replica*/log.jsonl)"
 echo "verifier: $verifier_listen   verifier HTTP: $verifier_http_listen"
 echo "admin key: $key_dir/admin.key   Ctrl-C stops everything."
+# Ctrl-C, or one of the processes ended: stop the rest.
 wait -n "$service1" "$service2" "$verifier"
-echo "a process exited; stopping the rest" >&2
 stop_all
