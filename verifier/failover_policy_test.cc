@@ -27,8 +27,8 @@ TEST(FailoverPolicyTest, OneAddressBacksOffExponentiallyAsBefore) {
     EXPECT_EQ(step.address, 0u);
     waits.push_back(step.wait);
   }
-  EXPECT_EQ(waits, (std::vector<absl::Duration>{
-                       kMin, kMin * 2, kMin * 4, kMax, kMax, kMax}));
+  EXPECT_EQ(waits, (std::vector<absl::Duration>{kMin, kMin * 2, kMin * 4, kMax,
+                                                kMax, kMax}));
   // A healthy stream starts the backoff over.
   EXPECT_EQ(policy.StreamEnded(true, 1.0).wait, kMin);
   EXPECT_EQ(policy.StreamEnded(false, 0.0).wait, kMin) << "half of 2 x min";
@@ -63,7 +63,7 @@ TEST(FailoverPolicyTest, BacksOffOnlyOnceEveryAddressFailedInARow) {
 
 TEST(FailoverPolicyTest, AHealthyStreamStartsTheRoundAndBackoffOver) {
   FailoverPolicy policy(2, kMin, kMax);
-  policy.StreamEnded(false, 1.0);  // 0 failed: 1 at once
+  policy.StreamEnded(false, 1.0);                        // 0 failed: 1 at once
   EXPECT_EQ(policy.StreamEnded(false, 1.0).wait, kMin);  // 1 failed: wait
   EXPECT_EQ(policy.StreamEnded(false, 1.0).wait, absl::ZeroDuration());
   EXPECT_EQ(policy.StreamEnded(false, 1.0).wait, kMin * 2);

@@ -190,6 +190,7 @@ grpc::Status FeedClient::RunStream(size_t target) {
     absl::MutexLock lock(&mu_);
     if (stopping_) return grpc::Status(grpc::StatusCode::CANCELLED, "stopping");
     call_ = &context;
+    call_target_ = target;
     last_message_ = wait_clock_->Monotonic();
     // A resuming stream hears from the service at once (its changes, or a
     // heartbeat when it is current); one asking for a snapshot waits for it.
@@ -293,6 +294,7 @@ void FeedClient::Watchdog() {
     const absl::Duration idle = now - last_message_;
     if (call_ != nullptr && idle >= silence_limit_) {
       JsonLog("feed.heartbeat_overdue", "warn")
+          .Str("target", targets_->address(call_target_))
           .Int("silent_ms", absl::ToInt64Milliseconds(idle));
       call_->TryCancel();
       last_message_ = now;  // one cancel per silence

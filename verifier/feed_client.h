@@ -124,6 +124,7 @@ class FeedClient {
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ClientContext* call_ ABSL_GUARDED_BY(mu_) = nullptr;
+  size_t call_target_ ABSL_GUARDED_BY(mu_) = 0;  // where call_ goes
   // wait_clock_'s monotonic time of the last message on the current stream
   // (or of its start), for the watchdog.
   absl::Duration last_message_ ABSL_GUARDED_BY(mu_);

@@ -68,6 +68,24 @@ TEST_F(VerifierServerTest, RejectsBadOptions) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(VerifierServerTest, TokenServiceIsAListOfReplicas) {
+  VerifierOptions options = options_;
+  options.token_service = "127.0.0.1:1,dns:///localhost:2";
+  auto server = VerifierServer::BuildAndStart(options, &clock_);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_EQ((*server)->targets().size(), 2u);
+  EXPECT_EQ((*server)->targets().address(1), "dns:///localhost:2");
+
+  for (const char* bad : {"", "127.0.0.1:1,", "127.0.0.1:1,127.0.0.1:1"}) {
+    options.token_service = bad;
+    auto refused = VerifierServer::BuildAndStart(options, &clock_);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument)
+        << bad;
+    EXPECT_NE(refused.status().message().find("--token-service"),
+              std::string::npos);
+  }
+}
+
 TEST_F(VerifierServerTest, HttpPortInUseIsUnavailable) {
   auto first = VerifierServer::BuildAndStart(options_, &clock_);
   ASSERT_TRUE(first.ok()) << first.status();

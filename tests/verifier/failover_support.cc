@@ -7,9 +7,11 @@
 
 namespace tokens::testing {
 
-ReplicaAdmin::ReplicaAdmin(const std::string& address, std::string key)
+ReplicaAdmin::ReplicaAdmin(
+    const std::string& address, std::string key,
+    std::shared_ptr<grpc::ChannelCredentials> credentials)
     : stub_(v1::TokenService::NewStub(
-          grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))),
+          grpc::CreateChannel(address, std::move(credentials)))),
       key_(std::move(key)) {}
 
 std::unique_ptr<grpc::ClientContext> ReplicaAdmin::Context() const {

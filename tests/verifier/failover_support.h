@@ -18,7 +18,9 @@ namespace tokens::testing {
 // Talks to one replica as admin; a failed call fails the test.
 class ReplicaAdmin {
  public:
-  ReplicaAdmin(const std::string& address, std::string key);
+  ReplicaAdmin(const std::string& address, std::string key,
+               std::shared_ptr<grpc::ChannelCredentials> credentials =
+                   grpc::InsecureChannelCredentials());
 
   v1::CreateTokenResponse Create(const std::string& deployment,
                                  const std::string& name);

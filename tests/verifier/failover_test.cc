@@ -12,11 +12,13 @@
 #include "common/clock.h"
 #include "common/file_util.h"
 #include "common/json_log.h"
+#include "common/tls_files.h"
 #include "gtest/gtest.h"
 #include "proto/tokens/v1/tokens.grpc.pb.h"
 #include "services/token_server.h"
 #include "tests/testing/http_client.h"
 #include "tests/testing/server_process.h"
+#include "tests/testing/test_certs.h"
 #include "tests/verifier/failover_support.h"
 #include "tests/verifier/verifier_fixture.h"
 #include "verifier/verifier_server.h"
@@ -32,7 +34,7 @@ class FailoverTest : public ::testing::Test {
   void SetUp() override {
     JsonLog::SetEnabled(false);
     data_dir_ = NewTempDir("failover") + "/var";
-    a_ = StartReplica();
+    a_ = StartReplica(FirstReplicaTls());
     ASSERT_NE(a_, nullptr);
     a_address_ = AddressOf(*a_);
     auto admin_key = ReadKeyFile(data_dir_ + "/admin.key");
@@ -52,21 +54,27 @@ class FailoverTest : public ::testing::Test {
 
   // A replica on the fixture's data directory: the first creates the keys
   // and the database, later ones load them.
-  std::unique_ptr<TokenServer> StartReplica() {
+  std::unique_ptr<TokenServer> StartReplica(ServerTlsFiles tls = {}) {
     TokenServerOptions options;
     options.listen = "127.0.0.1:0";
     options.data_dir = data_dir_;
+    options.tls = std::move(tls);
     auto server = TokenServer::BuildAndStart(options, RealClock());
     EXPECT_TRUE(server.ok()) << server.status();
     return server.ok() ? *std::move(server) : nullptr;
   }
 
+  // TLS of the replica SetUp starts; none here.
+  virtual ServerTlsFiles FirstReplicaTls() { return {}; }
+
   static std::string AddressOf(const TokenServer& server) {
     return absl::StrCat("127.0.0.1:", server.port());
   }
 
-  void StartVerifier(const std::string& token_service) {
+  void StartVerifier(const std::string& token_service,
+                     ClientTlsFiles tls = {}) {
     VerifierOptions options;
+    options.token_service_tls = std::move(tls);
     options.listen = "127.0.0.1:0";
     options.http_listen = "127.0.0.1:0";
     options.token_service = token_service;
@@ -183,6 +191,55 @@ TEST_F(FailoverTest, OneAddressStillWorksAsBefore) {
                       kPropagationBound));
   EXPECT_EQ(FeedTarget(), a_address_);
   EXPECT_EQ(verifier_->targets().failovers(), 0u);
+}
+
+// Mutual TLS to every replica: the verifier's TLS options hold for each
+// address.
+class FailoverTlsTest : public FailoverTest {
+ protected:
+  void SetUp() override {
+    auto certs = MakeTestCerts(NewTempDir("failover_certs"));
+    ASSERT_TRUE(certs.ok()) << certs.status();
+    certs_ = *std::move(certs);
+    FailoverTest::SetUp();
+  }
+
+  ServerTlsFiles FirstReplicaTls() override {
+    return {certs_.server_cert, certs_.server_key, certs_.ca_cert};
+  }
+  ClientTlsFiles VerifierTls() const {
+    return {certs_.ca_cert, certs_.client_cert, certs_.client_key};
+  }
+  std::shared_ptr<grpc::ChannelCredentials> AdminCredentials() const {
+    return *ChannelCredentialsFrom(VerifierTls());
+  }
+
+  TestCerts certs_;
+};
+
+TEST_F(FailoverTlsTest, EveryAddressGetsTheSameTls) {
+  const v1::CreateTokenResponse kept =
+      ReplicaAdmin(a_address_, admin_key_, AdminCredentials())
+          .Create(kDeployment, "kept");
+  b_ = StartReplica(FirstReplicaTls());
+  ASSERT_NE(b_, nullptr);
+  const std::string b_address = AddressOf(*b_);
+  StartVerifier(absl::StrCat(a_address_, ",", b_address), VerifierTls());
+  ASSERT_TRUE(WaitFor([&] { return Reason(kept.secret()) == v1::ALLOWED; },
+                      kPropagationBound));
+
+  std::thread stop_a([&] { a_->Shutdown(absl::Seconds(1)); });
+  const ReadyWait moved = WaitStayingReady(
+      ReadyChecking(kept.secret()), [&] { return FeedTarget() == b_address; },
+      kPropagationBound);
+  stop_a.join();
+  ASSERT_TRUE(moved.reached);
+  EXPECT_EQ(moved.not_ready, 0);
+  const v1::CreateTokenResponse added =
+      ReplicaAdmin(b_address, admin_key_, AdminCredentials())
+          .Create(kDeployment, "added over TLS");
+  EXPECT_TRUE(WaitFor([&] { return Reason(added.secret()) == v1::ALLOWED; },
+                      kPropagationBound));
 }
 
 }  // namespace
