@@ -172,6 +172,10 @@ std::string TokenServer::RenderMetrics() const {
          s.oldest_revision);
   metric("token_service_watch_window_newest_revision", "gauge",
          "The newest revision the window has read.", s.newest_revision);
+  metric("token_service_feed_store_ok", "gauge",
+         "1 while the feed's last store read succeeded (heartbeats are sent); "
+         "0 while the database cannot be read.",
+         s.store_ok);
   metric("token_service_watchers_cut_off_total", "counter",
          "Streams ended with RESOURCE_EXHAUSTED for falling too far behind.",
          s.cut_off_total);

@@ -59,8 +59,9 @@ void WatchStream::Start() {
     absl::MutexLock lock(&mu_);
     started_ = true;
     // A stream that is already current says so at once (a heartbeat), so a
-    // verifier knows it is fresh without waiting for the next tick.
-    heartbeat_due_ = true;
+    // verifier knows it is fresh without waiting for the next tick; not while
+    // the store fails, since the window may be behind it.
+    heartbeat_due_ = cache_->store_ok_.load();
     sink = sink_;
     end = TakeEndLocked();
   }
@@ -359,6 +360,19 @@ WatchCache::WatchCache(TokenStore* store, Clock* clock, WorkPool* pool,
 WatchCache::~WatchCache() { Stop(); }
 
 absl::Status WatchCache::Start() {
+  absl::Status first = Initialize();
+  if (!first.ok() && !absl::IsUnavailable(first)) return first;
+  if (!first.ok()) {
+    // The store cannot be reached yet (a database that is down): the reader
+    // keeps trying, and streams are refused meanwhile.
+    JsonLog("feed.waiting_for_store", "warn")
+        .Str("error", std::string(first.message()));
+  }
+  reader_ = std::thread([this] { Run(); });
+  return absl::OkStatus();
+}
+
+absl::Status WatchCache::Initialize() {
   auto current = store_->CurrentRevision();
   tail_reads_total_.fetch_add(1);
   if (!current.ok()) return current.status();
@@ -375,7 +389,8 @@ absl::Status WatchCache::Start() {
   tail_revision_ = from;
   auto read = ReadTail();
   if (!read.ok()) return read.status();
-  reader_ = std::thread([this] { Run(); });
+  initialized_.store(true);
+  store_ok_.store(true);
   return absl::OkStatus();
 }
 
@@ -408,17 +423,20 @@ std::shared_ptr<WatchStream> WatchCache::Watch(WatchSink* sink,
                                               sink, since_revision,
                                               std::move(deployment_id), phase);
   bool closed = false;
+  const bool initialized = initialized_.load();
   {
     absl::MutexLock lock(&streams_mu_);
     closed = closed_;
-    if (!closed) streams_.emplace(stream.get(), stream);
+    if (!closed && initialized) streams_.emplace(stream.get(), stream);
   }
-  if (closed) {
+  if (closed || !initialized) {
     absl::MutexLock lock(&stream->mu_);
     stream->ended_ = true;
     stream->phase_ = WatchStream::Phase::kDone;
     stream->pending_end_ =
-        ResumeLater("TokenService is shutting down", since_revision);
+        ResumeLater(closed ? "TokenService is shutting down"
+                           : "TokenService cannot read its database yet",
+                    since_revision);
   }
   return stream;
 }
@@ -465,6 +483,7 @@ WatchCacheStats WatchCache::stats() const {
   stats.snapshots_shared_total = snapshots_shared_total_.load();
   stats.snapshots_sent_total = snapshots_sent_total_.load();
   stats.last_fan_out_us = last_fan_out_us_.load();
+  stats.store_ok = store_ok_.load() ? 1 : 0;
   return stats;
 }
 
@@ -583,7 +602,7 @@ absl::StatusOr<bool> WatchCache::ReadTail() {
 void WatchCache::Run() {
   absl::Duration next_heartbeat =
       clock_->Monotonic() + options_.heartbeat_interval;
-  bool retry = false;
+  bool retry = !initialized_.load();
   for (;;) {
     bool read = false;
     bool heartbeat = false;
@@ -606,18 +625,33 @@ void WatchCache::Run() {
         next_heartbeat = now + options_.heartbeat_interval;
       }
     }
+    if (!initialized_.load()) {
+      retry = !Initialize().ok();
+      if (!retry) JsonLog("feed.store_reachable");
+      continue;
+    }
     bool moved = false;
     retry = false;
     if (read) {
       auto tail = ReadTail();
       if (tail.ok()) {
         moved = *tail;
+        if (!store_ok_.exchange(true)) JsonLog("feed.heartbeats_resumed");
       } else {
         retry = true;
-        JsonLog("feed.read_failed", "warn")
-            .Str("error", std::string(tail.status().message()));
+        if (store_ok_.exchange(false)) {
+          // A heartbeat says "nothing newer than this revision"; with the
+          // store unreadable this replica cannot know that, so verifiers
+          // stop hearing from it and fail over to a replica that can.
+          // Logged once per outage; the read is retried every
+          // retry_interval.
+          JsonLog("feed.read_failed", "warn")
+              .Str("error", std::string(tail.status().message()))
+              .Bool("heartbeats_paused", true);
+        }
       }
     }
+    if (!store_ok_.load()) heartbeat = false;
     if (moved || heartbeat) FanOut(heartbeat);
   }
 }

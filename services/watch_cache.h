@@ -33,7 +33,10 @@
 //     heartbeats.
 //   * Heartbeats: every heartbeat_interval of the injected Clock's monotonic
 //     time, each caught-up idle stream writes one small message carrying its
-//     revision. No store read.
+//     revision. No store read. A heartbeat claims "nothing newer than this
+//     revision", so none is sent while the reader's last store read failed
+//     (a replica cut off from its database): its verifiers then fail over to
+//     a replica that can read it.
 //
 // Store calls run on the cache's thread or the WorkPool, never on a caller's
 // (gRPC callback) thread. Depends only on TokenStore, so a replica tailing
@@ -108,6 +111,9 @@ struct WatchCacheStats {
   // How long the last change took to hand to every stream (waking each and
   // starting its write), in microseconds.
   int64_t last_fan_out_us = 0;
+  // 1 while the last store read succeeded (streams are served and
+  // heartbeats sent), 0 while the store cannot be read.
+  int64_t store_ok = 0;
 };
 
 using FeedMessage = std::shared_ptr<const v1::WatchTokensResponse>;
@@ -226,7 +232,10 @@ class WatchCache {
   WatchCache& operator=(const WatchCache&) = delete;
 
   // Reads the store's revision and the retained changes the window can hold,
-  // then starts the reader. Errors are the store's (Unavailable, Internal).
+  // then starts the reader. A store that is Unavailable (a database that is
+  // down) is no error: the reader retries every retry_interval, and streams
+  // opened meanwhile end at once with UNAVAILABLE. Other errors are the
+  // store's (Internal).
   absl::Status Start();
   // Joins the reader. Idempotent.
   void Stop();
@@ -274,6 +283,8 @@ class WatchCache {
   // Whether the window holds every change after `position`.
   bool Covers(int64_t position) const;
 
+  // The first read of the store (Start, then the reader until it succeeds).
+  absl::Status Initialize();
   void Run();
   // Reads every change after tail_revision_ into the window; true when the
   // window moved.
@@ -324,6 +335,10 @@ class WatchCache {
   absl::flat_hash_map<std::string, SnapshotSlot> snapshots_
       ABSL_GUARDED_BY(snapshot_mu_);
 
+  // Set once Initialize succeeded; streams are refused before.
+  std::atomic<bool> initialized_{false};
+  // False while the last tail read failed: no heartbeats then.
+  std::atomic<bool> store_ok_{false};
   std::atomic<int64_t> cut_off_total_{0};
   std::atomic<int64_t> tail_reads_total_{0};
   std::atomic<int64_t> catch_up_reads_total_{0};

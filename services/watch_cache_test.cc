@@ -3,6 +3,7 @@
 // real-time bound that only a hang would reach).
 #include "services/watch_cache.h"
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -24,6 +25,9 @@ constexpr absl::Duration kHang = absl::Seconds(30);
 // semantics of SqliteTokenStore's feed reads. Only the feed's methods work.
 class MemoryStore : public TokenStore {
  public:
+  // While set, reads fail with Unavailable (a database that is down).
+  std::atomic<bool> down{false};
+
   int64_t Upsert(const std::string& id, const std::string& deployment) {
     absl::MutexLock lock(&mu_);
     TokenChange change;
@@ -64,6 +68,7 @@ class MemoryStore : public TokenStore {
   absl::StatusOr<ChangeBatch> ReadChanges(int64_t since_revision,
                                           const std::string& deployment_id,
                                           int32_t limit) override {
+    if (down.load()) return absl::UnavailableError("database unreachable");
     absl::MutexLock lock(&mu_);
     ++read_changes_calls_;
     ChangeBatch batch;
@@ -99,6 +104,7 @@ class MemoryStore : public TokenStore {
     return snapshot;
   }
   absl::StatusOr<int64_t> CurrentRevision() override {
+    if (down.load()) return absl::UnavailableError("database unreachable");
     absl::MutexLock lock(&mu_);
     return revision_;
   }
@@ -491,6 +497,67 @@ TEST_F(WatchCacheTest, HeartbeatsFollowTheClockWithoutStoreReads) {
     }
   }
   EXPECT_EQ(store_.read_changes_calls(), reads);
+}
+
+// Moves the fake clock by the retry interval until the reader's store reads
+// succeed again.
+void AdvanceUntilStoreOk(FakeClock& clock, const WatchCache& cache) {
+  const absl::Time hang = absl::Now() + kHang;
+  while (cache.stats().store_ok == 0) {
+    ASSERT_LT(absl::Now(), hang);
+    clock.AwaitWaiters(1);
+    clock.Advance(absl::Milliseconds(100));
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+}
+
+TEST_F(WatchCacheTest, StoreDownAtStartRefusesStreamsUntilItAnswers) {
+  store_.Upsert("a", "d1");
+  store_.down = true;
+  StartCache();
+  EXPECT_EQ(cache_->stats().store_ok, 0);
+  FakeSink* refused = Open(0, true, "");
+  absl::Status end = refused->WaitForEnd();
+  EXPECT_TRUE(absl::IsUnavailable(end)) << end;
+  EXPECT_TRUE(absl::StrContains(end.message(), "database")) << end;
+  EXPECT_TRUE(refused->received().empty());
+
+  store_.down = false;
+  ASSERT_NO_FATAL_FAILURE(AdvanceUntilStoreOk(clock_, *cache_));
+  FakeSink* served = Open(0, true, "");
+  ASSERT_TRUE(served->WaitFor([](const auto& m) {
+    return ChangeRevisions(m) == std::vector<int64_t>{1};
+  }));
+}
+
+TEST_F(WatchCacheTest, HeartbeatsPauseWhileTheStoreCannotBeRead) {
+  StartCache();
+  FakeSink* sink = Open(0, true, "");
+  ASSERT_TRUE(sink->WaitFor([](const auto& m) { return m.size() == 1; }));
+  store_.down = true;
+  cache_->Notify();  // The next read fails.
+  const absl::Time hang = absl::Now() + kHang;
+  while (cache_->stats().store_ok == 1) {
+    ASSERT_LT(absl::Now(), hang);
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  // Seconds pass without a heartbeat: this replica cannot vouch for being
+  // current, so its verifiers hear nothing and fail over.
+  for (int i = 0; i < 3; ++i) {
+    clock_.AwaitWaiters(1);
+    clock_.Advance(absl::Seconds(1));
+  }
+  clock_.AwaitWaiters(1);
+  EXPECT_EQ(sink->received().size(), 1u);
+
+  store_.down = false;
+  ASSERT_NO_FATAL_FAILURE(AdvanceUntilStoreOk(clock_, *cache_));
+  clock_.AwaitWaiters(1);
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(sink->WaitFor([](const auto& m) {
+    return m.size() >= 2 &&
+           m.back().kind() == v1::WatchTokensResponse::HEARTBEAT;
+  }));
 }
 
 TEST_F(WatchCacheTest, SlowWatcherIsCutOffWhileOthersStayCurrent) {
