@@ -153,8 +153,9 @@ TEST_F(ReplicasTest, KillEachReplicaAndRestartPostgresLosingNothing) {
   ASSERT_TRUE(
       service_stubs_[0]->CreateToken(AsAdmin().get(), create, &sentinel).ok());
   for (int v = 0; v < 2; ++v) {
-    ASSERT_TRUE(WaitFor([&] { return Check(v, sentinel.secret()) == v1::ALLOWED; },
-                        absl::Seconds(30)));
+    ASSERT_TRUE(
+        WaitFor([&] { return Check(v, sentinel.secret()) == v1::ALLOWED; },
+                absl::Seconds(30)));
   }
 
   std::atomic<bool> stop{false};
@@ -183,7 +184,8 @@ TEST_F(ReplicasTest, KillEachReplicaAndRestartPostgresLosingNothing) {
       for (int v = 0; v < 2; ++v) {
         int64_t revision =
             Metric(verifiers_[v]->http_address(), "token_verifier_revision");
-        if (revision >= 0 && revision < last_revision[v]) went_back.fetch_add(1);
+        if (revision >= 0 && revision < last_revision[v])
+          went_back.fetch_add(1);
         if (revision > last_revision[v]) last_revision[v] = revision;
       }
       absl::SleepFor(absl::Milliseconds(20));
@@ -330,10 +332,10 @@ TEST_F(ReplicasTest, KillEachReplicaAndRestartPostgresLosingNothing) {
       v1::GetTokenRequest get;
       get.set_id(id);
       v1::Token token;
-      grpc::Status status = service_stubs_[r]->GetToken(AsAdmin().get(), get,
-                                                         &token);
-      ASSERT_TRUE(status.ok()) << id << " on replica " << r << ": "
-                               << status.error_message();
+      grpc::Status status =
+          service_stubs_[r]->GetToken(AsAdmin().get(), get, &token);
+      ASSERT_TRUE(status.ok())
+          << id << " on replica " << r << ": " << status.error_message();
       EXPECT_EQ(token.short_token().substr(0, 8), secret.substr(0, 8));
     }
     for (int v = 0; v < 2; ++v) EXPECT_EQ(Check(v, secret), v1::ALLOWED) << id;
@@ -342,9 +344,9 @@ TEST_F(ReplicasTest, KillEachReplicaAndRestartPostgresLosingNothing) {
     v1::GetTokenRequest get;
     get.set_id(id);
     v1::Token token;
-    EXPECT_EQ(service_stubs_[1]->GetToken(AsAdmin().get(), get, &token)
-                  .error_code(),
-              grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(
+        service_stubs_[1]->GetToken(AsAdmin().get(), get, &token).error_code(),
+        grpc::StatusCode::NOT_FOUND);
   }
   for (const std::string& secret : ledger.revoked) {
     for (int v = 0; v < 2; ++v) {

@@ -45,14 +45,14 @@ TEST(RunHaScriptTest, TwoReplicasAndAVerifierThenCtrlCStopsEverything) {
   const std::string pg_port =
       std::to_string(ParseHostPort(FreeLoopbackAddress())->port);
   const std::string log = dir + "/run.log";
-  std::vector<std::string> env = {"BIN=" + RunfilePath(""),
-                                  "VAR=" + var,
-                                  "PG_PORT=" + pg_port,
-                                  "REPLICA1_LISTEN=" + replica1,
-                                  "REPLICA2_LISTEN=" + replica2,
-                                  "VERIFIER_LISTEN=" + verifier,
-                                  "VERIFIER_HTTP_LISTEN=" +
-                                      FreeLoopbackAddress()};
+  std::vector<std::string> env = {
+      "BIN=" + RunfilePath(""),
+      "VAR=" + var,
+      "PG_PORT=" + pg_port,
+      "REPLICA1_LISTEN=" + replica1,
+      "REPLICA2_LISTEN=" + replica2,
+      "VERIFIER_LISTEN=" + verifier,
+      "VERIFIER_HTTP_LISTEN=" + FreeLoopbackAddress()};
   for (char** e = environ; *e != nullptr; ++e) env.push_back(*e);
   std::vector<char*> envp;
   for (std::string& e : env) envp.push_back(e.data());
@@ -74,8 +74,7 @@ TEST(RunHaScriptTest, TwoReplicasAndAVerifierThenCtrlCStopsEverything) {
       [&] {
         const std::string out = ReadAll(log);
         for (const std::string& address : {replica1, replica2, verifier}) {
-          if (out.find("listening on " + address + "\n") ==
-              std::string::npos) {
+          if (out.find("listening on " + address + "\n") == std::string::npos) {
             return false;
           }
         }
@@ -84,9 +83,9 @@ TEST(RunHaScriptTest, TwoReplicasAndAVerifierThenCtrlCStopsEverything) {
       absl::Seconds(120)))
       << ReadAll(log);
   const std::string output = ReadAll(log);
-  EXPECT_NE(output.find("TokenService replicas: " + replica1 + " and " +
-                        replica2),
-            std::string::npos)
+  EXPECT_NE(
+      output.find("TokenService replicas: " + replica1 + " and " + replica2),
+      std::string::npos)
       << output;
 
   // The first replica wrote the keys; the second accepts them.
