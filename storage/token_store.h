@@ -1,6 +1,20 @@
 // TokenStore: persists tokens, the change log (revisions for the verifier
 // feed) and the audit log. The only seam between TokenService and a database;
-// SqliteTokenStore implements it.
+// SqliteTokenStore (one process, the default) and PostgresTokenStore (any
+// number of stateless replicas) implement it, and
+// storage/token_store_conformance_test.cc holds both to everything below.
+//
+// THE REVISION INVARIANT. Every committed change gets a revision, and the
+// revisions of one database form a single strictly increasing sequence with no
+// gaps, in commit order, whichever process (replica) wrote the change: if a
+// reader sees revision N, it sees every revision below N. So a verifier's
+// revision means the same on every replica, and it resumes from it anywhere
+// without a snapshot. SQLite has one writer at a time on the file.
+// PostgreSQL takes the one row of `revision_counter` (UPDATE ... RETURNING)
+// as the last statement of each writing transaction: the row lock serializes
+// numbering and commit, a rolled-back number is reused (see
+// postgres_token_store.h). storage/postgres_token_store_test.cc proves it with
+// concurrent writers on several stores and a reader that never misses one.
 //
 // Thread-safe: any method may be called from any thread. Every mutating method
 // commits the token row, its change-log row and its audit row in one
