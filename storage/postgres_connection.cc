@@ -29,6 +29,35 @@ int HexValue(char c) {
   return -1;
 }
 
+// PQexecPrepared's parameter arrays for `params` (which must outlive it).
+class ParamArrays {
+ public:
+  explicit ParamArrays(const std::vector<PgParam>& params) {
+    values_.reserve(params.size());
+    lengths_.reserve(params.size());
+    formats_.reserve(params.size());
+    for (const PgParam& param : params) {
+      const bool has = param.value.has_value();
+      values_.push_back(has ? param.value->data() : nullptr);
+      lengths_.push_back(has ? static_cast<int>(param.value->size()) : 0);
+      formats_.push_back(param.binary ? 1 : 0);
+    }
+  }
+  int count() const { return static_cast<int>(values_.size()); }
+  const char* const* values() const { return values_.data(); }
+  const int* lengths() const { return lengths_.data(); }
+  const int* formats() const { return formats_.data(); }
+
+ private:
+  std::vector<const char*> values_;
+  std::vector<int> lengths_;
+  std::vector<int> formats_;
+};
+
+// NOTICEs (such as "relation already exists, skipping") are not errors and
+// must not reach stderr, which is the service's JSON log.
+void IgnoreNotice(void*, const char*) {}
+
 int ToPollTimeout(absl::Duration remaining) {
   int64_t ms = absl::ToInt64Milliseconds(remaining);
   return static_cast<int>(std::clamp<int64_t>(ms, 0, 60 * 60 * 1000));
@@ -148,6 +177,7 @@ absl::StatusOr<std::unique_ptr<PgConnection>> PgConnection::Connect(
   // Verbose messages carry the SQLSTATE, which tells a refused login from an
   // unreachable server whatever the server's language.
   PQsetErrorVerbosity(conn, PQERRORS_VERBOSE);
+  PQsetNoticeProcessor(conn, &IgnoreNotice, nullptr);
   std::unique_ptr<PgConnection> connection(new PgConnection(conn));
   if (PQstatus(conn) == CONNECTION_BAD) return StatusFromConnectFailure(conn);
 
@@ -191,7 +221,8 @@ PgConnection::~PgConnection() { PQfinish(conn_); }
 
 bool PgConnection::Reusable() const {
   return PQstatus(conn_) == CONNECTION_OK &&
-         PQtransactionStatus(conn_) == PQTRANS_IDLE;
+         PQtransactionStatus(conn_) == PQTRANS_IDLE &&
+         PQpipelineStatus(conn_) == PQ_PIPELINE_OFF;
 }
 
 absl::StatusOr<PgResult> PgConnection::Check(PGresult* result,
@@ -206,32 +237,111 @@ absl::StatusOr<PgResult> PgConnection::Check(PGresult* result,
   return error;
 }
 
+absl::Status PgConnection::Prepare(const PgStatement& statement) {
+  if (prepared_.contains(statement.name)) return absl::OkStatus();
+  absl::StatusOr<PgResult> prepared =
+      Check(PQprepare(conn_, statement.name, statement.sql, 0, nullptr),
+            statement.name);
+  if (!prepared.ok()) return prepared.status();
+  prepared_.insert(statement.name);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<PgResult> PgConnection::Exec(
     const PgStatement& statement, const std::vector<PgParam>& params) {
-  if (!prepared_.contains(statement.name)) {
-    absl::StatusOr<PgResult> prepared =
-        Check(PQprepare(conn_, statement.name, statement.sql, 0, nullptr),
-              statement.name);
-    if (!prepared.ok()) return prepared.status();
-    prepared_.insert(statement.name);
-  }
-  std::vector<const char*> values;
-  std::vector<int> lengths;
-  std::vector<int> formats;
-  values.reserve(params.size());
-  lengths.reserve(params.size());
-  formats.reserve(params.size());
-  for (const PgParam& param : params) {
-    values.push_back(param.value.has_value() ? param.value->data() : nullptr);
-    lengths.push_back(
-        param.value.has_value() ? static_cast<int>(param.value->size()) : 0);
-    formats.push_back(param.binary ? 1 : 0);
-  }
+  absl::Status prepared = Prepare(statement);
+  if (!prepared.ok()) return prepared;
+  ParamArrays arrays(params);
   return Check(
-      PQexecPrepared(conn_, statement.name, static_cast<int>(params.size()),
-                     values.data(), lengths.data(), formats.data(),
-                     /*resultFormat=*/0),
+      PQexecPrepared(conn_, statement.name, arrays.count(), arrays.values(),
+                     arrays.lengths(), arrays.formats(), /*resultFormat=*/0),
       statement.name);
+}
+
+PgPipeline::PgPipeline(PgConnection& conn) : conn_(conn) {
+  entered_ = PQenterPipelineMode(conn_.conn_) == 1;
+}
+
+PgPipeline::~PgPipeline() {
+  if (!entered_) return;
+  // Read what is left (after an error the caller may stop early). Each
+  // statement's results end with a null; a sync's result does not.
+  while (pending_ > 0 && PQstatus(conn_.conn_) == CONNECTION_OK) {
+    PGresult* result = PQgetResult(conn_.conn_);
+    if (result == nullptr) continue;
+    if (PQresultStatus(result) == PGRES_PIPELINE_SYNC) {
+      --pending_;
+    } else if (PGresult* end = PQgetResult(conn_.conn_)) {
+      PQclear(end);  // Out of step: leave it to PQexitPipelineMode to refuse.
+      PQclear(result);
+      break;
+    } else {
+      --pending_;
+    }
+    PQclear(result);
+  }
+  PQexitPipelineMode(conn_.conn_);
+}
+
+absl::Status PgPipeline::Send(const PgStatement& statement,
+                              const std::vector<PgParam>& params) {
+  if (!entered_) return StatusFromResult(nullptr, conn_.conn_, "pipeline");
+  ParamArrays arrays(params);
+  if (PQsendQueryPrepared(conn_.conn_, statement.name, arrays.count(),
+                          arrays.values(), arrays.lengths(), arrays.formats(),
+                          /*resultFormat=*/0) != 1) {
+    return StatusFromResult(nullptr, conn_.conn_, statement.name);
+  }
+  ++pending_;
+  return absl::OkStatus();
+}
+
+absl::Status PgPipeline::SendSql(const char* sql) {
+  if (!entered_) return StatusFromResult(nullptr, conn_.conn_, "pipeline");
+  if (PQsendQueryParams(conn_.conn_, sql, 0, nullptr, nullptr, nullptr, nullptr,
+                        0) != 1) {
+    return StatusFromResult(nullptr, conn_.conn_, sql);
+  }
+  ++pending_;
+  return absl::OkStatus();
+}
+
+absl::Status PgPipeline::Sync() {
+  if (!entered_) return StatusFromResult(nullptr, conn_.conn_, "pipeline");
+  if (PQpipelineSync(conn_.conn_) != 1) {
+    return StatusFromResult(nullptr, conn_.conn_, "pipeline sync");
+  }
+  ++pending_;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PgResult> PgPipeline::Next(absl::string_view what) {
+  PGresult* result = PQgetResult(conn_.conn_);
+  if (result == nullptr) return StatusFromResult(nullptr, conn_.conn_, what);
+  --pending_;
+  // Each statement's results end with a null.
+  if (PGresult* extra = PQgetResult(conn_.conn_)) {
+    PQclear(extra);
+    PQclear(result);
+    return absl::InternalError(
+        absl::StrCat(what, ": more than one result in a pipeline"));
+  }
+  if (PQresultStatus(result) == PGRES_PIPELINE_ABORTED) {
+    PQclear(result);
+    return absl::AbortedError(
+        absl::StrCat(what, ": skipped after an earlier error"));
+  }
+  return conn_.Check(result, what);
+}
+
+absl::Status PgPipeline::NextSync() {
+  PGresult* result = PQgetResult(conn_.conn_);
+  if (result == nullptr) return StatusFromResult(nullptr, conn_.conn_, "sync");
+  --pending_;
+  const bool sync = PQresultStatus(result) == PGRES_PIPELINE_SYNC;
+  PQclear(result);
+  if (!sync) return absl::InternalError("pipeline out of step");
+  return absl::OkStatus();
 }
 
 absl::Status PgConnection::ExecScript(const char* sql, absl::string_view what) {

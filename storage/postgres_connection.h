@@ -104,22 +104,56 @@ class PgConnection {
   // Runs `statement` (prepared on this connection on its first use).
   absl::StatusOr<PgResult> Exec(const PgStatement& statement,
                                 const std::vector<PgParam>& params = {});
+  // Prepares `statement` on this connection unless it already is.
+  absl::Status Prepare(const PgStatement& statement);
   // Runs SQL without parameters through the simple protocol; it may hold
   // several statements (migrations, BEGIN, COMMIT).
   absl::Status ExecScript(const char* sql, absl::string_view what);
 
   // False once the connection broke (CONNECTION_BAD).
   bool ok() const { return PQstatus(conn_) == CONNECTION_OK; }
-  // Connected and not inside a transaction: fit to go back to a pool.
+  // Connected, not inside a transaction and not in pipeline mode: fit to go
+  // back to a pool.
   bool Reusable() const;
   PGconn* raw() { return conn_; }
 
  private:
+  friend class PgPipeline;
   explicit PgConnection(PGconn* conn) : conn_(conn) {}
   absl::StatusOr<PgResult> Check(PGresult* result, absl::string_view what);
 
   PGconn* const conn_;
   absl::flat_hash_set<std::string> prepared_;
+};
+
+// Pipeline mode (libpq 14+): statements are sent back to back and their
+// results read afterwards, one round trip for all. After an error the server
+// skips the rest up to the next Sync (their results say so). Statements must be
+// prepared first (PgConnection::Prepare). Leaves pipeline mode when destroyed;
+// a connection that cannot is not Reusable and is closed by its pool.
+class PgPipeline {
+ public:
+  explicit PgPipeline(PgConnection& conn);
+  ~PgPipeline();
+  PgPipeline(const PgPipeline&) = delete;
+  PgPipeline& operator=(const PgPipeline&) = delete;
+
+  absl::Status Send(const PgStatement& statement,
+                    const std::vector<PgParam>& params);
+  // A statement without parameters (BEGIN, COMMIT).
+  absl::Status SendSql(const char* sql);
+  // Ends a group of statements and flushes it to the server.
+  absl::Status Sync();
+  // The result of the next statement sent, in order. A statement skipped
+  // after an earlier error gives Aborted with "skipped" in the message.
+  absl::StatusOr<PgResult> Next(absl::string_view what);
+  // Consumes the result of the next Sync().
+  absl::Status NextSync();
+
+ private:
+  PgConnection& conn_;
+  bool entered_ = false;
+  int pending_ = 0;  // Statements and syncs whose results are unread.
 };
 
 // Up to `size` connections, made on demand and kept while they work. A

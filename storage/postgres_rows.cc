@@ -229,6 +229,14 @@ void PgArrayLiteral::AddNull() {
   elements_.append("NULL");
 }
 
+void PgArrayLiteral::AddTime(absl::Time t, absl::Time none) {
+  if (t == none) {
+    AddNull();
+  } else {
+    AddInt(EncodePgTime(t));
+  }
+}
+
 PgParam PgArrayLiteral::Param() const {
   return PgParam::Text(absl::StrCat("{", elements_, "}"));
 }

@@ -73,6 +73,8 @@ class PgArrayLiteral {
   void AddInt(int64_t value);
   void AddBytes(absl::string_view bytes);  // A bytea element (hex form).
   void AddNull();
+  // NULL when `t` is the column's "none" value (as TimeParam).
+  void AddTime(absl::Time t, absl::Time none);
   PgParam Param() const;
 
  private:

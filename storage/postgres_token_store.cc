@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "storage/postgres_commit_watcher.h"
+#include "storage/postgres_group_commit.h"
 #include "storage/postgres_rows.h"
 #include "storage/postgres_status.h"
 
@@ -56,12 +57,14 @@ constexpr PgStatement kListTokens = {
     "ORDER BY t.create_time, t.id"};
 
 // Each write statement changes the token row and appends its audit row (only
-// when the row changed); the change-log row follows in kLogChanges.
+// when the row changed); PgGroupCommit adds the change-log row. A taken id or
+// digest makes Create insert nothing (ON CONFLICT DO NOTHING) rather than
+// fail, so that it fails alone inside a batch.
 constexpr PgStatement kCreateToken = {
     "create_token",
     "WITH t AS (INSERT INTO tokens (" PG_TOKEN_COLUMNS
     ") VALUES (" PG_TOKEN_VALUES
-    ") RETURNING id), "
+    ") ON CONFLICT DO NOTHING RETURNING id), "
     "a AS (INSERT INTO audit_log (" PG_AUDIT_COLUMNS
     ") SELECT $17::bigint, $18::text, $19::text, $20::text, $21::text, "
     "$22::text, $23::text FROM t) "
@@ -102,29 +105,6 @@ constexpr PgStatement kDeleteToken = {
     ") SELECT $2::bigint, $3::text, $4::text, $5::text, d.deployment_id, "
     "$6::text, $7::text FROM d) "
     "SELECT deployment_id FROM d"};
-
-// The last statement of every write transaction (see the header): takes the
-// revision counter row, logs the changes with consecutive revisions (those
-// past the retention window are not even written), trims the log and queues
-// the notification. $1 = number of changes, $2 = retention, $3.. = arrays.
-constexpr PgStatement kLogChanges = {
-    "log_changes",
-    "WITH r AS (UPDATE revision_counter SET value = value + $1::bigint, "
-    "trimmed_through = GREATEST(trimmed_through, value + $1::bigint - "
-    "$2::bigint) RETURNING value, trimmed_through), "
-    "c AS (SELECT r.value - $1::bigint + u.ord AS revision, u.type, "
-    "u.token_id, u.deployment_id, u.secret_digest, u.expire_time, "
-    "u.previous_digest, u.previous_valid_until, r.trimmed_through "
-    "FROM r, unnest($3::text[], $4::text[], $5::text[], $6::bytea[], "
-    "$7::bigint[], $8::bytea[], $9::bigint[]) WITH ORDINALITY AS "
-    "u(type, token_id, deployment_id, secret_digest, expire_time, "
-    "previous_digest, previous_valid_until, ord)), "
-    "l AS (INSERT INTO change_log (" PG_CHANGE_COLUMNS
-    ") SELECT " PG_CHANGE_COLUMNS
-    " FROM c WHERE revision > trimmed_through), "
-    "d AS (DELETE FROM change_log WHERE revision <= "
-    "(SELECT trimmed_through FROM r)) "
-    "SELECT value, pg_notify('token_changes', value::text) FROM r"};
 
 constexpr PgStatement kRecordUsage = {
     "record_usage",
@@ -246,37 +226,6 @@ absl::Status CheckUrl(const std::string& url) {
   return absl::OkStatus();
 }
 
-void AppendChange(const TokenChange& change, PgArrayLiteral* type,
-                  PgArrayLiteral* token_id, PgArrayLiteral* deployment_id,
-                  PgArrayLiteral* digest, PgArrayLiteral* expire_time,
-                  PgArrayLiteral* previous_digest,
-                  PgArrayLiteral* previous_valid_until) {
-  const bool upsert = change.type == TokenChange::Type::kUpsert;
-  type->AddText(upsert ? "upsert" : "delete");
-  token_id->AddText(change.token_id);
-  deployment_id->AddText(change.deployment_id);
-  if (upsert) {
-    digest->AddBytes(DigestToBytes(change.digest));
-  } else {
-    digest->AddNull();
-  }
-  if (!upsert || change.expire_time == absl::InfiniteFuture()) {
-    expire_time->AddNull();
-  } else {
-    expire_time->AddInt(EncodePgTime(change.expire_time));
-  }
-  if (upsert && change.previous_digest.has_value()) {
-    previous_digest->AddBytes(DigestToBytes(*change.previous_digest));
-  } else {
-    previous_digest->AddNull();
-  }
-  if (!upsert || change.previous_valid_until == absl::InfinitePast()) {
-    previous_valid_until->AddNull();
-  } else {
-    previous_valid_until->AddInt(EncodePgTime(change.previous_valid_until));
-  }
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PostgresTokenStore>> PostgresTokenStore::Open(
@@ -311,6 +260,12 @@ PostgresTokenStore::PostgresTokenStore(const PostgresTokenStoreOptions& options)
   pool_ = std::make_unique<PgPool>(
       connect, options.pool_size,
       [this](PgConnection& conn) { return SetUpConnection(conn); });
+  group_commit_ = std::make_unique<PgGroupCommit>(
+      [this](const std::function<absl::Status(PgConnection&, bool*)>& fn) {
+        return Run(fn);
+      },
+      [this] { return change_retention_.load(std::memory_order_relaxed); },
+      std::min(kMaxBatchesInFlight, options.pool_size));
 }
 
 PostgresTokenStore::~PostgresTokenStore() {
@@ -318,6 +273,7 @@ PostgresTokenStore::~PostgresTokenStore() {
     absl::MutexLock lock(&watch_mu_);
     watcher_.reset();
   }
+  group_commit_.reset();
   pool_.reset();
 }
 
@@ -408,59 +364,28 @@ absl::Status PostgresTokenStore::InTransaction(
   });
 }
 
-absl::StatusOr<int64_t> PostgresTokenStore::Write(const WriteBody& body) {
-  int64_t revision = 0;
-  RETURN_IF_ERROR(InTransaction([&](PgConnection& conn) -> absl::Status {
-    revision = 0;
-    ASSIGN_OR_RETURN(std::optional<TokenChange> change, body(conn));
-    if (!change.has_value()) return absl::OkStatus();
-    ASSIGN_OR_RETURN(revision, LogChanges(conn, {*change}));
-    return absl::OkStatus();
-  }));
-  return revision;
-}
-
-absl::StatusOr<int64_t> PostgresTokenStore::LogChanges(
-    PgConnection& conn, const std::vector<TokenChange>& changes) {
-  PgArrayLiteral type, token_id, deployment_id, digest, expire_time,
-      previous_digest, previous_valid_until;
-  for (const TokenChange& change : changes) {
-    AppendChange(change, &type, &token_id, &deployment_id, &digest,
-                 &expire_time, &previous_digest, &previous_valid_until);
-  }
-  ASSIGN_OR_RETURN(
-      PgResult logged,
-      conn.Exec(
-          kLogChanges,
-          {PgParam::Int(static_cast<int64_t>(changes.size())),
-           PgParam::Int(change_retention_.load(std::memory_order_relaxed)),
-           type.Param(), token_id.Param(), deployment_id.Param(),
-           digest.Param(), expire_time.Param(), previous_digest.Param(),
-           previous_valid_until.Param()}));
-  if (logged.rows() != 1) return absl::InternalError("no revision counter row");
-  return logged.Int(0, 0);
-}
-
 absl::StatusOr<int64_t> PostgresTokenStore::Create(const TokenRecord& record,
                                                    const AuditEntry& audit) {
   if (IsInfinite(record.create_time)) {
     return absl::InvalidArgumentError("create_time must be set");
   }
-  std::vector<PgParam> params;
-  AppendTokenParams(record, &params);
-  AppendAuditParams(audit, &params);
-  return Write(
-      [&](PgConnection& conn) -> absl::StatusOr<std::optional<TokenChange>> {
-        absl::StatusOr<PgResult> created = conn.Exec(kCreateToken, params);
-        if (!created.ok()) {
-          if (created.status().code() == absl::StatusCode::kAlreadyExists) {
-            return absl::AlreadyExistsError(absl::StrCat(
-                "token ", record.id, " or its digest already exists"));
-          }
-          return created.status();
-        }
-        return UpsertChange(record);
-      });
+  PgWrite write;
+  write.statement = kCreateToken;
+  AppendTokenParams(record, &write.params);
+  AppendAuditParams(audit, &write.params);
+  write.create = &record;
+  write.create_audit = &audit;
+  write.on_create = [&](bool inserted) -> absl::StatusOr<TokenChange> {
+    if (!inserted) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("token ", record.id, " or its digest already exists"));
+    }
+    return UpsertChange(record);
+  };
+  write.on_result = [&](const PgResult& rows) {
+    return write.on_create(rows.rows() > 0);
+  };
+  return group_commit_->Write(write);
 }
 
 absl::StatusOr<TokenRecord> PostgresTokenStore::Get(const std::string& id) {
@@ -508,28 +433,29 @@ absl::StatusOr<TokenPage> PostgresTokenStore::List(
 
 absl::StatusOr<TokenRecord> PostgresTokenStore::Update(
     const std::string& id, const TokenUpdate& update, const AuditEntry& audit) {
-  std::vector<PgParam> params = {PgParam::Text(id),
-                                 PgParam::OptionalText(update.name),
-                                 PgParam::OptionalText(update.description),
-                                 TimeParam(update.now, absl::InfinitePast()),
-                                 PgParam::Text(update.updated_by)};
-  AppendAuditParams(audit, &params);
+  PgWrite write;
+  write.statement = kUpdateToken;
+  write.params = {PgParam::Text(id), PgParam::OptionalText(update.name),
+                  PgParam::OptionalText(update.description),
+                  TimeParam(update.now, absl::InfinitePast()),
+                  PgParam::Text(update.updated_by)};
+  AppendAuditParams(audit, &write.params);
   TokenRecord result;
-  RETURN_IF_ERROR(Write([&](PgConnection& conn)
-                            -> absl::StatusOr<std::optional<TokenChange>> {
-                    ASSIGN_OR_RETURN(PgResult row,
-                                     conn.Exec(kUpdateToken, params));
-                    if (row.rows() == 0) return TokenNotFound(id);
-                    ASSIGN_OR_RETURN(result, TokenFromRow(row, 0, 0));
-                    return UpsertChange(result);
-                  }).status());
+  write.on_result = [&](const PgResult& row) -> absl::StatusOr<TokenChange> {
+    if (row.rows() == 0) return TokenNotFound(id);
+    ASSIGN_OR_RETURN(result, TokenFromRow(row, 0, 0));
+    return UpsertChange(result);
+  };
+  RETURN_IF_ERROR(group_commit_->Write(write).status());
   return result;
 }
 
 absl::StatusOr<TokenRecord> PostgresTokenStore::Rotate(
     const std::string& id, const Rotation& rotation, const AuditEntry& audit) {
   const bool grace = rotation.previous_valid_until.has_value();
-  std::vector<PgParam> params = {
+  PgWrite write;
+  write.statement = kRotateToken;
+  write.params = {
       PgParam::Text(id),
       PgParam::Bool(grace),
       grace ? TimeParam(*rotation.previous_valid_until, absl::InfinitePast())
@@ -539,41 +465,40 @@ absl::StatusOr<TokenRecord> PostgresTokenStore::Rotate(
       TimeParam(rotation.expire_time, absl::InfiniteFuture()),
       TimeParam(rotation.now, absl::InfinitePast()),
       PgParam::Text(rotation.updated_by)};
-  AppendAuditParams(audit, &params);
+  AppendAuditParams(audit, &write.params);
   TokenRecord result;
-  RETURN_IF_ERROR(
-      Write([&](PgConnection& conn)
-                -> absl::StatusOr<std::optional<TokenChange>> {
-        absl::StatusOr<PgResult> row = conn.Exec(kRotateToken, params);
-        if (!row.ok()) {
-          if (row.status().code() == absl::StatusCode::kAlreadyExists) {
-            return absl::AlreadyExistsError(
-                "the new digest of the rotation is already taken");
-          }
-          return row.status();
-        }
-        if (row->rows() == 0) return TokenNotFound(id);
-        ASSIGN_OR_RETURN(result, TokenFromRow(*row, 0, 0));
-        return UpsertChange(result);
-      }).status());
+  write.on_result = [&](const PgResult& row) -> absl::StatusOr<TokenChange> {
+    if (row.rows() == 0) return TokenNotFound(id);
+    ASSIGN_OR_RETURN(result, TokenFromRow(row, 0, 0));
+    return UpsertChange(result);
+  };
+  write.on_error = [](const absl::Status& error) -> absl::Status {
+    if (error.code() == absl::StatusCode::kAlreadyExists) {
+      return absl::AlreadyExistsError(
+          "the new digest of the rotation is already taken");
+    }
+    return error;
+  };
+  RETURN_IF_ERROR(group_commit_->Write(write).status());
   return result;
 }
 
 absl::StatusOr<int64_t> PostgresTokenStore::Delete(const std::string& id,
                                                    const AuditEntry& audit) {
-  std::vector<PgParam> params = {PgParam::Text(id),
-                                 TimeParam(audit.time, absl::InfinitePast()),
-                                 PgParam::Text(audit.principal),
-                                 PgParam::Text(audit.action),
-                                 PgParam::Text(audit.token_id),
-                                 PgParam::Text(audit.outcome),
-                                 PgParam::Text(audit.detail)};
-  return Write(
-      [&](PgConnection& conn) -> absl::StatusOr<std::optional<TokenChange>> {
-        ASSIGN_OR_RETURN(PgResult row, conn.Exec(kDeleteToken, params));
-        if (row.rows() == 0) return TokenNotFound(id);
-        return DeleteChange(id, row.Text(0, 0));
-      });
+  PgWrite write;
+  write.statement = kDeleteToken;
+  write.params = {PgParam::Text(id),
+                  TimeParam(audit.time, absl::InfinitePast()),
+                  PgParam::Text(audit.principal),
+                  PgParam::Text(audit.action),
+                  PgParam::Text(audit.token_id),
+                  PgParam::Text(audit.outcome),
+                  PgParam::Text(audit.detail)};
+  write.on_result = [&](const PgResult& row) -> absl::StatusOr<TokenChange> {
+    if (row.rows() == 0) return TokenNotFound(id);
+    return DeleteChange(id, row.Text(0, 0));
+  };
+  return group_commit_->Write(write);
 }
 
 absl::Status PostgresTokenStore::RecordAudit(const AuditEntry& audit) {

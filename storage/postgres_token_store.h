@@ -46,6 +46,11 @@
 // transaction, with the NOTIFY (delivered at commit; the payload is the
 // revision, never a row). Deleted and rotated-away digests behave as in
 // SqliteTokenStore (a rotated-away digest without grace is free again).
+// Concurrent writes are group-committed (storage/postgres_group_commit.h):
+// batched into one transaction in pipeline mode, two round trips and one
+// commit per batch, each write still succeeding or failing alone, every caller
+// returning after its write committed. A write whose id or digest is taken
+// changes nothing (AlreadyExists); a failed write uses no revision.
 // Deadlocks and serialization failures (40P01, 40001) are retried up to
 // kMaxAttempts times, then Unavailable; a pooled connection found broken on
 // first use is replaced and the call retried, unless COMMIT had been sent: then
@@ -93,6 +98,7 @@
 namespace tokens {
 
 class PgCommitWatcher;  // storage/postgres_commit_watcher.h
+class PgGroupCommit;    // storage/postgres_group_commit.h
 
 struct PostgresTokenStoreOptions {
   // A libpq URI (postgresql://user@host:port/dbname?sslmode=...) or key=value
@@ -116,6 +122,8 @@ class PostgresTokenStore : public TokenStore, public ClusterState {
   static constexpr int kSchemaVersion = kPostgresSchemaVersion;
   // Tries of a transaction that hits a deadlock or serialization failure.
   static constexpr int kMaxAttempts = 5;
+  // Group-commit batches committing at once (each on its own connection).
+  static constexpr int kMaxBatchesInFlight = 2;
   // The LISTEN/NOTIFY channel; the payload is the committed revision.
   static constexpr char kNotifyChannel[] = "token_changes";
   // The settings row holding change_retention; not usable as a secret name.
@@ -168,10 +176,6 @@ class PostgresTokenStore : public TokenStore, public ClusterState {
   absl::Status RemoveCaller(const std::string& name) override;
 
  private:
-  // What a write body returns: the change to log, if any.
-  using WriteBody =
-      std::function<absl::StatusOr<std::optional<TokenChange>>(PgConnection&)>;
-
   explicit PostgresTokenStore(const PostgresTokenStoreOptions& options);
 
   // Runs once per new pooled connection: the migrations and settings on the
@@ -187,16 +191,9 @@ class PostgresTokenStore : public TokenStore, public ClusterState {
   // Run's retries.
   absl::Status InTransaction(
       const std::function<absl::Status(PgConnection&)>& body);
-  // One write: `body` then the change-log statement, in one transaction.
-  // Returns the revision of the logged change (0 when none was logged).
-  absl::StatusOr<int64_t> Write(const WriteBody& body);
-  // The revision-counter statement for `changes` (in order); returns the
-  // revision of the last one.
-  absl::StatusOr<int64_t> LogChanges(PgConnection& conn,
-                                     const std::vector<TokenChange>& changes);
-
   const PostgresTokenStoreOptions options_;
   std::unique_ptr<PgPool> pool_;
+  std::unique_ptr<PgGroupCommit> group_commit_;
 
   absl::Mutex init_mu_;
   std::atomic<bool> ready_{false};

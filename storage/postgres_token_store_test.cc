@@ -444,6 +444,66 @@ TEST_F(PostgresTokenStoreTest, TransientServerErrorsAreUnavailableNotInternal) {
   EXPECT_TRUE(store->RecordAudit(MakeAudit("x", "y")).ok());
 }
 
+// --- Group commit ---
+
+// Rotations to a taken digest raise a unique violation inside their batch;
+// the batch's other writes must still commit, each alone, with gapless
+// revisions.
+TEST_F(PostgresTokenStoreTest, AFailingStatementFailsOnlyItsOwnWrite) {
+  std::unique_ptr<PostgresTokenStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_EQ(
+      *store->Create(MakeToken("tok_taken", "dep-1"), MakeAudit("c", "t")), 1);
+  ASSERT_EQ(*store->Create(MakeToken("tok_rot", "dep-1"), MakeAudit("c", "r")),
+            2);
+  constexpr int kThreads = 6;
+  constexpr int kPerThread = 15;
+  std::atomic<int> ok{0};
+  std::atomic<int> clashes{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        if (t == 0) {
+          Rotation rotation;
+          rotation.new_digest = DigestOf("dpt_test_value_tok_taken");
+          rotation.now = kT0;
+          absl::Status status =
+              store->Rotate("tok_rot", rotation, MakeAudit("r", "x")).status();
+          EXPECT_EQ(status.code(), absl::StatusCode::kAlreadyExists) << status;
+          ++clashes;
+          continue;
+        }
+        const std::string id = absl::StrCat("tok_", t, "_", i);
+        TokenUpdate update;
+        update.name = id;
+        update.now = kT0;
+        absl::Status status =
+            i % 3 == 2
+                ? store->Update("tok_taken", update, MakeAudit("u", id))
+                      .status()
+                : store->Create(MakeToken(id, "dep-1"), MakeAudit("c", id))
+                      .status();
+        EXPECT_TRUE(status.ok()) << status;
+        if (status.ok()) ++ok;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(clashes.load(), kPerThread);
+  const int64_t current = *store->CurrentRevision();
+  EXPECT_EQ(current, 2 + ok.load());
+  absl::StatusOr<ChangeBatch> batch = store->ReadChanges(0, "", 1000);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_THAT(batch->changes, SizeIs(current));
+  for (size_t i = 0; i < batch->changes.size(); ++i) {
+    EXPECT_EQ(batch->changes[i].revision, static_cast<int64_t>(i + 1));
+  }
+  EXPECT_EQ(QueryInt(uri_, "SELECT count(*) FROM audit_log"), current);
+  EXPECT_EQ(store->Get("tok_rot")->secret_digest,
+            DigestOf("dpt_test_value_tok_rot"));
+}
+
 // --- LISTEN / NOTIFY ---
 
 class WakeCounter {
