@@ -264,20 +264,21 @@ PgPipeline::PgPipeline(PgConnection& conn) : conn_(conn) {
 
 PgPipeline::~PgPipeline() {
   if (!entered_) return;
+  // Statements sent without a Sync after them would never be answered.
+  if (unsynced_ && PQpipelineSync(conn_.conn_) == 1) ++pending_;
   // Read what is left (after an error the caller may stop early). Each
-  // statement's results end with a null; a sync's result does not.
+  // statement's results end with a null; a sync's result does not. A null
+  // that ends no statement: nothing is left, whatever the count says.
+  bool after_statement = false;
   while (pending_ > 0 && PQstatus(conn_.conn_) == CONNECTION_OK) {
     PGresult* result = PQgetResult(conn_.conn_);
-    if (result == nullptr) continue;
-    if (PQresultStatus(result) == PGRES_PIPELINE_SYNC) {
-      --pending_;
-    } else if (PGresult* end = PQgetResult(conn_.conn_)) {
-      PQclear(end);  // Out of step: leave it to PQexitPipelineMode to refuse.
-      PQclear(result);
-      break;
-    } else {
-      --pending_;
+    if (result == nullptr) {
+      if (!after_statement) break;
+      after_statement = false;
+      continue;
     }
+    after_statement = PQresultStatus(result) != PGRES_PIPELINE_SYNC;
+    --pending_;
     PQclear(result);
   }
   PQexitPipelineMode(conn_.conn_);
@@ -293,6 +294,7 @@ absl::Status PgPipeline::Send(const PgStatement& statement,
     return StatusFromResult(nullptr, conn_.conn_, statement.name);
   }
   ++pending_;
+  unsynced_ = true;
   return absl::OkStatus();
 }
 
@@ -303,6 +305,7 @@ absl::Status PgPipeline::SendSql(const char* sql) {
     return StatusFromResult(nullptr, conn_.conn_, sql);
   }
   ++pending_;
+  unsynced_ = true;
   return absl::OkStatus();
 }
 
@@ -312,6 +315,7 @@ absl::Status PgPipeline::Sync() {
     return StatusFromResult(nullptr, conn_.conn_, "pipeline sync");
   }
   ++pending_;
+  unsynced_ = false;
   return absl::OkStatus();
 }
 

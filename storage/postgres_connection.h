@@ -153,7 +153,8 @@ class PgPipeline {
  private:
   PgConnection& conn_;
   bool entered_ = false;
-  int pending_ = 0;  // Statements and syncs whose results are unread.
+  int pending_ = 0;        // Statements and syncs whose results are unread.
+  bool unsynced_ = false;  // Statements sent since the last Sync.
 };
 
 // Up to `size` connections, made on demand and kept while they work. A
