@@ -170,8 +170,20 @@ void FeedClient::HandleMessage(const v1::WatchTokensResponse& message) {
     case v1::WatchTokensResponse::CHANGES: {
       std::vector<TokenChange> changes;
       changes.reserve(message.changes_size());
+      // Revisions are one gapless sequence on every replica, so an unfiltered
+      // feed must deliver each one; a filtered feed skips other Deployments'.
+      const CacheState before = cache_->state();
+      int64_t previous = before.revision;
       for (const v1::TokenChange& change : message.changes()) {
         changes.push_back(TokenChangeFromProto(change));
+        if (options_.deployment_id.empty() && before.synced &&
+            change.revision() > previous + 1) {
+          JsonLog("sync.revision_gap", "warn")
+              .Int("after_revision", previous)
+              .Int("revision", change.revision());
+          if (metrics_ != nullptr) metrics_->RecordRevisionGap();
+        }
+        previous = std::max<int64_t>(previous, change.revision());
       }
       cache_->ApplyChanges(changes, message.revision());
       return;

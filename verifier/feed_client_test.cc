@@ -122,6 +122,25 @@ TEST_F(FeedClientTest, ChangesApplyInRevisionOrderAndSkipOldOnes) {
   EXPECT_EQ(cache_.state().revision, 7);
 }
 
+TEST_F(FeedClientTest, AGapInAnUnfilteredFeedIsCounted) {
+  client_.HandleMessage(Snapshot(5, true, true, {}));
+  v1::WatchTokensResponse next;
+  next.set_kind(v1::WatchTokensResponse::CHANGES);
+  next.set_revision(6);
+  *next.add_changes() =
+      ChangeProto(6, v1::TokenChange::UPSERT, "tok_a", NewTokenValue());
+  client_.HandleMessage(next);
+  EXPECT_EQ(metrics_.revision_gaps(), 0u);
+  v1::WatchTokensResponse skipped;
+  skipped.set_kind(v1::WatchTokensResponse::CHANGES);
+  skipped.set_revision(8);
+  *skipped.add_changes() =
+      ChangeProto(8, v1::TokenChange::UPSERT, "tok_b", NewTokenValue());
+  client_.HandleMessage(skipped);
+  EXPECT_EQ(metrics_.revision_gaps(), 1u);
+  EXPECT_EQ(cache_.state().revision, 8);
+}
+
 TEST_F(FeedClientTest, EveryMessageRecordsAHeartbeat) {
   v1::WatchTokensResponse heartbeat;
   heartbeat.set_kind(v1::WatchTokensResponse::HEARTBEAT);

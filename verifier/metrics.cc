@@ -39,6 +39,7 @@ void Metrics::RecordCheck(CheckReason reason, absl::Duration latency) {
 
 void Metrics::RecordReconnect() { reconnects_.fetch_add(1, kRelaxed); }
 void Metrics::RecordSnapshot() { snapshots_.fetch_add(1, kRelaxed); }
+void Metrics::RecordRevisionGap() { revision_gaps_.fetch_add(1, kRelaxed); }
 void Metrics::RecordUsageReport(bool ok) {
   (ok ? usage_reports_ok_ : usage_reports_failed_).fetch_add(1, kRelaxed);
 }
@@ -48,6 +49,9 @@ uint64_t Metrics::checks(CheckReason reason) const {
 }
 uint64_t Metrics::reconnects() const { return reconnects_.load(kRelaxed); }
 uint64_t Metrics::snapshots() const { return snapshots_.load(kRelaxed); }
+uint64_t Metrics::revision_gaps() const {
+  return revision_gaps_.load(kRelaxed);
+}
 
 std::string Metrics::Render(const Gauges& gauges) const {
   std::string out;
@@ -102,6 +106,11 @@ std::string Metrics::Render(const Gauges& gauges) const {
                "Complete snapshots swapped into the cache.");
   out += fmt::format("token_verifier_snapshots_total {}\n",
                      snapshots_.load(kRelaxed));
+  AppendHeader(&out, "token_verifier_feed_revision_gaps_total", "counter",
+               "Changes of an unfiltered feed that did not carry the next "
+               "revision (should stay 0).");
+  out += fmt::format("token_verifier_feed_revision_gaps_total {}\n",
+                     revision_gaps_.load(kRelaxed));
   AppendHeader(&out, "token_verifier_usage_reports_total", "counter",
                "ReportUsage calls, by result.");
   out += fmt::format(

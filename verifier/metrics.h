@@ -44,11 +44,16 @@ class Metrics {
   void RecordReconnect();
   // A complete snapshot was swapped into the cache.
   void RecordSnapshot();
+  // An unfiltered feed delivered a change whose revision was not the next one
+  // (revisions are gapless across replicas, so this is a bug or a store that
+  // broke the invariant).
+  void RecordRevisionGap();
   void RecordUsageReport(bool ok);
 
   uint64_t checks(CheckReason reason) const;
   uint64_t reconnects() const;
   uint64_t snapshots() const;
+  uint64_t revision_gaps() const;
 
   std::string Render(const Gauges& gauges) const;
 
@@ -59,6 +64,7 @@ class Metrics {
   std::atomic<uint64_t> latency_sum_ns_{0};
   std::atomic<uint64_t> reconnects_{0};
   std::atomic<uint64_t> snapshots_{0};
+  std::atomic<uint64_t> revision_gaps_{0};
   std::atomic<uint64_t> usage_reports_ok_{0};
   std::atomic<uint64_t> usage_reports_failed_{0};
 };
