@@ -413,6 +413,16 @@ mesh_args=(--bin "$bin" --work "$work/mesh" --data "$work/big" --values "$work/v
 [ "$smoke" = 1 ] && mesh_args+=(--smoke)
 "$mesh_script" "${mesh_args[@]}"
 
+##### TokenService replicas on PostgreSQL (issue 12): bench/replicas_bench.sh,
+##### on a PostgreSQL cluster of its own (CreateToken against raw libpq,
+##### cross-replica propagation, verifier failover); writes its section of the
+##### document to $work/replicas.md.
+replicas_script="$(dirname "$0")/replicas_bench.sh"
+[ -x "$replicas_script" ] || replicas_script="$bin/bench/replicas_bench.sh"
+replicas_args=(--bin "$bin" --work "$work/replicas" --section "$work/replicas.md")
+[ "$smoke" = 1 ] && replicas_args+=(--smoke)
+"$replicas_script" "${replicas_args[@]}"
+
 ##### The table.
 v() { awk -v k="$1" '$1 == k {print $2}' "$results"; }
 ok() { if awk "BEGIN { exit !($1) }"; then echo "met"; else echo "**missed**"; fi; }
@@ -548,6 +558,11 @@ EOF
   # Issue 13: Envoy ext_authz and forward-auth, from bench/mesh_bench.sh.
   if [ -f "$work/mesh.md" ]; then
     cat "$work/mesh.md"
+    echo
+  fi
+  # Issue 12: TokenService replicas on PostgreSQL, from bench/replicas_bench.sh.
+  if [ -f "$work/replicas.md" ]; then
+    cat "$work/replicas.md"
     echo
   fi
   # The method and the analysis of the misses are written by hand, next to

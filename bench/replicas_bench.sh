@@ -1,0 +1,368 @@
+#!/usr/bin/env bash
+# The issue-12 benchmarks: TokenService as stateless replicas on PostgreSQL,
+# each figure next to its reference in the same run, on a throwaway
+# PostgreSQL 15 cluster on disk with fsync and synchronous_commit on:
+#
+#   create       loadgen --mode=create (32 in flight) against a token_service
+#                on --database, and bench/pg_raw: 32 libpq threads, one
+#                INSERT (its own transaction, committed) each call, on a table
+#                LIKE tokens in the same database; runs alternate.
+#   propagation  replicas A and B on one database, a verifier on B only;
+#                replica_bench creates tokens alternately through A and B and
+#                times CreateToken returning -> the UPSERT on B's WatchTokens
+#                stream, and -> the verifier answering Check ALLOWED. Through
+#                B (same replica) is the reference.
+#   failover     a verifier given --token-service A,B, on A; replica_bench
+#                kill -9s A, creates a token through B and polls Check until it
+#                is ALLOWED, polling the verifier's /metrics (token_verifier_
+#                ready) every 5 ms. Each trial restarts A and the verifier.
+#
+#   bench/replicas_bench.sh --bin DIR [--smoke] [--work DIR]
+#       [--section FILE]   writes the Markdown section there
+#       [--splice DOC]     replaces the section in DOC (between its markers,
+#                          else before "## How each figure")
+#
+# run_bench.sh calls it (so `make bench` and bench_smoke_test run it); alone it
+# takes about a minute. Runs PostgreSQL as the postgres user when run as root.
+# Fails on any failed call, timeout or missing number; a missed target is
+# reported, not fatal. Prints the table on stdout.
+set -euo pipefail
+
+smoke=0
+bin=""
+work=""
+section=""
+splice=""
+command_line="$0 $*"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) smoke=1 ;;
+    --bin) bin="$2"; shift ;;
+    --work) work="$2"; shift ;;
+    --section) section="$2"; shift ;;
+    --splice) splice="$2"; shift ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ -z "$bin" ]; then
+  if [ -n "${TEST_SRCDIR:-}" ]; then
+    bin="$TEST_SRCDIR/${TEST_WORKSPACE:-deployment_api_tokens}"
+  else
+    bin="$(cd "$(dirname "$0")/.." && pwd)/bazel-bin"
+  fi
+fi
+for b in bench/loadgen bench/pg_raw bench/replica_bench services/token_service \
+  verifier/token_verifier; do
+  [ -x "$bin/$b" ] || { echo "missing binary $bin/$b (build //bench:all first)" >&2; exit 2; }
+done
+pg_bin=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
+[ -x "$pg_bin/initdb" ] || { echo "no PostgreSQL in $pg_bin (install postgresql-15)" >&2; exit 2; }
+
+if [ "$smoke" = 1 ]; then
+  reps=1; create_duration=0.5; warmup=0.2; changes=5; trials=1; settle=0.2
+else
+  reps=5; create_duration=2; warmup=0.5; changes=200; trials=5; settle=0.5
+fi
+# On disk (not tmpfs): the CreateToken figures are about commits.
+[ -n "$work" ] || work="${TEST_TMPDIR:-$(mktemp -d)}/replicas"
+rm -rf "$work"
+mkdir -p "$work"
+results="$work/results.txt"
+: >"$results"
+
+# As run_bench.sh: servers and load generators on separate CPUs; TokenService
+# and PostgreSQL are not pinned.
+ncpu=$(nproc)
+if [ "$ncpu" -ge 2 ] && command -v taskset >/dev/null; then
+  server_prefix=(taskset -c "0-$((ncpu / 2 - 1))")
+  on_client() { taskset -c "$((ncpu / 2))-$((ncpu - 1))" "$@"; }
+else
+  server_prefix=()
+  on_client() { "$@"; }
+fi
+
+as_postgres=()
+[ "$(id -u)" -eq 0 ] && as_postgres=(runuser -u postgres --)
+pg_root=""
+pg_tmp=0
+pids=()
+cleanup() {
+  for p in "${pids[@]:-}"; do
+    [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  if [ -n "$pg_root" ] && [ -f "$pg_root/data/postmaster.pid" ]; then
+    "${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$pg_root/data" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
+  [ "$pg_tmp" = 1 ] && rm -rf "$pg_root"
+  return 0
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+log() { echo "== $*" >&2; }
+
+# start NAME CMD...: starts a server, waits for its `listening on` line(s);
+# sets ADDR (the first), HTTP_ADDR (if printed) and PID.
+start() {
+  local name="$1"; shift
+  local outf="$work/$name.out"
+  : >"$outf"
+  "$@" >"$outf" 2>"$work/$name.log" &
+  PID=$!
+  pids+=("$PID")
+  local want=1
+  case "$name" in verifier*) want=2 ;; esac
+  for _ in $(seq 1 3000); do
+    if [ "$(grep -c 'listening on' "$outf" || true)" -ge "$want" ]; then break; fi
+    if ! kill -0 "$PID" 2>/dev/null; then
+      echo "$name exited early:" >&2; tail -5 "$work/$name.log" >&2; exit 1
+    fi
+    sleep 0.01
+  done
+  ADDR=$(grep -m1 '^listening on ' "$outf" | awk '{print $3}')
+  HTTP_ADDR=$(grep -m1 '^http listening on ' "$outf" | awk '{print $4}' || true)
+  [ -n "$ADDR" ] || { echo "$name did not listen" >&2; exit 1; }
+}
+
+# stop PID: kill -9 and reap; cleanup forgets it (its number may be reused).
+stop() {
+  kill -KILL "$1" 2>/dev/null || true
+  { wait "$1"; } 2>/dev/null || true
+  local rest=() p
+  for p in "${pids[@]}"; do [ "$p" = "$1" ] || rest+=("$p"); done
+  pids=("${rest[@]}")
+}
+
+field() { echo "$2" | grep -o " $1=[^ ]*" | head -1 | cut -d= -f2; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+calc() { awk "BEGIN { printf \"%.3g\", $* }"; }
+record() { echo "$1 $2" >>"$results"; }
+v() { awk -v k="$1" '$1 == k {print $2}' "$results"; }
+ok() { if awk "BEGIN { exit !($1) }"; then echo "met"; else echo "**missed**"; fi; }
+
+# client NAME CMD...: runs a client on the client CPUs; prints its RESULT line.
+client() {
+  local name="$1" line; shift
+  line=$(on_client "$@" 2>>"$work/$name.log" | grep '^RESULT') || {
+    echo "$name failed:" >&2; tail -5 "$work/$name.log" >&2; exit 1; }
+  echo "$line"
+}
+
+# wait_verifier HTTP_ADDR TARGET: until /readyz is 200 and the feed is on TARGET.
+wait_verifier() {
+  for _ in $(seq 1 3000); do
+    if curl -fs "http://$1/readyz" >/dev/null 2>&1 &&
+      curl -fs "http://$1/metrics" 2>/dev/null | grep -qF "token_verifier_feed_target_info{target=\"$2\"} 1"; then
+      return 0
+    fi
+    sleep 0.01
+  done
+  echo "the verifier never became ready on $2" >&2; exit 1
+}
+
+##### PostgreSQL: a throwaway cluster on disk, fsync and synchronous_commit on.
+pg_root="$work/pg"
+mkdir -p "$pg_root"
+if [ "$(id -u)" -eq 0 ]; then
+  chown postgres "$pg_root"
+  # Under TEST_TMPDIR (root's private cache) the postgres user cannot reach it.
+  if ! runuser -u postgres -- test -w "$pg_root"; then
+    pg_root=$(mktemp -d /tmp/replicas-bench-pg.XXXXXX)
+    pg_tmp=1
+    chown postgres "$pg_root"
+  fi
+fi
+fs_type=$(df --output=fstype "$pg_root" | tail -1)
+if [ "$fs_type" = tmpfs ] && [ "$smoke" = 0 ]; then
+  echo "$pg_root is on tmpfs; set --work to a directory on disk" >&2; exit 2
+fi
+"${as_postgres[@]}" "$pg_bin/initdb" -N -D "$pg_root/data" -U postgres -A trust \
+  >"$work/initdb.log" 2>&1 || { echo "initdb failed:" >&2; tail -5 "$work/initdb.log" >&2; exit 1; }
+pg_port=""
+for _ in $(seq 1 10); do
+  port=$((20000 + RANDOM % 30000))
+  if "${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$pg_root/data" -l "$pg_root/server.log" -w -t 30 \
+    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c fsync=on \
+-c synchronous_commit=on -c max_connections=200" start >/dev/null 2>&1; then
+    pg_port=$port; break
+  fi
+done
+[ -n "$pg_port" ] || { echo "PostgreSQL did not start:" >&2; tail -5 "$pg_root/server.log" >&2; exit 1; }
+psql() { "${as_postgres[@]}" "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qtAX "$@"; }
+psql -c "CREATE DATABASE create_bench" -c "CREATE DATABASE replicas" postgres
+pg_settings=$(psql -c "SELECT 'fsync=' || current_setting('fsync') || ', synchronous_commit=' ||
+  current_setting('synchronous_commit') || ', wal_sync_method=' || current_setting('wal_sync_method') ||
+  ', PostgreSQL ' || current_setting('server_version')" postgres)
+url="postgresql://postgres@127.0.0.1:$pg_port"
+log "PostgreSQL on 127.0.0.1:$pg_port, data on $fs_type: $pg_settings"
+
+new_dir() { mkdir -p "$1"; chmod 700 "$1"; }
+
+##### CreateToken, 32 clients, vs raw libpq on the same server.
+new_dir "$work/create"
+start service_create "$bin/services/token_service" --database "$url/create_bench" \
+  --listen 127.0.0.1:0 --data-dir "$work/create"
+create_addr=$ADDR; create_pid=$PID
+cq=(); c99=(); rq=(); r99=()
+for _ in $(seq 1 "$reps"); do
+  line=$(client loadgen "$bin/bench/loadgen" --mode=create --target="$create_addr" \
+    --key_file="$work/create/admin.key" --inflight=32 --duration="$create_duration" --warmup="$warmup")
+  cq+=("$(field qps "$line")"); c99+=("$(field p99_us "$line")")
+  line=$(client pg_raw "$bin/bench/pg_raw" --database="$url/create_bench" --threads=32 \
+    --duration="$create_duration" --warmup="$warmup")
+  rq+=("$(field qps "$line")"); r99+=("$(field p99_us "$line")")
+done
+# Where the service's transactions wait: pg_stat_activity of its connections,
+# sampled during one more run (not counted). Full runs only.
+: >"$work/waits.txt"
+if [ "$smoke" = 0 ]; then
+  wait_sql="SELECT coalesce(wait_event_type || ':' || wait_event, 'on CPU') || '|' || state || '|' ||
+    left(regexp_replace(query, '\s+', ' ', 'g'), 48) FROM pg_stat_activity
+    WHERE datname = 'create_bench' AND backend_type = 'client backend' AND state <> 'idle'
+    AND pid <> pg_backend_pid()"
+  (sleep 1; for _ in $(seq 1 30); do psql -c "$wait_sql" create_bench; sleep 0.03; done) \
+    >"$work/waits.txt" &
+  sampler=$!
+  client loadgen "$bin/bench/loadgen" --mode=create --target="$create_addr" \
+    --key_file="$work/create/admin.key" --inflight=32 --duration=3 --warmup=0.5 >/dev/null
+  wait "$sampler"
+fi
+stop "$create_pid"
+log "CreateToken on PostgreSQL ${cq[*]} /s; raw libpq ${rq[*]} /s"
+record create_qps "$(median "${cq[@]}")"; record create_p99 "$(median "${c99[@]}")"
+record raw_qps "$(median "${rq[@]}")"; record raw_p99 "$(median "${r99[@]}")"
+
+##### Two replicas on one database; a verifier on B only.
+new_dir "$work/a"; new_dir "$work/b"
+start replica_a "$bin/services/token_service" --database "$url/replicas" \
+  --listen 127.0.0.1:0 --data-dir "$work/a"
+a_addr=$ADDR; a_pid=$PID
+# replica_bench kill -9s A: no "Killed" line from bash for it.
+disown "$a_pid"
+start replica_b "$bin/services/token_service" --database "$url/replicas" \
+  --listen 127.0.0.1:0 --data-dir "$work/b"
+b_addr=$ADDR
+keys="$work/a"  # The first replica on the empty database wrote the keys.
+start verifier_b "${server_prefix[@]}" "$bin/verifier/token_verifier" --listen=127.0.0.1:0 \
+  --http-listen=127.0.0.1:0 --failed-check-burst=0 --token-service="$b_addr" \
+  --key-file="$keys/verifier.key"
+verifier_pid=$PID
+wait_verifier "$HTTP_ADDR" "$b_addr"
+line=$(client propagation "$bin/bench/replica_bench" --mode=propagation --cross="$a_addr" \
+  --watch="$b_addr" --verifier="$ADDR" --admin_key_file="$keys/admin.key" \
+  --verifier_key_file="$keys/verifier.key" --changes="$changes")
+log "propagation: $line"
+for k in cross same verifier_cross verifier_same; do
+  for q in n p50_ms p99_ms max_ms; do record "${k}_$q" "$(field "${k}_$q" "$line")"; done
+done
+record propagation_not_ready "$(field not_ready_checks "$line")"
+stop "$verifier_pid"
+
+##### Failover: kill -9 A under a verifier on A,B.
+recovery=(); not_ready=0; samples=0; metrics_failures=0; failovers=()
+for trial in $(seq 1 "$trials"); do
+  if [ "$trial" -gt 1 ]; then
+    start "replica_a$trial" "$bin/services/token_service" --database "$url/replicas" \
+      --listen 127.0.0.1:0 --data-dir "$work/a"
+    a_addr=$ADDR; a_pid=$PID
+    disown "$a_pid"
+  fi
+  start "verifier_ab$trial" "${server_prefix[@]}" "$bin/verifier/token_verifier" \
+    --listen=127.0.0.1:0 --http-listen=127.0.0.1:0 --failed-check-burst=0 \
+    --token-service="$a_addr,$b_addr" --key-file="$keys/verifier.key"
+  verifier_pid=$PID; verifier_addr=$ADDR; verifier_http=$HTTP_ADDR
+  wait_verifier "$verifier_http" "$a_addr"
+  line=$(client failover "$bin/bench/replica_bench" --mode=failover --create="$b_addr" \
+    --verifier="$verifier_addr" --verifier_http="$verifier_http" --expect_target="$a_addr" \
+    --kill_pid="$a_pid" --admin_key_file="$keys/admin.key" --settle="$settle")
+  log "failover $trial: $line"
+  [ "$(field target_after "$line")" = "$b_addr" ] || {
+    echo "after the failover the verifier is not on $b_addr: $line" >&2; exit 1; }
+  recovery+=("$(field recovery_ms "$line")")
+  failovers+=("$(field failovers "$line")")
+  not_ready=$((not_ready + $(field not_ready_checks "$line") + $(field not_ready_samples "$line")))
+  samples=$((samples + $(field ready_samples "$line")))
+  metrics_failures=$((metrics_failures + $(field metrics_failures "$line")))
+  stop "$a_pid"; stop "$verifier_pid"
+done
+record failover_trials "$trials"
+record failover_median_ms "$(median "${recovery[@]}")"
+record failover_max_ms "$(printf '%s\n' "${recovery[@]}" | sort -g | tail -1)"
+record failover_not_ready "$not_ready"
+record failover_samples "$samples"
+record failover_metrics_failures "$metrics_failures"
+
+##### The table.
+create_ratio=$(calc "$(v create_qps) / $(v raw_qps)")
+cross_ratio=$(calc "$(v cross_p99_ms) / $(v same_p99_ms)")
+verifier_ratio=$(calc "$(v verifier_cross_p99_ms) / $(v verifier_same_p99_ms)")
+table=$(cat <<EOF
+| figure | target | measured | reference (same run) | ratio | verdict |
+|---|---|---|---|---|---|
+| CreateToken on PostgreSQL (fsync, synchronous_commit on), 32 concurrent clients | ≥ 2 × raw libpq | $(v create_qps) /s (p99 $(v create_p99) µs) | raw libpq, 32 threads, one INSERT per transaction: $(v raw_qps) /s (p99 $(v raw_p99) µs) | $create_ratio | $(ok "$create_ratio >= 2") |
+| cross-replica propagation: CreateToken through A returns → on B's WatchTokens stream, $(v cross_n) changes | p99 ≤ 100 ms | p99 $(v cross_p99_ms) ms (p50 $(v cross_p50_ms), max $(v cross_max_ms)) | through B, seen on B: p99 $(v same_p99_ms) ms (p50 $(v same_p50_ms)) | $cross_ratio | $(ok "$(v cross_p99_ms) <= 100") |
+| the same, until the verifier on B answers Check ALLOWED | p99 ≤ 100 ms | p99 $(v verifier_cross_p99_ms) ms (p50 $(v verifier_cross_p50_ms), max $(v verifier_cross_max_ms)) | through B: p99 $(v verifier_same_p99_ms) ms (p50 $(v verifier_same_p50_ms)) | $verifier_ratio | $(ok "$(v verifier_cross_p99_ms) <= 100") |
+| failover: kill -9 the verifier's replica A → a token created through B is ALLOWED, $(v failover_trials) trials | ≤ 3 s, never NOT_READY | median $(v failover_median_ms) ms (max $(v failover_max_ms)); NOT_READY $(v failover_not_ready) times in $(v failover_samples) /metrics samples and all Checks | — | — | $(ok "$(v failover_max_ms) <= 3000 && $(v failover_not_ready) == 0 && $(v failover_metrics_failures) == 0") |
+EOF
+)
+echo
+echo "$table"
+echo
+
+while read -r k val; do
+  [[ "$val" =~ ^[0-9.e+-]+$ ]] || { echo "no number for $k: '$val'" >&2; exit 1; }
+done <"$results"
+if [ "$smoke" = 1 ]; then
+  echo "replicas bench smoke: CreateToken, propagation and failover produced numbers"
+  exit 0
+fi
+
+# The most frequent states of the service's busy connections during CreateToken.
+wait_table() {
+  local total; total=$(grep -c . "$work/waits.txt" || true)
+  [ "$total" -gt 0 ] || return 0
+  echo
+  echo "Where CreateToken's transactions wait: 30 looks at \`pg_stat_activity\` during one more 32-client"
+  echo "run (not counted) found $total busy (non-idle) connections of the service's pool of 8:"
+  echo
+  echo "| wait event | state | statement | share |"
+  echo "|---|---|---|---|"
+  sort "$work/waits.txt" | uniq -c | sort -rn | head -6 | awk -v n="$total" '{
+    c = $1; sub(/^ *[0-9]+ /, ""); split($0, f, "|")
+    if (length(f[3]) >= 48) f[3] = f[3] "…"
+    printf "| %s | %s | `%s` | %.0f %% |\n", f[1], f[2], f[3], 100 * c / n }'
+}
+
+[ -n "$section" ] || section="$work/section.md"
+commit=$(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo unknown)
+{
+  cat <<EOF
+<!-- replicas_bench begin: written by bench/replicas_bench.sh (make bench) -->
+## TokenService replicas on PostgreSQL (issue 12)
+
+Measured by \`bench/replicas_bench.sh\` (\`$command_line\`), $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit,
+on a throwaway PostgreSQL cluster on this machine's disk ($fs_type; $pg_settings), every
+replica with its default pool of 8 connections. CreateToken: medians of $reps runs of ${create_duration} s
+each (after ${warmup} s of warmup), service and raw libpq alternating. Propagation: $changes changes
+through each replica, alternating. Failover: $trials trials, replica A and the verifier restarted for each.
+
+$table
+$(wait_table)
+<!-- replicas_bench end -->
+EOF
+} >"$section"
+
+if [ -n "$splice" ]; then
+  # Replace the section between its markers, else insert it before the method.
+  awk -v sec="$section" '
+    function emit() { while ((getline l < sec) > 0) print l; close(sec); done = 1 }
+    /^<!-- replicas_bench begin/ { emit(); skip = 1; next }
+    skip && /^<!-- replicas_bench end/ { skip = 0; next }
+    skip { next }
+    /^## How each figure is measured/ && !done { emit(); print "" }
+    { print }
+  ' "$splice" >"$splice.tmp" && mv "$splice.tmp" "$splice"
+  echo "spliced the section into $splice"
+fi
