@@ -233,6 +233,7 @@ stop "$create_pid"
 log "CreateToken on PostgreSQL ${cq[*]} /s; raw libpq ${rq[*]} /s"
 record create_qps "$(median "${cq[@]}")"; record create_p99 "$(median "${c99[@]}")"
 record raw_qps "$(median "${rq[@]}")"; record raw_p99 "$(median "${r99[@]}")"
+create_runs="${cq[*]}"; raw_runs="${rq[*]}"
 
 ##### Two replicas on one database; a verifier on B only.
 new_dir "$work/a"; new_dir "$work/b"
@@ -325,7 +326,8 @@ wait_table() {
   [ "$total" -gt 0 ] || return 0
   echo
   echo "Where CreateToken's transactions wait: 30 looks at \`pg_stat_activity\` during one more 32-client"
-  echo "run (not counted) found $total busy (non-idle) connections of the service's pool of 8:"
+  echo "run (not counted) found $total busy (non-idle) connections of the service (its pool, and the"
+  echo "connection that reads the change log for WatchTokens):"
   echo
   echo "| wait event | state | statement | share |"
   echo "|---|---|---|---|"
@@ -349,6 +351,8 @@ each (after ${warmup} s of warmup), service and raw libpq alternating. Propagati
 through each replica, alternating. Failover: $trials trials, replica A and the verifier restarted for each.
 
 $table
+
+CreateToken per run, in order: service $create_runs /s; raw libpq $raw_runs /s.
 $(wait_table)
 <!-- replicas_bench end -->
 EOF
