@@ -99,8 +99,12 @@ class ReplicasTest : public ::testing::Test {
     replicas_[i] = *std::move(replica);
   }
 
-  std::unique_ptr<grpc::ClientContext> AsAdmin() {
+  // `wait_for_ready`: wait (up to the deadline) for a channel whose replica
+  // was restarted and that is still in reconnect backoff, instead of failing
+  // at once as the load wants.
+  std::unique_ptr<grpc::ClientContext> AsAdmin(bool wait_for_ready = false) {
     auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_wait_for_ready(wait_for_ready);
     ctx->set_deadline(std::chrono::system_clock::now() +
                       std::chrono::seconds(3));
     ctx->AddMetadata("authorization", "Bearer " + admin_key_);
@@ -333,7 +337,7 @@ TEST_F(ReplicasTest, KillEachReplicaAndRestartPostgresLosingNothing) {
       get.set_id(id);
       v1::Token token;
       grpc::Status status =
-          service_stubs_[r]->GetToken(AsAdmin().get(), get, &token);
+          service_stubs_[r]->GetToken(AsAdmin(true).get(), get, &token);
       ASSERT_TRUE(status.ok())
           << id << " on replica " << r << ": " << status.error_message();
       EXPECT_EQ(token.short_token().substr(0, 8), secret.substr(0, 8));
@@ -344,9 +348,10 @@ TEST_F(ReplicasTest, KillEachReplicaAndRestartPostgresLosingNothing) {
     v1::GetTokenRequest get;
     get.set_id(id);
     v1::Token token;
-    EXPECT_EQ(
-        service_stubs_[1]->GetToken(AsAdmin().get(), get, &token).error_code(),
-        grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(service_stubs_[1]
+                  ->GetToken(AsAdmin(true).get(), get, &token)
+                  .error_code(),
+              grpc::StatusCode::NOT_FOUND);
   }
   for (const std::string& secret : ledger.revoked) {
     for (int v = 0; v < 2; ++v) {
