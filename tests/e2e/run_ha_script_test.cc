@@ -4,7 +4,6 @@
 // the whole process group) stops every process, PostgreSQL included.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -20,8 +19,6 @@
 #include "gtest/gtest.h"
 #include "proto/tokens/v1/tokens.grpc.pb.h"
 #include "tests/testing/server_process.h"
-
-extern char** environ;
 
 namespace tokens::testing {
 namespace {
@@ -53,22 +50,9 @@ TEST(RunHaScriptTest, TwoReplicasAndAVerifierThenCtrlCStopsEverything) {
       "REPLICA2_LISTEN=" + replica2,
       "VERIFIER_LISTEN=" + verifier,
       "VERIFIER_HTTP_LISTEN=" + FreeLoopbackAddress()};
-  for (char** e = environ; *e != nullptr; ++e) env.push_back(*e);
-  std::vector<char*> envp;
-  for (std::string& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  const std::string script = RunfilePath("scripts/run-ha.sh");
-  const std::string command = "exec bash " + script + " >" + log + " 2>&1";
-  const char* argv[] = {"/bin/bash", "-c", command.c_str(), nullptr};
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&attr, 0);
-  pid_t pid = 0;
-  ASSERT_EQ(posix_spawn(&pid, "/bin/bash", nullptr, &attr,
-                        const_cast<char**>(argv), envp.data()),
-            0);
-  posix_spawnattr_destroy(&attr);
+  const pid_t pid =
+      StartScriptInProcessGroup(RunfilePath("scripts/run-ha.sh"), env, log);
+  ASSERT_GT(pid, 0);
 
   ASSERT_TRUE(WaitFor(
       [&] {

@@ -5,7 +5,6 @@
 // 10 s report interval) is in last_used_time afterwards.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,8 +17,6 @@
 #include "gtest/gtest.h"
 #include "proto/tokens/v1/tokens.grpc.pb.h"
 #include "tests/testing/server_process.h"
-
-extern char** environ;
 
 namespace tokens::testing {
 namespace {
@@ -39,23 +36,9 @@ TEST(RunScriptTest, CtrlCStopsTheVerifierFirstAndKeepsItsLastUsageReport) {
       "BIN=" + RunfilePath(""), "DATA_DIR=" + data_dir,
       "SERVICE_LISTEN=" + service, "VERIFIER_LISTEN=" + verifier,
       "VERIFIER_HTTP_LISTEN=" + FreeLoopbackAddress()};
-  for (char** e = environ; *e != nullptr; ++e) env.push_back(*e);
-  std::vector<char*> envp;
-  for (std::string& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  const std::string script = RunfilePath("scripts/run.sh");
-  const std::string command = "exec bash " + script + " >" + log + " 2>&1";
-  const char* argv[] = {"/bin/bash", "-c", command.c_str(), nullptr};
-  // A process group of its own, as a terminal gives a foreground job.
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&attr, 0);
-  pid_t pid = 0;
-  ASSERT_EQ(posix_spawn(&pid, "/bin/bash", nullptr, &attr,
-                        const_cast<char**>(argv), envp.data()),
-            0);
-  posix_spawnattr_destroy(&attr);
+  const pid_t pid =
+      StartScriptInProcessGroup(RunfilePath("scripts/run.sh"), env, log);
+  ASSERT_GT(pid, 0);
 
   // Both servers print `listening on HOST:PORT` once they serve.
   ASSERT_TRUE(WaitFor(

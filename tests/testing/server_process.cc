@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -83,6 +84,29 @@ bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout) {
     poll(nullptr, 0, 5);
   }
   return true;
+}
+
+pid_t StartScriptInProcessGroup(const std::string& script,
+                                const std::vector<std::string>& extra_env,
+                                const std::string& log_path) {
+  std::vector<std::string> env = extra_env;
+  for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  std::vector<std::string> args = {
+      "/bin/bash", "-c",
+      absl::StrCat("exec bash ", script, " >", log_path, " 2>&1")};
+  std::vector<char*> c_args = CStrings(args);
+  std::vector<char*> c_env = CStrings(env);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
+  pid_t pid = -1;
+  if (posix_spawn(&pid, c_args[0], nullptr, &attr, c_args.data(),
+                  c_env.data()) != 0) {
+    pid = -1;
+  }
+  posix_spawnattr_destroy(&attr);
+  return pid;
 }
 
 CommandResult RunCommand(const std::vector<std::string>& argv,

@@ -42,6 +42,14 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
                          const std::vector<std::string>& extra_env,
                          const std::string& stdin_text = "");
 
+// Runs `script` with bash, stdout and stderr to `log_path`, with `extra_env`
+// added to ours, in a process group of its own, as a terminal runs a
+// foreground job: `kill(-pid, SIGINT)` is then what Ctrl-C sends. Returns the
+// pid (the group id), or -1.
+pid_t StartScriptInProcessGroup(const std::string& script,
+                                const std::vector<std::string>& extra_env,
+                                const std::string& log_path);
+
 class ServerProcess {
  public:
   // Starts `binary` with `args` and waits for `listen_lines` lines that start
