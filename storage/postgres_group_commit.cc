@@ -155,7 +155,7 @@ std::vector<PgParam> LogParams(const std::vector<TokenChange>& changes,
     if (!upsert || change.expire_time == absl::InfiniteFuture()) {
       expire_time.AddNull();
     } else {
-      expire_time.AddInt(EncodePgTime(change.expire_time));
+      expire_time.AddInt(EncodeTime(change.expire_time));
     }
     if (upsert && change.previous_digest.has_value()) {
       previous_digest.AddBytes(DigestToBytes(*change.previous_digest));
@@ -165,7 +165,7 @@ std::vector<PgParam> LogParams(const std::vector<TokenChange>& changes,
     if (!upsert || change.previous_valid_until == absl::InfinitePast()) {
       previous_valid_until.AddNull();
     } else {
-      previous_valid_until.AddInt(EncodePgTime(change.previous_valid_until));
+      previous_valid_until.AddInt(EncodeTime(change.previous_valid_until));
     }
   }
   return {PgParam::Int(static_cast<int64_t>(changes.size())),

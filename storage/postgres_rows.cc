@@ -15,20 +15,8 @@ absl::Status RowError(const char* what) {
 
 }  // namespace
 
-int64_t EncodePgTime(absl::Time t) { return absl::ToUnixMicros(t); }
-
-absl::Time DecodePgTime(int64_t micros) {
-  if (micros == std::numeric_limits<int64_t>::max()) {
-    return absl::InfiniteFuture();
-  }
-  if (micros == std::numeric_limits<int64_t>::min()) {
-    return absl::InfinitePast();
-  }
-  return absl::FromUnixMicros(micros);
-}
-
 PgParam TimeParam(absl::Time t, absl::Time none) {
-  return t == none ? PgParam::Null() : PgParam::Int(EncodePgTime(t));
+  return t == none ? PgParam::Null() : PgParam::Int(EncodeTime(t));
 }
 
 PgParam DigestParam(const Digest& digest) {
@@ -43,7 +31,7 @@ absl::StatusOr<absl::Time> ReadTime(const PgResult& result, int row, int column,
                                     absl::Time none) {
   if (result.IsNull(row, column)) return none;
   ASSIGN_OR_RETURN(int64_t micros, result.Int(row, column));
-  return DecodePgTime(micros);
+  return DecodeTime(micros);
 }
 
 absl::Status ReadDigest(const PgResult& result, int row, int column,
@@ -233,7 +221,7 @@ void PgArrayLiteral::AddTime(absl::Time t, absl::Time none) {
   if (t == none) {
     AddNull();
   } else {
-    AddInt(EncodePgTime(t));
+    AddInt(EncodeTime(t));
   }
 }
 

@@ -21,12 +21,10 @@
 #include "common/token_change.h"
 #include "common/token_value.h"
 #include "storage/postgres_connection.h"
+#include "storage/stored_time.h"
 #include "storage/token_store.h"
 
 namespace tokens {
-
-int64_t EncodePgTime(absl::Time t);
-absl::Time DecodePgTime(int64_t micros);
 
 // NULL when `t` is the column's "none" value.
 PgParam TimeParam(absl::Time t, absl::Time none);

@@ -411,7 +411,7 @@ absl::StatusOr<TokenPage> PostgresTokenStore::List(
         PgResult rows,
         conn.Exec(kListTokens,
                   {PgParam::Text(deployment_id),
-                   PgParam::Int(EncodePgTime(after.create_time)),
+                   PgParam::Int(EncodeTime(after.create_time)),
                    PgParam::Text(after.id),
                    PgParam::Int(static_cast<int64_t>(limit) + 1)}));
     if (rows.rows() == 0) return absl::InternalError("no token count");
@@ -619,7 +619,7 @@ absl::Status PostgresTokenStore::RecordUsage(
   std::map<std::string, int64_t> latest;
   for (const TokenUsageRecord& usage : usages) {
     if (IsInfinite(usage.last_used_time)) continue;
-    const int64_t micros = EncodePgTime(usage.last_used_time);
+    const int64_t micros = EncodeTime(usage.last_used_time);
     auto [it, inserted] = latest.emplace(usage.token_id, micros);
     if (!inserted) it->second = std::max(it->second, micros);
   }

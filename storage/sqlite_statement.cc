@@ -33,22 +33,6 @@ absl::Status StatusFromSqlite(int rc, sqlite3* db, const std::string& what) {
   }
 }
 
-// Times are INTEGER microseconds since the epoch. Each column has a "none"
-// value (InfiniteFuture for expire_time, InfinitePast for the rest) stored as
-// NULL; the other infinity saturates to the int64 limit and reads back as that
-// infinity.
-int64_t EncodeTime(absl::Time t) { return absl::ToUnixMicros(t); }
-
-absl::Time DecodeTime(int64_t micros) {
-  if (micros == std::numeric_limits<int64_t>::max()) {
-    return absl::InfiniteFuture();
-  }
-  if (micros == std::numeric_limits<int64_t>::min()) {
-    return absl::InfinitePast();
-  }
-  return absl::FromUnixMicros(micros);
-}
-
 absl::Status RowDataError(const char* what) {
   return absl::InternalError(absl::StrCat("malformed ", what, " in database"));
 }

@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/token_value.h"
+#include "storage/stored_time.h"
 
 namespace tokens {
 
@@ -27,8 +28,6 @@ namespace tokens {
 absl::Status StatusFromSqlite(int rc, sqlite3* db, const std::string& what);
 
 // Times are INTEGER microseconds since the epoch (see sqlite_statement.cc).
-int64_t EncodeTime(absl::Time t);
-absl::Time DecodeTime(int64_t micros);
 
 // Internal error for a row whose `what` column does not hold what we wrote.
 absl::Status RowDataError(const char* what);
