@@ -23,39 +23,14 @@
 # runs in about a minute. Fails on any wrong answer, failed call or missing
 # number. Prints the table on stdout.
 set -euo pipefail
+# The helpers shared with run_bench.sh and replicas_bench.sh.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-smoke=0
-bin=""
-work=""
-data=""
-values=""
-section=""
-splice=""
-command_line="$0 $*"
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --smoke) smoke=1 ;;
-    --bin) bin="$2"; shift ;;
-    --work) work="$2"; shift ;;
-    --data) data="$2"; shift ;;
-    --values) values="$2"; shift ;;
-    --section) section="$2"; shift ;;
-    --splice) splice="$2"; shift ;;
-    *) echo "unknown argument $1" >&2; exit 2 ;;
-  esac
-  shift
-done
-if [ -z "$bin" ]; then
-  if [ -n "${TEST_SRCDIR:-}" ]; then
-    bin="$TEST_SRCDIR/${TEST_WORKSPACE:-deployment_api_tokens}"
-  else
-    bin="$(cd "$(dirname "$0")/.." && pwd)/bazel-bin"
-  fi
-fi
-for b in bench/loadgen bench/http_loadgen bench/echo_server bench/http_reference_server \
-  bench/bench_loader services/token_service verifier/token_verifier; do
-  [ -x "$bin/$b" ] || { echo "missing binary $bin/$b (build //bench:all first)" >&2; exit 2; }
-done
+work="" data="" values="" section="" splice=""
+parse_args "work data values section splice" "$@"
+need_binaries bench/loadgen bench/http_loadgen bench/echo_server bench/http_reference_server \
+  bench/bench_loader services/token_service verifier/token_verifier
 
 if [ "$smoke" = 1 ]; then
   tokens=1500; check_tokens=200
@@ -65,61 +40,10 @@ else
   reps=5; duration=1.5; warmup=0.3; inflights="16 64"
 fi
 [ -n "$work" ] || work="${TEST_TMPDIR:-$(mktemp -d)}/mesh"
-rm -rf "$work"
-mkdir -p "$work"
-results="$work/results.txt"
-: >"$results"
+new_work
 
 # As run_bench.sh: servers and load generators on separate CPUs.
-ncpu=$(nproc)
-if [ "$ncpu" -ge 2 ] && command -v taskset >/dev/null; then
-  server_prefix=(taskset -c "0-$((ncpu / 2 - 1))")
-  on_client() { taskset -c "$((ncpu / 2))-$((ncpu - 1))" "$@"; }
-else
-  server_prefix=()
-  on_client() { "$@"; }
-fi
-
-pids=()
-cleanup() {
-  for p in "${pids[@]:-}"; do
-    [ -n "$p" ] && kill "$p" 2>/dev/null || true
-  done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-
-log() { echo "== $*" >&2; }
-
-# start NAME CMD...: starts a server, waits for its `listening on` line(s);
-# sets ADDR (the first), HTTP_ADDR (if printed) and PID.
-start() {
-  local name="$1"; shift
-  local outf="$work/$name.out"
-  : >"$outf"
-  "$@" >"$outf" 2>"$work/$name.log" &
-  PID=$!
-  pids+=("$PID")
-  local want=1
-  [ "$name" = verifier ] && want=2
-  for _ in $(seq 1 3000); do
-    if [ "$(grep -c 'listening on' "$outf" || true)" -ge "$want" ]; then break; fi
-    if ! kill -0 "$PID" 2>/dev/null; then
-      echo "$name exited early:" >&2; tail -5 "$work/$name.log" >&2; exit 1
-    fi
-    sleep 0.01
-  done
-  ADDR=$(grep -m1 '^listening on ' "$outf" | awk '{print $3}')
-  HTTP_ADDR=$(grep -m1 '^http listening on ' "$outf" | awk '{print $4}' || true)
-  [ -n "$ADDR" ] || { echo "$name did not listen" >&2; exit 1; }
-}
-
-field() { echo "$2" | grep -o " $1=[^ ]*" | head -1 | cut -d= -f2; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-calc() { awk "BEGIN { printf \"%.3g\", $* }"; }
-record() { echo "$1 $2" >>"$results"; }
-v() { awk -v k="$1" '$1 == k {print $2}' "$results"; }
-ok() { if awk "BEGIN { exit !($1) }"; then echo "met"; else echo "**missed**"; fi; }
+pin_cpus
 
 # drive KIND TARGET INFLIGHT: one run of the client of KIND (ext_authz |
 # authorize); prints its RESULT line; fails on a wrong answer or failed calls.
@@ -187,7 +111,7 @@ series() {
 ##### Data: run_bench.sh's, else a fresh one.
 if [ -z "$data" ]; then
   data="$work/data"; values="$work/values.txt"
-  mkdir -p "$data"; chmod 700 "$data"
+  new_dir "$data"
   log "loading $tokens tokens (bench_loader)"
   "$bin/bench/bench_loader" --data_dir="$data" --tokens="$tokens" \
     --check_tokens="$check_tokens" --list_tokens=100 --values_out="$values" >/dev/null
@@ -201,11 +125,7 @@ start verifier "${server_prefix[@]}" "$bin/verifier/token_verifier" --listen=127
   --failed-check-burst=0 --http-listen=127.0.0.1:0 --token-service="$service_addr" \
   --key-file="$data/verifier.key"
 verifier_addr=$ADDR; verifier_http=$HTTP_ADDR
-for _ in $(seq 1 6000); do
-  curl -fs "http://$verifier_http/readyz" >/dev/null 2>&1 && break
-  sleep 0.01
-done
-curl -fs "http://$verifier_http/readyz" >/dev/null || { echo "verifier never became ready" >&2; exit 1; }
+wait_ready "$verifier_http"
 start echo "${server_prefix[@]}" "$bin/bench/echo_server" --listen=127.0.0.1:0
 echo_addr=$ADDR
 start beast "${server_prefix[@]}" "$bin/bench/http_reference_server" --listen=127.0.0.1:0
@@ -224,20 +144,13 @@ table=$(cat <<EOF
 | \`/v1/authorize\` forward-auth throughput, keep-alive (best of $inflights connections) | ≥ 0.9 × bare Beast | verifier $(v authorize_verifier_max_qps) QPS | bare Beast $(v authorize_beast_max_qps) QPS (both answer $(v authorize_beast_response_bytes) B) | $http_ratio | $(ok "$http_ratio >= 0.9") |
 EOF
 )
-echo
-echo "$table"
-echo
+show_table "$table"
 
-while read -r k val; do
-  [[ "$val" =~ ^[0-9.e+-]+$ ]] || { echo "no number for $k: '$val'" >&2; exit 1; }
-done <"$results"
-if [ "$smoke" = 1 ]; then
-  echo "mesh bench smoke: ext_authz and /v1/authorize produced numbers and correct answers"
-  exit 0
-fi
+check_numbers
+end_smoke "mesh bench smoke: ext_authz and /v1/authorize produced numbers and correct answers"
 
 [ -n "$section" ] || section="$work/section.md"
-commit=$(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo unknown)
+commit=$(short_commit "$(dirname "$0")")
 {
   cat <<EOF
 <!-- mesh_bench begin: written by bench/mesh_bench.sh (make bench) -->
@@ -264,13 +177,5 @@ EOF
 
 if [ -n "$splice" ]; then
   # Replace the section between its markers, else insert it before the method.
-  awk -v sec="$section" '
-    function emit() { while ((getline l < sec) > 0) print l; close(sec); done = 1 }
-    /^<!-- mesh_bench begin/ { emit(); skip = 1; next }
-    skip && /^<!-- mesh_bench end/ { skip = 0; next }
-    skip { next }
-    /^## How each figure is measured/ && !done { emit(); print "" }
-    { print }
-  ' "$splice" >"$splice.tmp" && mv "$splice.tmp" "$splice"
-  echo "spliced the section into $splice"
+  splice_section mesh_bench "$section" "$splice"
 fi

@@ -27,35 +27,14 @@
 # Fails on any failed call, timeout or missing number; a missed target is
 # reported, not fatal. Prints the table on stdout.
 set -euo pipefail
+# The helpers shared with run_bench.sh and mesh_bench.sh.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-smoke=0
-bin=""
-work=""
-section=""
-splice=""
-command_line="$0 $*"
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --smoke) smoke=1 ;;
-    --bin) bin="$2"; shift ;;
-    --work) work="$2"; shift ;;
-    --section) section="$2"; shift ;;
-    --splice) splice="$2"; shift ;;
-    *) echo "unknown argument $1" >&2; exit 2 ;;
-  esac
-  shift
-done
-if [ -z "$bin" ]; then
-  if [ -n "${TEST_SRCDIR:-}" ]; then
-    bin="$TEST_SRCDIR/${TEST_WORKSPACE:-deployment_api_tokens}"
-  else
-    bin="$(cd "$(dirname "$0")/.." && pwd)/bazel-bin"
-  fi
-fi
-for b in bench/loadgen bench/pg_raw bench/replica_bench services/token_service \
-  verifier/token_verifier; do
-  [ -x "$bin/$b" ] || { echo "missing binary $bin/$b (build //bench:all first)" >&2; exit 2; }
-done
+work="" section="" splice=""
+parse_args "work section splice" "$@"
+need_binaries bench/loadgen bench/pg_raw bench/replica_bench services/token_service \
+  verifier/token_verifier
 pg_bin=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 [ -x "$pg_bin/initdb" ] || { echo "no PostgreSQL in $pg_bin (install postgresql-15)" >&2; exit 2; }
 
@@ -66,81 +45,27 @@ else
 fi
 # On disk (not tmpfs): the CreateToken figures are about commits.
 [ -n "$work" ] || work="${TEST_TMPDIR:-$(mktemp -d)}/replicas"
-rm -rf "$work"
-mkdir -p "$work"
-results="$work/results.txt"
-: >"$results"
+new_work
 
 # As run_bench.sh: servers and load generators on separate CPUs; TokenService
 # and PostgreSQL are not pinned.
-ncpu=$(nproc)
-if [ "$ncpu" -ge 2 ] && command -v taskset >/dev/null; then
-  server_prefix=(taskset -c "0-$((ncpu / 2 - 1))")
-  on_client() { taskset -c "$((ncpu / 2))-$((ncpu - 1))" "$@"; }
-else
-  server_prefix=()
-  on_client() { "$@"; }
-fi
+pin_cpus
 
 as_postgres=()
 [ "$(id -u)" -eq 0 ] && as_postgres=(runuser -u postgres --)
 pg_root=""
 pg_tmp=0
-pids=()
+# Instead of lib.sh's cleanup (its EXIT trap calls this one): kill -9 the
+# servers, then stop PostgreSQL.
 cleanup() {
-  for p in "${pids[@]:-}"; do
-    [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
-  done
-  wait 2>/dev/null || true
+  kill_servers -KILL
   if [ -n "$pg_root" ] && [ -f "$pg_root/data/postmaster.pid" ]; then
     "${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$pg_root/data" -m immediate -w stop >/dev/null 2>&1 || true
   fi
   [ "$pg_tmp" = 1 ] && rm -rf "$pg_root"
   return 0
 }
-trap cleanup EXIT
 trap 'exit 1' INT TERM
-
-log() { echo "== $*" >&2; }
-
-# start NAME CMD...: starts a server, waits for its `listening on` line(s);
-# sets ADDR (the first), HTTP_ADDR (if printed) and PID.
-start() {
-  local name="$1"; shift
-  local outf="$work/$name.out"
-  : >"$outf"
-  "$@" >"$outf" 2>"$work/$name.log" &
-  PID=$!
-  pids+=("$PID")
-  local want=1
-  case "$name" in verifier*) want=2 ;; esac
-  for _ in $(seq 1 3000); do
-    if [ "$(grep -c 'listening on' "$outf" || true)" -ge "$want" ]; then break; fi
-    if ! kill -0 "$PID" 2>/dev/null; then
-      echo "$name exited early:" >&2; tail -5 "$work/$name.log" >&2; exit 1
-    fi
-    sleep 0.01
-  done
-  ADDR=$(grep -m1 '^listening on ' "$outf" | awk '{print $3}')
-  HTTP_ADDR=$(grep -m1 '^http listening on ' "$outf" | awk '{print $4}' || true)
-  [ -n "$ADDR" ] || { echo "$name did not listen" >&2; exit 1; }
-}
-
-# stop PID: kill -9 and reap; cleanup forgets it (its number may be reused).
-stop() {
-  kill -KILL "$1" 2>/dev/null || true
-  { wait "$1"; } 2>/dev/null || true
-  local rest=() p
-  for p in "${pids[@]}"; do [ "$p" = "$1" ] || rest+=("$p"); done
-  pids=("${rest[@]}")
-}
-
-field() { echo "$2" | grep -o " $1=[^ ]*" | head -1 | cut -d= -f2; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-calc() { awk "BEGIN { printf \"%.3g\", $* }"; }
-record() { echo "$1 $2" >>"$results"; }
-v() { awk -v k="$1" '$1 == k {print $2}' "$results"; }
-ok() { if awk "BEGIN { exit !($1) }"; then echo "met"; else echo "**missed**"; fi; }
 
 # client NAME CMD...: runs a client on the client CPUs; prints its RESULT line.
 client() {
@@ -197,8 +122,6 @@ pg_settings=$(psql -c "SELECT 'fsync=' || current_setting('fsync') || ', synchro
   ', PostgreSQL ' || current_setting('server_version')" postgres)
 url="postgresql://postgres@127.0.0.1:$pg_port"
 log "PostgreSQL on 127.0.0.1:$pg_port, data on $fs_type: $pg_settings"
-
-new_dir() { mkdir -p "$1"; chmod 700 "$1"; }
 
 ##### CreateToken, 32 clients, vs raw libpq on the same server.
 new_dir "$work/create"
@@ -308,17 +231,10 @@ table=$(cat <<EOF
 | failover: kill -9 the verifier's replica A → a token created through B is ALLOWED, $(v failover_trials) trials | ≤ 3 s, never NOT_READY | median $(v failover_median_ms) ms (max $(v failover_max_ms)); NOT_READY $(v failover_not_ready) times in $(v failover_samples) /metrics samples and all Checks | — | — | $(ok "$(v failover_max_ms) <= 3000 && $(v failover_not_ready) == 0 && $(v failover_metrics_failures) == 0") |
 EOF
 )
-echo
-echo "$table"
-echo
+show_table "$table"
 
-while read -r k val; do
-  [[ "$val" =~ ^[0-9.e+-]+$ ]] || { echo "no number for $k: '$val'" >&2; exit 1; }
-done <"$results"
-if [ "$smoke" = 1 ]; then
-  echo "replicas bench smoke: CreateToken, propagation and failover produced numbers"
-  exit 0
-fi
+check_numbers
+end_smoke "replicas bench smoke: CreateToken, propagation and failover produced numbers"
 
 # The most frequent states of the service's busy connections during CreateToken.
 wait_table() {
@@ -338,7 +254,7 @@ wait_table() {
 }
 
 [ -n "$section" ] || section="$work/section.md"
-commit=$(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo unknown)
+commit=$(short_commit "$(dirname "$0")")
 {
   cat <<EOF
 <!-- replicas_bench begin: written by bench/replicas_bench.sh (make bench) -->
@@ -360,13 +276,5 @@ EOF
 
 if [ -n "$splice" ]; then
   # Replace the section between its markers, else insert it before the method.
-  awk -v sec="$section" '
-    function emit() { while ((getline l < sec) > 0) print l; close(sec); done = 1 }
-    /^<!-- replicas_bench begin/ { emit(); skip = 1; next }
-    skip && /^<!-- replicas_bench end/ { skip = 0; next }
-    skip { next }
-    /^## How each figure is measured/ && !done { emit(); print "" }
-    { print }
-  ' "$splice" >"$splice.tmp" && mv "$splice.tmp" "$splice"
-  echo "spliced the section into $splice"
+  splice_section replicas_bench "$section" "$splice"
 fi

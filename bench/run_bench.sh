@@ -10,32 +10,16 @@
 # when a benchmark produced no number or a wrong Check answer; it writes no
 # document.
 set -euo pipefail
+# The helpers shared with mesh_bench.sh and replicas_bench.sh (next to this
+# script, in the runfiles too).
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-smoke=0
-bin=""
 out=""
-command_line="$0 $*"
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --smoke) smoke=1 ;;
-    --bin) bin="$2"; shift ;;
-    --out) out="$2"; shift ;;
-    *) echo "unknown argument $1" >&2; exit 2 ;;
-  esac
-  shift
-done
-if [ -z "$bin" ]; then
-  if [ -n "${TEST_SRCDIR:-}" ]; then
-    bin="$TEST_SRCDIR/${TEST_WORKSPACE:-deployment_api_tokens}"
-  else
-    bin="$(cd "$(dirname "$0")/.." && pwd)/bazel-bin"
-  fi
-fi
-for b in bench/loadgen bench/echo_server bench/naive_verifier bench/bench_loader \
+parse_args out "$@"
+need_binaries bench/loadgen bench/echo_server bench/naive_verifier bench/bench_loader \
   bench/sqlite_raw bench/decision_bench bench/fanout_bench services/token_service \
-  verifier/token_verifier; do
-  [ -x "$bin/$b" ] || { echo "missing binary $bin/$b (build //bench:all first)" >&2; exit 2; }
-done
+  verifier/token_verifier
 
 if [ "$smoke" = 1 ]; then
   work="${TEST_TMPDIR:-$(mktemp -d)}/bench"
@@ -55,74 +39,10 @@ else
   fanout_streams="1 1000 3000 10000"; fanout_changes=50; fanout_storm=3000
   export DECISION_BENCH_TOKENS=1000000
 fi
-rm -rf "$work"
-mkdir -p "$work"
-results="$work/results.txt"
-: >"$results"
+new_work
 
 # Pin servers and load generator to separate cores when there are at least two.
-ncpu=$(nproc)
-if [ "$ncpu" -ge 2 ] && command -v taskset >/dev/null; then
-  server_cpus="0-$((ncpu / 2 - 1))"
-  client_cpus="$((ncpu / 2))-$((ncpu - 1))"
-  server_prefix=(taskset -c "$server_cpus")
-  on_client() { taskset -c "$client_cpus" "$@"; }
-  pinning="servers on CPUs $server_cpus, load generator on CPUs $client_cpus (taskset)"
-else
-  server_prefix=()
-  on_client() { "$@"; }
-  pinning="not pinned (fewer than 2 CPUs or no taskset)"
-fi
-
-pids=()
-cleanup() {
-  for p in "${pids[@]:-}"; do
-    [ -n "$p" ] && kill "$p" 2>/dev/null || true
-  done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-
-log() { echo "== $*" >&2; }
-
-# start NAME CMD...: starts a server, waits for its `listening on` line(s);
-# sets ADDR (gRPC), HTTP_ADDR (if printed) and PID.
-start() {
-  local name="$1"; shift
-  local outf="$work/$name.out"
-  : >"$outf"
-  "$@" >"$outf" 2>"$work/$name.log" &
-  PID=$!
-  pids+=("$PID")
-  local want=1
-  case "$name" in verifier*) want=2 ;; esac
-  for _ in $(seq 1 3000); do
-    if [ "$(grep -c 'listening on' "$outf" || true)" -ge "$want" ]; then break; fi
-    if ! kill -0 "$PID" 2>/dev/null; then
-      echo "$name exited early:" >&2; tail -5 "$work/$name.log" >&2; exit 1
-    fi
-    sleep 0.01
-  done
-  ADDR=$(grep -m1 '^listening on ' "$outf" | awk '{print $3}')
-  HTTP_ADDR=$(grep -m1 '^http listening on ' "$outf" | awk '{print $4}' || true)
-  [ -n "$ADDR" ] || { echo "$name did not listen" >&2; exit 1; }
-}
-
-# Benchmark processes hold nothing worth a graceful shutdown.
-stop() {
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
-
-# field KEY LINE: the value of KEY=... in a RESULT line.
-field() { echo "$2" | grep -o "$1=[^ ]*" | head -1 | cut -d= -f2; }
-
-# median of the arguments.
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-
-calc() { awk "BEGIN { printf \"%.3g\", $* }"; }
-
-record() { echo "$1 $2" >>"$results"; }  # name value
+pin_cpus
 
 # loadgen ARGS...: runs the load generator pinned to the client CPUs; prints
 # its RESULT line; fails the benchmark on a wrong answer or failed calls.
@@ -185,15 +105,6 @@ paced() {
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
-# wait_ready HTTP_ADDR: polls /readyz until 200.
-wait_ready() {
-  for _ in $(seq 1 6000); do
-    if curl -fs "http://$1/readyz" >/dev/null 2>&1; then return 0; fi
-    sleep 0.01
-  done
-  echo "verifier never became ready" >&2; exit 1
-}
-
 now_ms() { date +%s%3N; }
 
 ##### The machine.
@@ -204,8 +115,7 @@ log "machine: $ncpu CPUs ($cpu_model), $mem_total, kernel $kernel; $pinning"
 
 ##### Data: one directory with big_tokens, one with small_tokens, one empty.
 log "loading $big_tokens and $small_tokens tokens (bench_loader, direct to SQLite)"
-mkdir -p "$work/big" "$work/small" "$work/empty" "$work/create"
-chmod 700 "$work/big" "$work/small" "$work/empty" "$work/create"
+new_dir "$work/big" "$work/small" "$work/empty" "$work/create"
 t0=$(now_ms)
 "$bin/bench/bench_loader" --data_dir="$work/big" --tokens="$big_tokens" \
   --check_tokens="$check_tokens" --list_tokens="$list_tokens" \
@@ -315,7 +225,7 @@ stop "$verifier_pid"
 # on the same addresses: the reconnect storm.
 fanout_stream_counts=""
 for n in $fanout_streams; do
-  mkdir -p "$work/fanout$n"; chmod 700 "$work/fanout$n"
+  new_dir "$work/fanout$n"
   start "service_fanout$n" "$bin/services/token_service" --listen=127.0.0.1:0 \
     --data-dir="$work/fanout$n" --http-listen=127.0.0.1:0
   fanout_addr=$ADDR; fanout_pid=$PID; fanout_http=$HTTP_ADDR
@@ -424,8 +334,6 @@ replicas_args=(--bin "$bin" --work "$work/replicas" --section "$work/replicas.md
 "$replicas_script" "${replicas_args[@]}"
 
 ##### The table.
-v() { awk -v k="$1" '$1 == k {print $2}' "$results"; }
-ok() { if awk "BEGIN { exit !($1) }"; then echo "met"; else echo "**missed**"; fi; }
 thr_ratio=$(calc "$(v verifier_max_qps) / $(v echo_max_qps)")
 p50_ratio=$(calc "$(v verifier_half_p50) / $(v echo_half_p50)")
 p99_ratio=$(calc "$(v verifier_half_p99) / $(v echo_half_p99)")
@@ -476,15 +384,11 @@ table=$(cat <<EOF
 $(fanout_rows)
 EOF
 )
-echo
-echo "$table"
-echo
+show_table "$table"
 
 if [ "$smoke" = 1 ]; then
   # Every figure must be a number.
-  while read -r k val; do
-    [[ "$val" =~ ^[0-9.e+-]+$ ]] || { echo "no number for $k: '$val'" >&2; exit 1; }
-  done <"$results"
+  check_numbers
   echo "bench smoke: every benchmark produced numbers and correct answers"
   exit 0
 fi
@@ -524,7 +428,7 @@ Written by \`make bench\` from the run below; do not edit by hand (rerun instead
 Every figure is measured next to its reference in the same run, so the ratios matter more
 than the absolute numbers: the machine is shared and noisy.
 
-* **Command**: \`make bench\` (\`$command_line\`), $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$(dirname "$out")/.." rev-parse --short HEAD 2>/dev/null || echo unknown).
+* **Command**: \`make bench\` (\`$command_line\`), $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(short_commit "$(dirname "$out")/..").
 * **Machine**: $ncpu CPUs ($cpu_model), $mem_total RAM, Linux $kernel.
 * **Pinning**: $pinning. TokenService is not pinned.
 * **Build**: \`bazel build //bench:all\` with the workspace's default \`--compilation_mode=opt\`.
