@@ -131,6 +131,7 @@ std::string VerifierCore::RenderMetrics() const {
       "# TYPE token_verifier_throttled_total counter\n"
       "token_verifier_throttled_total ",
       throttle_ == nullptr ? 0 : throttle_->throttled(), "\n");
+  if (extra_metrics_) text += extra_metrics_();
   return text;
 }
 

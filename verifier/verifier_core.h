@@ -7,6 +7,7 @@
 #ifndef VERIFIER_VERIFIER_CORE_H_
 #define VERIFIER_VERIFIER_CORE_H_
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -90,6 +91,11 @@ class VerifierCore {
 
   // The Prometheus text exposition of every metric.
   std::string RenderMetrics() const;
+  // Prometheus text of another part (the feed's TokenService targets) that
+  // RenderMetrics appends. Set before serving.
+  void SetExtraMetrics(std::function<std::string()> render) {
+    extra_metrics_ = std::move(render);
+  }
 
  private:
   const TokenCache* const cache_;
@@ -98,6 +104,7 @@ class VerifierCore {
   UsageReporter* const usage_;
   const Clock* const clock_;
   PeerThrottle* throttle_ = nullptr;
+  std::function<std::string()> extra_metrics_;
   const TrustedProxies* trusted_ = nullptr;
   int throttled_http_status_ = 401;
 };

@@ -4,7 +4,6 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 
 #include <string>
-#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -24,23 +23,6 @@ FeedClientOptions MakeFeedOptions(std::string key,
   options.deployment_id = verifier.deployment;
   options.wait_clock = verifier.feed_wait_clock;
   return options;
-}
-
-// The verifier's routes, with the feed's TokenService metrics added to
-// GET /metrics.
-HttpHandler WithTargetMetrics(HttpHandler routes,
-                              const TokenServiceTargets* targets) {
-  return [routes = std::move(routes), targets](const HttpRequest& request,
-                                               std::string_view peer) {
-    HttpResponse response = routes(request, peer);
-    std::string_view path(request.target().data(), request.target().size());
-    path = path.substr(0, path.find('?'));
-    if (path == "/metrics" &&
-        response.result() == boost::beast::http::status::ok) {
-      response.body() += targets->Render();
-    }
-    return response;
-  };
 }
 
 }  // namespace
@@ -114,11 +96,12 @@ absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::BuildAndStart(
     server->core_.SetThrottle(&server->throttle_, &server->trusted_proxies_);
   }
   server->core_.SetThrottledHttpStatus(options.throttled_http_status);
+  // Which replica the feed is on, and how often it moved.
+  const TokenServiceTargets* targets = server->targets_.get();
+  server->core_.SetExtraMetrics([targets] { return targets->Render(); });
 
   auto http = HttpServer::Start(
-      options.http_listen,
-      WithTargetMetrics(VerifierHttpHandler(&server->core_),
-                        server->targets_.get()),
+      options.http_listen, VerifierHttpHandler(&server->core_),
       HttpTlsFiles{options.tls.cert_file, options.tls.key_file});
   if (!http.ok()) return http.status();
   server->http_server_ = *std::move(http);
