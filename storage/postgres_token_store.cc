@@ -19,6 +19,7 @@
 #include "storage/postgres_group_commit.h"
 #include "storage/postgres_rows.h"
 #include "storage/postgres_status.h"
+#include "storage/store_rules.h"
 
 namespace tokens {
 namespace {
@@ -175,22 +176,6 @@ constexpr PgStatement kSelectSetting = {
 #undef PG_AUDIT_COLUMNS
 #undef PG_TOKEN_VALUES
 #undef PG_TOKEN_COLUMNS
-
-absl::Status CheckLimit(int32_t limit) {
-  if (limit <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("limit must be positive, got ", limit));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status TokenNotFound(const std::string& id) {
-  return absl::NotFoundError(absl::StrCat("token ", id, " not found"));
-}
-
-bool IsInfinite(absl::Time t) {
-  return t == absl::InfinitePast() || t == absl::InfiniteFuture();
-}
 
 // A password in a libpq message would be quoted: never show quoted parts.
 std::string RedactQuoted(const std::string& message) {

@@ -20,6 +20,7 @@
 #include "common/status_macros.h"
 #include "storage/sqlite_schema.h"
 #include "storage/sqlite_statement.h"
+#include "storage/store_rules.h"
 
 namespace tokens {
 namespace {
@@ -225,22 +226,6 @@ AuditEntry AuditFromRow(SqliteStatement& row) {
   entry.outcome = row.Text(6);
   entry.detail = row.Text(7);
   return entry;
-}
-
-absl::Status CheckLimit(int32_t limit) {
-  if (limit <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("limit must be positive, got ", limit));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status TokenNotFound(const std::string& id) {
-  return absl::NotFoundError(absl::StrCat("token ", id, " not found"));
-}
-
-bool IsInfinite(absl::Time t) {
-  return t == absl::InfinitePast() || t == absl::InfiniteFuture();
 }
 
 }  // namespace

@@ -17,14 +17,13 @@
 #include "common/token_value.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "storage/test_records.h"
 #include "storage/token_store.h"
 
 namespace tokens {
 namespace {
 
 using ::testing::SizeIs;
-
-const absl::Time kT0 = absl::FromUnixSeconds(1700000000);
 
 std::string TestPath(const std::string& name) {
   const char* dir = std::getenv("TEST_TMPDIR");
@@ -33,40 +32,6 @@ std::string TestPath(const std::string& name) {
   unlink((path + "-wal").c_str());
   unlink((path + "-shm").c_str());
   return path;
-}
-
-Digest DigestFor(const std::string& seed) {
-  return DigestOf(std::string("dpt_test_value_") + seed);
-}
-
-TokenRecord MakeToken(const std::string& id, const std::string& deployment,
-                      absl::Time create_time) {
-  TokenRecord token;
-  token.id = id;
-  token.deployment_id = deployment;
-  token.name = "name of " + id;
-  token.description = "description of " + id;
-  token.short_token = "dpt_Ab12...9xYz";
-  token.expiration_days = 30;
-  token.secret_digest = DigestFor(id);
-  token.create_time = create_time;
-  token.update_time = create_time;
-  token.expire_time = create_time + absl::Hours(24 * 30);
-  token.created_by = "admin";
-  token.updated_by = "admin";
-  return token;
-}
-
-AuditEntry MakeAudit(const std::string& action, const std::string& token_id,
-                     const std::string& deployment = "") {
-  AuditEntry entry;
-  entry.time = kT0;
-  entry.principal = "admin";
-  entry.action = action;
-  entry.token_id = token_id;
-  entry.deployment_id = deployment;
-  entry.outcome = "OK";
-  return entry;
 }
 
 // A second, raw connection for looking at (or tampering with) the file behind

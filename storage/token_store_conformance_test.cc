@@ -29,6 +29,7 @@
 #include "storage/cluster_state.h"
 #include "storage/postgres_token_store.h"
 #include "storage/sqlite_token_store.h"
+#include "storage/test_records.h"
 #include "storage/token_store.h"
 #include "tests/testing/postgres_server.h"
 
@@ -41,42 +42,6 @@ using ::testing::IsEmpty;
 using ::testing::Not;
 using ::testing::SizeIs;
 using ::tokens::testing::PostgresServer;
-
-const absl::Time kT0 = absl::FromUnixSeconds(1700000000);
-
-Digest DigestFor(const std::string& seed) {
-  return DigestOf(std::string("dpt_test_value_") + seed);
-}
-
-TokenRecord MakeToken(const std::string& id, const std::string& deployment,
-                      absl::Time create_time) {
-  TokenRecord token;
-  token.id = id;
-  token.deployment_id = deployment;
-  token.name = "name of " + id;
-  token.description = "description of " + id;
-  token.short_token = "dpt_Ab12...9xYz";
-  token.expiration_days = 30;
-  token.secret_digest = DigestFor(id);
-  token.create_time = create_time;
-  token.update_time = create_time;
-  token.expire_time = create_time + absl::Hours(24 * 30);
-  token.created_by = "admin";
-  token.updated_by = "admin";
-  return token;
-}
-
-AuditEntry MakeAudit(const std::string& action, const std::string& token_id,
-                     const std::string& deployment = "") {
-  AuditEntry entry;
-  entry.time = kT0;
-  entry.principal = "admin";
-  entry.action = action;
-  entry.token_id = token_id;
-  entry.deployment_id = deployment;
-  entry.outcome = "OK";
-  return entry;
-}
 
 void ExpectSameToken(const TokenRecord& got, const TokenRecord& want) {
   EXPECT_EQ(got.id, want.id);

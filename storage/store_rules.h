@@ -1,0 +1,34 @@
+// Rules every TokenStore implementation applies the same way: the limit check
+// of List/ListAudit/ReadChanges, the NotFound of an unknown id, and which
+// times are the "never" values (storage/token_store.h).
+#ifndef STORAGE_STORE_RULES_H_
+#define STORAGE_STORE_RULES_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+
+namespace tokens {
+
+inline absl::Status CheckLimit(int32_t limit) {
+  if (limit <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit must be positive, got ", limit));
+  }
+  return absl::OkStatus();
+}
+
+inline absl::Status TokenNotFound(const std::string& id) {
+  return absl::NotFoundError(absl::StrCat("token ", id, " not found"));
+}
+
+inline bool IsInfinite(absl::Time t) {
+  return t == absl::InfinitePast() || t == absl::InfiniteFuture();
+}
+
+}  // namespace tokens
+
+#endif  // STORAGE_STORE_RULES_H_
