@@ -9,11 +9,26 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "common/token_value.h"
 
 namespace tokens {
+
+// A token value that no longer verifies, because it was rotated away or its
+// token was deleted. Stores and verifiers remember these for a retention
+// period so that a verifier can answer REVOKED_TOKEN (and report the reuse)
+// instead of UNKNOWN_TOKEN. Never a value, only its digest.
+struct RevokedValue {
+  Digest digest{};
+  std::string token_id;
+  std::string deployment_id;
+  // When it stopped verifying: the rotation or deletion, or the end of a
+  // rotation's grace period (which may still be in the future: until then the
+  // value is a token's previous_digest and verifies).
+  absl::Time revoke_time = absl::InfinitePast();
+};
 
 struct TokenChange {
   enum class Type { kUpsert, kDelete };
@@ -29,6 +44,9 @@ struct TokenChange {
   // it stops verifying.
   std::optional<Digest> previous_digest;
   absl::Time previous_valid_until = absl::InfinitePast();
+  // The values this change revoked: a rotation's replaced value (and a
+  // previous value it dropped), or every value of a deleted token.
+  std::vector<RevokedValue> revoked;
 };
 
 }  // namespace tokens

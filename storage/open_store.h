@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "storage/cluster_state.h"
 #include "storage/token_store.h"
 
@@ -27,6 +28,10 @@ struct StoreOptions {
   // Change-log entries kept for verifiers to resume from. On PostgreSQL the
   // first replica's value is stored and every replica uses that one.
   int64_t change_retention = 100000;
+  // How long revoked values are remembered after their revoke_time (>= 0).
+  absl::Duration revoked_retention = absl::Hours(24 * 30);
+  // Queue notified audit events in the outbox (TokenService --notify-url).
+  bool notification_outbox = false;
 };
 
 struct OpenedStore {

@@ -29,6 +29,22 @@ inline bool IsInfinite(absl::Time t) {
   return t == absl::InfinitePast() || t == absl::InfiniteFuture();
 }
 
+// Audit actions.
+inline constexpr char kActionCreate[] = "token.create";
+inline constexpr char kActionUpdate[] = "token.update";
+inline constexpr char kActionDelete[] = "token.delete";
+inline constexpr char kActionRotate[] = "token.rotate";
+inline constexpr char kActionExpiring[] = "token.expiring";
+inline constexpr char kActionExpired[] = "token.expired";
+inline constexpr char kActionReuseDetected[] = "token.reuse_detected";
+
+// The audit actions the notification outbox queues (when its outcome is OK).
+inline bool IsNotifiedAction(const std::string& action) {
+  return action == kActionCreate || action == kActionRotate ||
+         action == kActionDelete || action == kActionExpiring ||
+         action == kActionExpired || action == kActionReuseDetected;
+}
+
 }  // namespace tokens
 
 #endif  // STORAGE_STORE_RULES_H_

@@ -16,6 +16,10 @@
 // postgres_token_store.h). storage/postgres_token_store_test.cc proves it with
 // concurrent writers on several stores and a reader that never misses one.
 //
+// REVOKED VALUES. Rotate and Delete remember the values they revoke, for the
+// store's revoked_retention after revoke_time (pruned by later writes), so
+// that snapshots carry them to verifiers that start later.
+//
 // Thread-safe: any method may be called from any thread. Every mutating method
 // commits the token row, its change-log row and its audit row in one
 // transaction, or nothing.
@@ -64,6 +68,13 @@ struct TokenRecord {
   absl::Time expire_time = absl::InfiniteFuture();
   absl::Time last_rotate_time = absl::InfinitePast();
   absl::Time last_used_time = absl::InfinitePast();
+  // Who made the most recent use (with last_used_time): the verifier's
+  // --name and the end client's address as its throttle saw it. Empty when
+  // unknown.
+  std::string last_used_verifier;
+  std::string last_used_client;
+  // The most recent use of one of its revoked values (InfinitePast = none).
+  absl::Time last_reuse_time = absl::InfinitePast();
   std::string created_by;
   std::string updated_by;
 };
@@ -73,7 +84,9 @@ struct AuditEntry {
   int64_t id = 0;  // Assigned by the store.
   absl::Time time;
   std::string principal;
-  std::string action;  // token.create, token.update, token.delete, token.rotate
+  // token.create, token.update, token.delete, token.rotate, token.expiring,
+  // token.expired, token.reuse_detected (store_rules.h names them).
+  std::string action;
   std::string token_id;
   std::string deployment_id;
   std::string outcome;  // OK or a status code name
@@ -94,24 +107,46 @@ struct ChangeBatch {
   int64_t up_to_revision = 0;
 };
 
-// Every live token (as kUpsert changes) at one revision, read in one
-// transaction.
+// Every live token (as kUpsert changes, their `revoked` empty) and every
+// retained revoked value, at one revision, read in one transaction.
 struct Snapshot {
   int64_t revision = 0;
   std::vector<TokenChange> tokens;
+  std::vector<RevokedValue> revoked;
 };
 
-// A page of ListTokens. The cursor is the (create_time, id) of the last row
-// returned.
+// A page of ListTokens.
 struct TokenPage {
   std::vector<TokenRecord> tokens;
-  int32_t total_size = 0;  // Tokens of the Deployment, all pages.
+  int32_t total_size = 0;  // Matching tokens, all pages.
   bool more = false;       // Another page follows.
 };
 
+// How List orders tokens: always ascending by the key, then by id.
+//   kCreateTime    create_time.
+//   kExpireTime    expire_time; tokens that never expire come last.
+//   kName          name (byte order).
+//   kLastUsedTime  last_used_time; tokens never used come first.
+enum class TokenOrder { kCreateTime, kExpireTime, kName, kLastUsedTime };
+
+// The sort key and id of the last row of the previous page. `time` is the key
+// of the time orders (InfiniteFuture for a token that never expires,
+// InfinitePast for one never used), `name` the key of kName.
 struct ListCursor {
-  absl::Time create_time = absl::InfinitePast();
+  absl::Time time = absl::InfinitePast();
+  std::string name;
   std::string id;  // Empty: start from the beginning.
+};
+
+struct ListQuery {
+  std::string deployment_id;
+  TokenOrder order = TokenOrder::kCreateTime;
+  // Only tokens with expire_time < expire_before (never-expiring tokens never
+  // match); InfiniteFuture = no filter.
+  absl::Time expire_before = absl::InfiniteFuture();
+  // Rows strictly after this cursor in `order`.
+  ListCursor after;
+  int32_t limit = 100;
 };
 
 // What a rotation changes.
@@ -136,6 +171,42 @@ struct TokenUpdate {
 struct TokenUsageRecord {
   std::string token_id;
   absl::Time last_used_time;
+  // Who used it (TokenRecord::last_used_verifier/_client); stored together
+  // with last_used_time, only when that moves forward.
+  std::string verifier_name;
+  std::string client_address;
+};
+
+// A verifier saw a revoked value presented `count` times, the last at `time`.
+struct ReuseSighting {
+  std::string token_id;
+  absl::Time time;
+  std::string verifier_name;
+  std::string client_address;
+  int32_t count = 1;
+};
+
+// What RecordReuse found.
+struct ReuseOutcome {
+  std::string deployment_id;
+  // The token still exists (its current value verifies): what
+  // `--on-reuse revoke` deletes.
+  bool token_exists = false;
+};
+
+// One expiry warning recorded by RecordExpiryNotices.
+struct ExpiryNotice {
+  std::string token_id;
+  std::string deployment_id;
+  // The threshold crossed: 30, 7, 1 (token.expiring) or 0 (token.expired).
+  int32_t days = 0;
+  absl::Time expire_time;
+};
+
+// A notification waiting for delivery: the audit row it reports.
+struct PendingNotification {
+  AuditEntry event;
+  int32_t attempts = 0;  // Failed deliveries so far.
 };
 
 class TokenStore {
@@ -149,11 +220,9 @@ class TokenStore {
 
   virtual absl::StatusOr<TokenRecord> Get(const std::string& id) = 0;
 
-  // Tokens of one Deployment ordered by (create_time, id), strictly after
-  // `after`.
-  virtual absl::StatusOr<TokenPage> List(const std::string& deployment_id,
-                                         const ListCursor& after,
-                                         int32_t limit) = 0;
+  // Tokens of query.deployment_id matching query.expire_before, in
+  // query.order, strictly after query.after, at most query.limit.
+  virtual absl::StatusOr<TokenPage> List(const ListQuery& query) = 0;
 
   // Applies `update` (bumping update_time/updated_by), logs a change and
   // `audit`.
@@ -164,13 +233,17 @@ class TokenStore {
   // Replaces the digest (keeping the old one until previous_valid_until when
   // set), renews expire_time, sets last_rotate_time/update_time/updated_by;
   // logs a change and `audit`. Fails with AlreadyExists if the new digest is
-  // taken.
+  // taken. The replaced value (and a previous value it drops) is remembered as
+  // a RevokedValue, revoked at previous_valid_until or now, and listed in the
+  // change's `revoked`; the token's expiry notices are cleared.
   virtual absl::StatusOr<TokenRecord> Rotate(const std::string& id,
                                              const Rotation& rotation,
                                              const AuditEntry& audit) = 0;
 
   // Removes the token; logs a delete change and `audit` (whose deployment_id
-  // the store fills from the row). Returns the revision.
+  // the store fills from the row). Returns the revision. Every value of the
+  // token is remembered as a RevokedValue (revoked now, or at the end of a
+  // grace period that ends sooner) and listed in the change's `revoked`.
   virtual absl::StatusOr<int64_t> Delete(const std::string& id,
                                          const AuditEntry& audit) = 0;
 
@@ -196,10 +269,50 @@ class TokenStore {
   // The latest revision (0 for an empty store).
   virtual absl::StatusOr<int64_t> CurrentRevision() = 0;
 
-  // Moves last_used_time forward (never back) for each known id; unknown ids
-  // are ignored. Creates no revision.
+  // Moves last_used_time forward (never back) for each known id, with
+  // last_used_verifier/_client; unknown ids are ignored. Creates no revision.
   virtual absl::Status RecordUsage(
       const std::vector<TokenUsageRecord>& usages) = 0;
+
+  // Records the sighting of one of token_id's revoked values: moves the
+  // token's last_reuse_time forward when the token still exists, and appends
+  // `audit` (token.reuse_detected) with its deployment_id filled from the
+  // token or the revoked value. NotFound (nothing recorded) when the store
+  // holds neither the token nor a revoked value of it. Creates no revision.
+  virtual absl::StatusOr<ReuseOutcome> RecordReuse(
+      const ReuseSighting& sighting, const AuditEntry& audit) = 0;
+
+  // The expiry sweep. `thresholds_days` is descending and ends with 0 (for
+  // example 30, 7, 1, 0). For each token with a finite expire_time, T is the
+  // smallest threshold with expire_time <= now + T days; when the token has no
+  // notice of a threshold <= T yet, records notice T and an audit row
+  // (token.expiring, or token.expired for T == 0, principal `principal`, the
+  // days and expire time in `detail`), all in one transaction. So each token
+  // gets each notice at most once, however many processes sweep at once, and
+  // a token created 5 days before it expires gets 7, 1 and 0 but never 30.
+  // Rotate clears a token's notices (its new expiry starts over); Delete
+  // removes them. Returns the notices recorded by this call.
+  virtual absl::StatusOr<std::vector<ExpiryNotice>> RecordExpiryNotices(
+      absl::Time now, const std::vector<int32_t>& thresholds_days,
+      const std::string& principal) = 0;
+
+  // How many tokens (of every Deployment) have expire_time < `before`.
+  virtual absl::StatusOr<int64_t> CountTokensExpiringBefore(
+      absl::Time before) = 0;
+
+  // The notification outbox. When the store was opened with the outbox on,
+  // every audit row whose action store_rules.h IsNotifiedAction() and whose
+  // outcome is OK is queued in the transaction that writes it, and stays
+  // until CompleteNotification. ClaimNotifications returns up to `limit` rows
+  // due at `now`, oldest first, and moves each one's next attempt to
+  // now + lease, so that another replica's notifier skips it meanwhile.
+  virtual absl::StatusOr<std::vector<PendingNotification>> ClaimNotifications(
+      absl::Time now, absl::Duration lease, int32_t limit) = 0;
+  // Delivered: removes it (unknown ids are ignored).
+  virtual absl::Status CompleteNotification(int64_t audit_id) = 0;
+  // Failed: counts the attempt and makes it due again at `next_attempt`.
+  virtual absl::Status RetryNotification(int64_t audit_id,
+                                         absl::Time next_attempt) = 0;
 
   // Calls `wake` (on a thread of the store's) whenever another process may
   // have committed a change through the same database, so this process's feed
