@@ -5,10 +5,38 @@
 
 namespace tokens {
 
+void ToProto(const RevokedValue& value, v1::RevokedValue* out) {
+  out->set_digest(DigestToBytes(value.digest));
+  out->set_token_id(value.token_id);
+  out->set_deployment_id(value.deployment_id);
+  if (value.revoke_time != absl::InfinitePast() &&
+      value.revoke_time != absl::InfiniteFuture()) {
+    TimeToProto(value.revoke_time, out->mutable_revoke_time());
+  }
+}
+
+bool RevokedValueFromProto(const v1::RevokedValue& value, RevokedValue* out) {
+  Digest digest;
+  if (!DigestFromBytes(value.digest(), &digest)) {
+    JsonLog("sync.bad_digest", "warn").Str("token_id", value.token_id());
+    return false;
+  }
+  out->digest = digest;
+  out->token_id = value.token_id();
+  out->deployment_id = value.deployment_id();
+  out->revoke_time = value.has_revoke_time()
+                         ? TimeFromProto(value.revoke_time())
+                         : absl::InfinitePast();
+  return true;
+}
+
 void ToProto(const TokenChange& change, v1::TokenChange* out) {
   out->set_revision(change.revision);
   out->set_token_id(change.token_id);
   out->set_deployment_id(change.deployment_id);
+  for (const RevokedValue& value : change.revoked) {
+    ToProto(value, out->add_revoked());
+  }
   if (change.type == TokenChange::Type::kDelete) {
     out->set_type(v1::TokenChange::DELETE);
     return;
@@ -33,6 +61,12 @@ TokenChange TokenChangeFromProto(const v1::TokenChange& change) {
   out.type = change.type() == v1::TokenChange::UPSERT
                  ? TokenChange::Type::kUpsert
                  : TokenChange::Type::kDelete;
+  for (const v1::RevokedValue& value : change.revoked()) {
+    RevokedValue revoked;
+    if (RevokedValueFromProto(value, &revoked)) {
+      out.revoked.push_back(std::move(revoked));
+    }
+  }
   if (out.type == TokenChange::Type::kDelete) return out;
 
   if (!DigestFromBytes(change.secret_digest(), &out.digest)) {

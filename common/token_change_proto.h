@@ -10,11 +10,20 @@
 
 namespace tokens {
 
-// Infinite times stay unset; a delete carries no digests.
+// Infinite times stay unset; a delete carries no digests of its own (only its
+// revoked values).
 void ToProto(const TokenChange& change, v1::TokenChange* out);
+
+void ToProto(const RevokedValue& value, v1::RevokedValue* out);
+
+// False (and `out` untouched) when the digest is damaged: the entry is
+// dropped and logged, which only costs a REVOKED_TOKEN turning into
+// UNKNOWN_TOKEN. An unset revoke_time means "revoked long ago".
+bool RevokedValueFromProto(const v1::RevokedValue& value, RevokedValue* out);
 
 // A damaged current digest becomes a delete (fail closed: the value stops
 // verifying) and is logged; a previous digest without an end is already over.
+// Revoked values are decoded with RevokedValueFromProto.
 TokenChange TokenChangeFromProto(const v1::TokenChange& change);
 
 }  // namespace tokens
