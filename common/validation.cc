@@ -147,4 +147,25 @@ absl::Status ValidateTokenId(const std::string& id) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateUsageLabel(const std::string& field,
+                                const std::string& value, int max_chars) {
+  if (value.size() > static_cast<size_t>(max_chars)) {
+    return Invalid(field,
+                   absl::StrCat("must be at most ", max_chars, " characters"));
+  }
+  for (char c : value) {
+    if (c <= 0x20 || c >= 0x7F) {
+      return Invalid(field, "must be printable ASCII without spaces");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateExpireBefore(int64_t unix_seconds) {
+  if (unix_seconds < 0) {
+    return Invalid("expire_before", "must not be before 1970-01-01T00:00:00Z");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace tokens

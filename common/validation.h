@@ -39,6 +39,15 @@ absl::Status ValidateGracePeriodSeconds(int64_t seconds);
 // Non-empty, at most 64 printable ASCII characters. (Unknown well-shaped ids
 // are NotFound.)
 absl::Status ValidateTokenId(const std::string& id);
+// Where a token was used, as a verifier reports it (ReportUsageRequest): at
+// most `max_chars` printable ASCII characters, no spaces; may be empty.
+// `field` names the field in the message.
+inline constexpr int kMaxVerifierNameChars = 253;
+inline constexpr int kMaxClientAddressChars = 64;
+absl::Status ValidateUsageLabel(const std::string& field,
+                                const std::string& value, int max_chars);
+// A ListTokens expire_before: not before 1970-01-01 (Unix seconds >= 0).
+absl::Status ValidateExpireBefore(int64_t unix_seconds);
 
 }  // namespace tokens
 

@@ -90,5 +90,22 @@ TEST(ValidationTest, TokenIdRequiredAndPrintable) {
   EXPECT_TRUE(ValidateTokenId("tok_abc").ok());
 }
 
+TEST(ValidationTest, UsageLabelsArePrintableAndBounded) {
+  EXPECT_TRUE(ValidateUsageLabel("verifier_name", "", 253).ok());
+  EXPECT_TRUE(ValidateUsageLabel("verifier_name", "pod-7.ns", 253).ok());
+  EXPECT_TRUE(ValidateUsageLabel("client_address", "[2001:db8::1]", 64).ok());
+  ExpectInvalid(ValidateUsageLabel("verifier_name", std::string(254, 'a'), 253),
+                "verifier_name");
+  ExpectInvalid(ValidateUsageLabel("client_address", "10.0.0.1 x", 64),
+                "client_address");
+  ExpectInvalid(ValidateUsageLabel("client_address", "a\nb", 64),
+                "client_address");
+}
+
+TEST(ValidationTest, ExpireBeforeNotBefore1970) {
+  EXPECT_TRUE(ValidateExpireBefore(0).ok());
+  ExpectInvalid(ValidateExpireBefore(-1), "expire_before");
+}
+
 }  // namespace
 }  // namespace tokens

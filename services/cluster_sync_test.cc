@@ -121,10 +121,11 @@ TEST(ClusterSyncTest, FirstReplicaCreatesKeysLaterOnesShareThem) {
 
   // A page token made by one replica decodes on the other.
   ListCursor cursor;
-  cursor.create_time = absl::FromUnixSeconds(1700000000);
+  cursor.time = absl::FromUnixSeconds(1700000000);
   cursor.id = "tok_1";
+  const TokenListing listing{"dep-1"};
   auto decoded = b.pages.DecodeTokenPage(
-      a.pages.EncodeTokenPage("dep-1", cursor), "dep-1");
+      a.pages.EncodeTokenPage(listing, cursor), listing);
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   EXPECT_EQ(decoded->id, "tok_1");
 }

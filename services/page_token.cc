@@ -54,28 +54,63 @@ absl::Status NotThisListing() {
       "page_token: does not belong to this listing");
 }
 
+// A time as a page token holds it: Unix microseconds, or "past"/"future" for
+// the infinite ones.
+std::string TimeField(absl::Time t) {
+  if (t == absl::InfinitePast()) return "past";
+  if (t == absl::InfiniteFuture()) return "future";
+  return absl::StrCat(absl::ToUnixMicros(t));
+}
+
+bool ParseTimeField(absl::string_view field, absl::Time* out) {
+  if (field == "past") {
+    *out = absl::InfinitePast();
+    return true;
+  }
+  if (field == "future") {
+    *out = absl::InfiniteFuture();
+    return true;
+  }
+  int64_t micros = 0;
+  if (!absl::SimpleAtoi(field, &micros)) return false;
+  *out = absl::FromUnixMicros(micros);
+  return true;
+}
+
+// The listing's part of a token page payload.
+std::string ListingFields(const TokenListing& listing) {
+  return absl::StrCat(listing.deployment_id, "|",
+                      static_cast<int>(listing.order), "|",
+                      TimeField(listing.expire_before));
+}
+
 }  // namespace
 
-// Payloads: "tokens|<deployment>|<create_time micros>|<id>" and
-// "audit|<deployment>|<before_id>". Deployment ids hold no '|'.
-std::string PageTokenCodec::EncodeTokenPage(const std::string& deployment_id,
+// Payloads: "tokens|<deployment>|<order>|<expire_before>|<key time>|<key
+// name, base64url>|<id>" and "audit|<deployment>|<before_id>". Deployment
+// and token ids hold no '|'; a name may, hence its encoding.
+std::string PageTokenCodec::EncodeTokenPage(const TokenListing& listing,
                                             const ListCursor& after) const {
-  return Encode(absl::StrCat("tokens|", deployment_id, "|",
-                             absl::ToUnixMicros(after.create_time), "|",
-                             after.id));
+  return Encode(absl::StrCat(
+      "tokens|", ListingFields(listing), "|", TimeField(after.time), "|",
+      absl::WebSafeBase64Escape(after.name), "|", after.id));
 }
 
 absl::StatusOr<ListCursor> PageTokenCodec::DecodeTokenPage(
-    const std::string& token, const std::string& deployment_id) const {
+    const std::string& token, const TokenListing& listing) const {
   absl::StatusOr<std::string> payload = Decode(token);
   if (!payload.ok()) return payload.status();
   std::vector<std::string> parts = absl::StrSplit(*payload, '|');
-  int64_t micros = 0;
-  if (parts.size() != 4 || parts[0] != "tokens" || parts[1] != deployment_id ||
-      !absl::SimpleAtoi(parts[2], &micros)) {
+  ListCursor cursor;
+  if (parts.size() != 7 || parts[0] != "tokens" ||
+      absl::StrCat(parts[1], "|", parts[2], "|", parts[3]) !=
+          ListingFields(listing) ||
+      !ParseTimeField(parts[4], &cursor.time) ||
+      !absl::WebSafeBase64Unescape(parts[5], &cursor.name)) {
     return NotThisListing();
   }
-  return ListCursor{absl::FromUnixMicros(micros), parts[3]};
+  cursor.id = parts[6];
+  return cursor;
 }
 
 std::string PageTokenCodec::EncodeAuditPage(const std::string& deployment_id,

@@ -16,6 +16,14 @@
 
 namespace tokens {
 
+// What a ListTokens page token was made for: it continues only the same
+// listing (Deployment, order and filter).
+struct TokenListing {
+  std::string deployment_id;
+  TokenOrder order = TokenOrder::kCreateTime;
+  absl::Time expire_before = absl::InfiniteFuture();
+};
+
 class PageTokenCodec {
  public:
   // `key` should be at least 32 random bytes, kept across restarts so that page
@@ -28,13 +36,14 @@ class PageTokenCodec {
     key_ = std::move(key);
   }
 
-  // ListTokens of `deployment_id`, continuing after `after`.
-  std::string EncodeTokenPage(const std::string& deployment_id,
+  // ListTokens of `listing`, continuing after `after`.
+  std::string EncodeTokenPage(const TokenListing& listing,
                               const ListCursor& after) const;
   // InvalidArgument naming page_token when the token is not one of ours or
-  // was made for another listing (another Deployment, the audit log).
-  absl::StatusOr<ListCursor> DecodeTokenPage(
-      const std::string& token, const std::string& deployment_id) const;
+  // was made for another listing (another Deployment, order or
+  // expire_before, the audit log).
+  absl::StatusOr<ListCursor> DecodeTokenPage(const std::string& token,
+                                             const TokenListing& listing) const;
 
   // ListAuditEvents of `deployment_id`, continuing below audit id
   // `before_id`.

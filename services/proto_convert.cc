@@ -24,6 +24,13 @@ void ToProto(const TokenRecord& record, v1::Token* out) {
   }
   out->set_created_by(record.created_by);
   out->set_updated_by(record.updated_by);
+  if (!record.last_used_verifier.empty() || !record.last_used_client.empty()) {
+    out->mutable_last_used_by()->set_verifier(record.last_used_verifier);
+    out->mutable_last_used_by()->set_client_address(record.last_used_client);
+  }
+  if (record.last_reuse_time != absl::InfinitePast()) {
+    TimeToProto(record.last_reuse_time, out->mutable_last_reuse_time());
+  }
 }
 
 void ToProto(const AuditEntry& entry, v1::AuditEvent* out) {

@@ -7,6 +7,7 @@
 #include "common/json_log.h"
 #include "common/token_value.h"
 #include "common/validation.h"
+#include "storage/store_rules.h"
 
 namespace tokens {
 namespace {
@@ -30,6 +31,40 @@ absl::Status RecordIfRejected(TokenManager* manager, const absl::Status& status,
     manager->AuditRefusal(caller.name, action, token_id, deployment_id, status);
   }
   return status;
+}
+
+// The order_by names of ListTokensRequest.
+absl::StatusOr<TokenOrder> ParseTokenOrder(const std::string& order_by) {
+  if (order_by.empty() || order_by == "create_time") {
+    return TokenOrder::kCreateTime;
+  }
+  if (order_by == "expire_time") return TokenOrder::kExpireTime;
+  if (order_by == "name") return TokenOrder::kName;
+  if (order_by == "last_used_time") return TokenOrder::kLastUsedTime;
+  return absl::InvalidArgumentError(
+      "order_by: must be one of create_time, expire_time, name, "
+      "last_used_time");
+}
+
+// The cursor after `token` in `order`.
+ListCursor CursorAfter(const TokenRecord& token, TokenOrder order) {
+  ListCursor cursor;
+  cursor.id = token.id;
+  switch (order) {
+    case TokenOrder::kCreateTime:
+      cursor.time = token.create_time;
+      break;
+    case TokenOrder::kExpireTime:
+      cursor.time = token.expire_time;
+      break;
+    case TokenOrder::kName:
+      cursor.name = token.name;
+      break;
+    case TokenOrder::kLastUsedTime:
+      cursor.time = token.last_used_time;
+      break;
+  }
+  return cursor;
 }
 
 }  // namespace
@@ -57,6 +92,14 @@ AuditEntry TokenManager::Audit(const std::string& principal,
   return entry;
 }
 
+void TokenManager::AuditWritten() const {
+  if (options_.audit_written) options_.audit_written();
+}
+
+TokenManagerStats TokenManager::stats() const {
+  return {reuse_detected_total_.load(), reuse_revoked_total_.load()};
+}
+
 void TokenManager::AuditRefusal(const std::string& principal,
                                 const std::string& action,
                                 const std::string& token_id,
@@ -81,7 +124,9 @@ void TokenManager::AuditRefusal(const std::string& principal,
     JsonLog("audit.write_failed", "error")
         .Str("action", action)
         .Str("error", std::string(s.message()));
+    return;
   }
+  AuditWritten();
 }
 
 absl::StatusOr<IssuedToken> TokenManager::Create(
@@ -125,6 +170,7 @@ absl::StatusOr<IssuedToken> TokenManager::Create(
                             record.id, record.deployment_id);
   }
   feed_->Notify();
+  AuditWritten();
   return IssuedToken{std::move(record), *std::move(secret)};
 }
 
@@ -133,31 +179,38 @@ absl::StatusOr<TokenRecord> TokenManager::Get(const std::string& id) {
   return store_->Get(id);
 }
 
-absl::StatusOr<TokenList> TokenManager::List(const std::string& deployment_id,
-                                             int64_t page_size,
-                                             const std::string& page_token) {
-  absl::Status valid = ValidateDeploymentId(deployment_id);
-  if (valid.ok()) valid = ValidatePageSize(page_size);
-  if (!valid.ok()) return valid;
-  if (page_size == 0) page_size = kDefaultPageSize;
-
-  ListCursor cursor;
-  if (!page_token.empty()) {
-    absl::StatusOr<ListCursor> decoded =
-        pages_->DecodeTokenPage(page_token, deployment_id);
-    if (!decoded.ok()) return decoded.status();
-    cursor = *std::move(decoded);
+absl::StatusOr<TokenList> TokenManager::List(const ListTokensParams& params) {
+  absl::Status valid = ValidateDeploymentId(params.deployment_id);
+  if (valid.ok()) valid = ValidatePageSize(params.page_size);
+  absl::StatusOr<TokenOrder> order = ParseTokenOrder(params.order_by);
+  if (valid.ok()) valid = order.status();
+  if (valid.ok() && params.expire_before) {
+    valid = ValidateExpireBefore(absl::ToUnixSeconds(*params.expire_before));
   }
-  auto page =
-      store_->List(deployment_id, cursor, static_cast<int32_t>(page_size));
+  if (!valid.ok()) return valid;
+
+  ListQuery query;
+  query.deployment_id = params.deployment_id;
+  query.order = *order;
+  query.expire_before = params.expire_before.value_or(absl::InfiniteFuture());
+  query.limit = static_cast<int32_t>(params.page_size == 0 ? kDefaultPageSize
+                                                           : params.page_size);
+  const TokenListing listing{query.deployment_id, query.order,
+                             query.expire_before};
+  if (!params.page_token.empty()) {
+    absl::StatusOr<ListCursor> decoded =
+        pages_->DecodeTokenPage(params.page_token, listing);
+    if (!decoded.ok()) return decoded.status();
+    query.after = *std::move(decoded);
+  }
+  auto page = store_->List(query);
   if (!page.ok()) return page.status();
 
   TokenList list;
   list.total_size = page->total_size;
   if (page->more && !page->tokens.empty()) {
-    const TokenRecord& last = page->tokens.back();
     list.next_page_token = pages_->EncodeTokenPage(
-        deployment_id, ListCursor{last.create_time, last.id});
+        listing, CursorAfter(page->tokens.back(), query.order));
   }
   list.tokens = std::move(page->tokens);
   return list;
@@ -214,6 +267,7 @@ absl::StatusOr<TokenRecord> TokenManager::Update(
                             current->deployment_id);
   }
   feed_->Notify();
+  AuditWritten();
   return updated;
 }
 
@@ -228,6 +282,7 @@ absl::Status TokenManager::Delete(const Principal& caller,
     return RecordIfRejected(this, status, caller, "token.delete", id, "");
   }
   feed_->Notify();
+  AuditWritten();
   return absl::OkStatus();
 }
 
@@ -267,6 +322,7 @@ absl::StatusOr<IssuedToken> TokenManager::Rotate(const Principal& caller,
                             current->deployment_id);
   }
   feed_->Notify();
+  AuditWritten();
   return IssuedToken{*std::move(rotated), *std::move(secret)};
 }
 
@@ -299,24 +355,89 @@ absl::StatusOr<AuditList> TokenManager::ListAudit(
   return list;
 }
 
-absl::Status TokenManager::ReportUsage(
-    const std::vector<TokenUsageRecord>& usages) {
-  if (usages.size() > 10000) {
+absl::Status TokenManager::ReportUsage(const Principal& caller,
+                                       UsageReport report) {
+  constexpr size_t kMaxEntries = 10000;
+  if (report.usages.size() > kMaxEntries) {
     return absl::InvalidArgumentError("usages: at most 10000 entries");
   }
+  if (report.sightings.size() > kMaxEntries) {
+    return absl::InvalidArgumentError("reuse_sightings: at most 10000 entries");
+  }
+  absl::Status valid = ValidateUsageLabel("verifier_name", report.verifier_name,
+                                          kMaxVerifierNameChars);
   const absl::Time now = clock_->Now();
-  std::vector<TokenUsageRecord> clamped;
-  clamped.reserve(usages.size());
-  for (const TokenUsageRecord& usage : usages) {
-    if (absl::Status valid = ValidateTokenId(usage.token_id); !valid.ok()) {
-      return absl::InvalidArgumentError(
+  for (TokenUsageRecord& usage : report.usages) {
+    if (!valid.ok()) break;
+    valid = ValidateTokenId(usage.token_id);
+    if (!valid.ok()) {
+      valid = absl::InvalidArgumentError(
           absl::StrCat("usages.token_id: ", valid.message()));
+      break;
     }
+    valid = ValidateUsageLabel("usages.client_address", usage.client_address,
+                               kMaxClientAddressChars);
     // A verifier's clock running ahead must not put last_used_time in the
     // future.
-    clamped.push_back({usage.token_id, std::min(usage.last_used_time, now)});
+    usage.last_used_time = std::min(usage.last_used_time, now);
+    usage.verifier_name = report.verifier_name;
   }
-  return store_->RecordUsage(clamped);
+  for (ReuseSighting& sighting : report.sightings) {
+    if (!valid.ok()) break;
+    valid = ValidateTokenId(sighting.token_id);
+    if (!valid.ok()) {
+      valid = absl::InvalidArgumentError(
+          absl::StrCat("reuse_sightings.token_id: ", valid.message()));
+      break;
+    }
+    valid = ValidateUsageLabel("reuse_sightings.client_address",
+                               sighting.client_address, kMaxClientAddressChars);
+    if (valid.ok() && sighting.count < 0) {
+      valid = absl::InvalidArgumentError(
+          "reuse_sightings.count: must not be negative");
+    }
+    sighting.time = std::min(sighting.time, now);
+    sighting.count = std::max(sighting.count, 1);
+    sighting.verifier_name = report.verifier_name;
+  }
+  if (!valid.ok()) return valid;
+
+  if (!report.usages.empty()) {
+    if (absl::Status s = store_->RecordUsage(report.usages); !s.ok()) return s;
+  }
+  for (const ReuseSighting& sighting : report.sightings) {
+    if (absl::Status s = RecordSighting(caller, sighting); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TokenManager::RecordSighting(const Principal& caller,
+                                          const ReuseSighting& sighting) {
+  AuditEntry audit = Audit(caller.name, kActionReuseDetected, sighting.token_id,
+                           /*deployment_id=*/"");
+  audit.time = sighting.time;
+  audit.detail = absl::StrCat("verifier=", sighting.verifier_name,
+                              " client=", sighting.client_address,
+                              " count=", sighting.count);
+  absl::StatusOr<ReuseOutcome> outcome = store_->RecordReuse(sighting, audit);
+  if (absl::IsNotFound(outcome.status())) return absl::OkStatus();
+  if (!outcome.ok()) return outcome.status();
+  reuse_detected_total_.fetch_add(1);
+  AuditWritten();
+  JsonLog("token.reuse_detected", "warn")
+      .Str("token_id", sighting.token_id)
+      .Str("deployment_id", outcome->deployment_id)
+      .Str("verifier", sighting.verifier_name)
+      .Str("client", sighting.client_address);
+  if (options_.on_reuse != ReusePolicy::kRevoke || !outcome->token_exists) {
+    return absl::OkStatus();
+  }
+  // GitLab's family revocation: the current value goes too.
+  absl::Status deleted = Delete(
+      Principal{"policy:on-reuse", CallerRole::kAdmin}, sighting.token_id);
+  if (absl::IsNotFound(deleted)) return absl::OkStatus();  // Raced a delete.
+  if (deleted.ok()) reuse_revoked_total_.fetch_add(1);
+  return deleted;
 }
 
 }  // namespace tokens

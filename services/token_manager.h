@@ -9,6 +9,8 @@
 #ifndef SERVICES_TOKEN_MANAGER_H_
 #define SERVICES_TOKEN_MANAGER_H_
 
+#include <atomic>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,9 +24,43 @@
 
 namespace tokens {
 
+// What TokenService does when a verifier reports the reuse of a revoked
+// value (--on-reuse).
+enum class ReusePolicy {
+  kAudit,   // Record token.reuse_detected only.
+  kRevoke,  // Also delete the token, so its current value stops verifying.
+};
+
 struct TokenManagerOptions {
   // Server-side cap on expiration_days (<= 365).
   int max_expiration_days = 365;
+  ReusePolicy on_reuse = ReusePolicy::kAudit;
+  // Called after every audit row written (the notifier's wake-up); may be
+  // empty. Must not block.
+  std::function<void()> audit_written;
+};
+
+// ListTokensRequest in plain C++.
+struct ListTokensParams {
+  std::string deployment_id;
+  int64_t page_size = 0;
+  std::string page_token;
+  // create_time (default when empty), expire_time, name, last_used_time.
+  std::string order_by;
+  // Unset = no filter.
+  std::optional<absl::Time> expire_before;
+};
+
+// ReportUsageRequest in plain C++.
+struct UsageReport {
+  std::string verifier_name;
+  std::vector<TokenUsageRecord> usages;  // verifier_name filled in by us.
+  std::vector<ReuseSighting> sightings;  // verifier_name filled in by us.
+};
+
+struct TokenManagerStats {
+  int64_t reuse_detected_total = 0;
+  int64_t reuse_revoked_total = 0;
 };
 
 struct CreateTokenParams {
@@ -65,9 +101,7 @@ class TokenManager {
   absl::StatusOr<IssuedToken> Create(const Principal& caller,
                                      const CreateTokenParams& params);
   absl::StatusOr<TokenRecord> Get(const std::string& id);
-  absl::StatusOr<TokenList> List(const std::string& deployment_id,
-                                 int64_t page_size,
-                                 const std::string& page_token);
+  absl::StatusOr<TokenList> List(const ListTokensParams& params);
   // UpdateToken as the API defines it: `update_mask` names the fields to
   // take from `fields` ("name", "description"); an empty mask takes the
   // fields that are set (non-empty). At least one field must result; an
@@ -82,7 +116,13 @@ class TokenManager {
   absl::StatusOr<AuditList> ListAudit(const std::string& deployment_id,
                                       int64_t page_size,
                                       const std::string& page_token);
-  absl::Status ReportUsage(const std::vector<TokenUsageRecord>& usages);
+  // Records last use (with who used it) and the reuse sightings: each one an
+  // audit event token.reuse_detected under `caller`, and with
+  // ReusePolicy::kRevoke the deletion of a token that still exists. A
+  // sighting of a token the store knows nothing of is ignored.
+  absl::Status ReportUsage(const Principal& caller, UsageReport report);
+
+  TokenManagerStats stats() const;
 
   // Records a request that was refused before reaching the store
   // (authentication, role, validation) so that the audit log shows every
@@ -96,12 +136,17 @@ class TokenManager {
   AuditEntry Audit(const std::string& principal, const std::string& action,
                    const std::string& token_id,
                    const std::string& deployment_id) const;
+  void AuditWritten() const;
+  absl::Status RecordSighting(const Principal& caller,
+                              const ReuseSighting& sighting);
 
   TokenStore* const store_;
   Clock* const clock_;
   const PageTokenCodec* const pages_;
   ChangeFeed* const feed_;
   const TokenManagerOptions options_;
+  std::atomic<int64_t> reuse_detected_total_{0};
+  std::atomic<int64_t> reuse_revoked_total_{0};
 };
 
 }  // namespace tokens

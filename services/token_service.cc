@@ -130,9 +130,16 @@ grpc::ServerUnaryReactor* TokenService::ListTokens(
     v1::ListTokensResponse* response) {
   return Unary(ctx, "ListTokens", CallerRole::kAdmin, {},
                [this, request, response](const Principal&) {
-                 auto list = manager_->List(request->deployment_id(),
-                                            request->page_size(),
-                                            request->page_token());
+                 ListTokensParams params;
+                 params.deployment_id = request->deployment_id();
+                 params.page_size = request->page_size();
+                 params.page_token = request->page_token();
+                 params.order_by = request->order_by();
+                 if (request->has_expire_before()) {
+                   params.expire_before =
+                       TimeFromProto(request->expire_before());
+                 }
+                 auto list = manager_->List(params);
                  if (!list.ok()) return list.status();
                  for (const TokenRecord& token : list->tokens) {
                    ToProto(token, response->add_tokens());
@@ -273,18 +280,32 @@ grpc::ServerUnaryReactor* TokenService::ListAuditEvents(
 grpc::ServerUnaryReactor* TokenService::ReportUsage(
     grpc::CallbackServerContext* ctx, const v1::ReportUsageRequest* request,
     google::protobuf::Empty* /*response*/) {
-  return Unary(ctx, "ReportUsage", CallerRole::kVerifier, {},
-               [this, request](const Principal&) {
-                 std::vector<TokenUsageRecord> usages;
-                 usages.reserve(request->usages_size());
-                 for (const v1::TokenUsage& usage : request->usages()) {
-                   usages.push_back({usage.token_id(),
-                                     TimeFromProtoOr(usage.last_used_time(),
-                                                     usage.has_last_used_time(),
-                                                     absl::InfinitePast())});
-                 }
-                 return manager_->ReportUsage(usages);
-               });
+  return Unary(
+      ctx, "ReportUsage", CallerRole::kVerifier, {},
+      [this, request](const Principal& caller) {
+        UsageReport report;
+        report.verifier_name = request->verifier_name();
+        report.usages.reserve(request->usages_size());
+        for (const v1::TokenUsage& usage : request->usages()) {
+          TokenUsageRecord record;
+          record.token_id = usage.token_id();
+          record.last_used_time =
+              TimeFromProtoOr(usage.last_used_time(),
+                              usage.has_last_used_time(), absl::InfinitePast());
+          record.client_address = usage.client_address();
+          report.usages.push_back(std::move(record));
+        }
+        for (const v1::ReuseSighting& seen : request->reuse_sightings()) {
+          ReuseSighting sighting;
+          sighting.token_id = seen.token_id();
+          sighting.time = TimeFromProtoOr(seen.time(), seen.has_time(),
+                                          absl::InfinitePast());
+          sighting.client_address = seen.client_address();
+          sighting.count = seen.count();
+          report.sightings.push_back(std::move(sighting));
+        }
+        return manager_->ReportUsage(caller, std::move(report));
+      });
 }
 
 grpc::ServerWriteReactor<v1::WatchTokensResponse>* TokenService::WatchTokens(

@@ -760,7 +760,9 @@ void WatchCache::BuildSnapshot(const std::string& deployment_id) {
   if (snapshot.ok()) {
     built = std::make_shared<SharedSnapshot>();
     built->revision = snapshot->revision;
-    const size_t total = snapshot->tokens.size();
+    // Tokens, then revoked values, `snapshot_chunk` entries per message.
+    const size_t tokens = snapshot->tokens.size();
+    const size_t total = tokens + snapshot->revoked.size();
     const size_t chunk =
         static_cast<size_t>(std::max(1, options_.snapshot_chunk));
     size_t at = 0;
@@ -771,13 +773,18 @@ void WatchCache::BuildSnapshot(const std::string& deployment_id) {
       message->set_reset(at == 0);
       const size_t end = std::min(total, at + chunk);
       for (; at < end; ++at) {
-        ToProto(snapshot->tokens[at], message->add_changes());
+        if (at < tokens) {
+          ToProto(snapshot->tokens[at], message->add_changes());
+        } else {
+          ToProto(snapshot->revoked[at - tokens], message->add_revoked());
+        }
       }
       message->set_snapshot_complete(at == total);
       message->ByteSizeLong();
       built->chunks.push_back(std::move(message));
     } while (at < total);
     snapshot->tokens.clear();
+    snapshot->revoked.clear();
     snapshots_built_total_.fetch_add(1);
   }
   std::vector<std::shared_ptr<WatchStream>> waiting;

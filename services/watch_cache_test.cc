@@ -6,6 +6,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,13 @@ class MemoryStore : public TokenStore {
     change.type = TokenChange::Type::kDelete;
     change.token_id = id;
     change.deployment_id = live_[id].deployment_id;
+    RevokedValue revoked;
+    revoked.digest = live_[id].digest;
+    revoked.token_id = id;
+    revoked.deployment_id = change.deployment_id;
+    revoked.revoke_time = absl::FromUnixSeconds(1767225600);
+    change.revoked.push_back(revoked);
+    revoked_.push_back(revoked);
     log_.push_back(change);
     live_.erase(id);
     return revision_;
@@ -101,6 +109,11 @@ class MemoryStore : public TokenStore {
         snapshot.tokens.push_back(change);
       }
     }
+    for (const RevokedValue& value : revoked_) {
+      if (deployment_id.empty() || value.deployment_id == deployment_id) {
+        snapshot.revoked.push_back(value);
+      }
+    }
     return snapshot;
   }
   absl::StatusOr<int64_t> CurrentRevision() override {
@@ -116,8 +129,7 @@ class MemoryStore : public TokenStore {
   absl::StatusOr<TokenRecord> Get(const std::string&) override {
     return absl::UnimplementedError("");
   }
-  absl::StatusOr<TokenPage> List(const std::string&, const ListCursor&,
-                                 int32_t) override {
+  absl::StatusOr<TokenPage> List(const ListQuery&) override {
     return absl::UnimplementedError("");
   }
   absl::StatusOr<TokenRecord> Update(const std::string&, const TokenUpdate&,
@@ -142,6 +154,27 @@ class MemoryStore : public TokenStore {
   absl::Status RecordUsage(const std::vector<TokenUsageRecord>&) override {
     return absl::UnimplementedError("");
   }
+  absl::StatusOr<ReuseOutcome> RecordReuse(const ReuseSighting&,
+                                           const AuditEntry&) override {
+    return absl::UnimplementedError("");
+  }
+  absl::StatusOr<std::vector<ExpiryNotice>> RecordExpiryNotices(
+      absl::Time, const std::vector<int32_t>&, const std::string&) override {
+    return absl::UnimplementedError("");
+  }
+  absl::StatusOr<int64_t> CountTokensExpiringBefore(absl::Time) override {
+    return absl::UnimplementedError("");
+  }
+  absl::StatusOr<std::vector<PendingNotification>> ClaimNotifications(
+      absl::Time, absl::Duration, int32_t) override {
+    return absl::UnimplementedError("");
+  }
+  absl::Status CompleteNotification(int64_t) override {
+    return absl::UnimplementedError("");
+  }
+  absl::Status RetryNotification(int64_t, absl::Time) override {
+    return absl::UnimplementedError("");
+  }
 
  private:
   mutable absl::Mutex mu_;
@@ -149,6 +182,7 @@ class MemoryStore : public TokenStore {
   int64_t trimmed_through_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<TokenChange> log_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, TokenChange> live_ ABSL_GUARDED_BY(mu_);
+  std::vector<RevokedValue> revoked_ ABSL_GUARDED_BY(mu_);
   int read_changes_calls_ ABSL_GUARDED_BY(mu_) = 0;
   std::unique_ptr<absl::Notification> hold_;
 };
@@ -611,6 +645,45 @@ TEST_F(WatchCacheTest, ConcurrentSnapshotsAreBuiltOnceAndShared) {
   EXPECT_EQ(stats.snapshots_built_total, 1);
   EXPECT_EQ(stats.snapshots_shared_total, 19);
   EXPECT_EQ(stats.snapshots_sent_total, 20);
+}
+
+// Revoked values travel with the change that revoked them, and a snapshot
+// carries the retained ones after its tokens, in the same chunks.
+TEST_F(WatchCacheTest, RevokedValuesInChangesAndSnapshotChunks) {
+  for (int i = 0; i < 15; ++i) store_.Upsert("tok_" + std::to_string(i), "a");
+  for (int i = 0; i < 7; ++i) store_.Remove("tok_" + std::to_string(i));
+  WatchCacheOptions options;
+  options.snapshot_chunk = 5;
+  StartCache(options);
+  FakeSink* sink = Open(0, false, "");
+  ASSERT_TRUE(sink->WaitFor([](const auto& m) {
+    return !m.empty() && m.back().snapshot_complete();
+  }));
+  // 8 live tokens and 7 revoked values, 5 entries a chunk.
+  const auto snapshot = sink->received();
+  ASSERT_EQ(snapshot.size(), 3u);
+  int tokens = 0;
+  std::set<std::string> revoked;
+  for (const v1::WatchTokensResponse& chunk : snapshot) {
+    tokens += chunk.changes_size();
+    for (const v1::RevokedValue& value : chunk.revoked()) {
+      revoked.insert(value.token_id());
+      EXPECT_EQ(value.digest().size(), 32u);
+      EXPECT_TRUE(value.has_revoke_time());
+    }
+  }
+  EXPECT_EQ(tokens, 8);
+  EXPECT_EQ(revoked.size(), 7u);
+
+  store_.Remove("tok_9");
+  NotifyAndWait();
+  ASSERT_TRUE(sink->WaitFor([](const auto& m) {
+    return m.back().kind() == v1::WatchTokensResponse::CHANGES;
+  }));
+  const v1::TokenChange change = sink->received().back().changes(0);
+  EXPECT_EQ(change.type(), v1::TokenChange::DELETE);
+  ASSERT_EQ(change.revoked_size(), 1);
+  EXPECT_EQ(change.revoked(0).token_id(), "tok_9");
 }
 
 TEST_F(WatchCacheTest, OneStoreReadPerChangeWhateverTheWatcherCount) {
