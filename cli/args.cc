@@ -162,6 +162,25 @@ absl::StatusOr<int64_t> ParseSeconds(const std::string& flag,
   return absl::ToInt64Seconds(duration);
 }
 
+absl::StatusOr<int64_t> ParseSpanSeconds(const std::string& flag,
+                                         const std::string& text) {
+  int64_t days = 0;
+  if (!text.empty() && text.back() == 'd' &&
+      absl::SimpleAtoi(text.substr(0, text.size() - 1), &days)) {
+    if (days < 0 || days > 36500) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, " must be 0d to 36500d"));
+    }
+    return days * 86400;
+  }
+  absl::StatusOr<int64_t> seconds = ParseSeconds(flag, text);
+  if (!seconds.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, " must be a duration such as 7d, 12h or 30m"));
+  }
+  return seconds;
+}
+
 absl::StatusOr<int> ParseInt(const std::string& flag, const std::string& text,
                              int min, int max) {
   int value = 0;

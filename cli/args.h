@@ -72,6 +72,11 @@ std::string HelpText(const CommandSpec& spec);
 absl::StatusOr<int64_t> ParseSeconds(const std::string& flag,
                                      const std::string& text);
 
+// ParseSeconds's syntax plus whole days ("7d", "30d"), for spans of days
+// such as --expiring-within.
+absl::StatusOr<int64_t> ParseSpanSeconds(const std::string& flag,
+                                         const std::string& text);
+
 // A whole number in [min, max]. InvalidArgument naming `flag` otherwise.
 absl::StatusOr<int> ParseInt(const std::string& flag, const std::string& text,
                              int min, int max);

@@ -76,6 +76,19 @@ TEST(HelpTextTest, ListsFlagsRequiredOnesAndExitCodes) {
   EXPECT_NE(help.find("  3  "), std::string::npos);
 }
 
+TEST(ParseSpanSecondsTest, DaysAndDurations) {
+  EXPECT_EQ(*ParseSpanSeconds("expiring-within", "7d"), 7 * 86400);
+  EXPECT_EQ(*ParseSpanSeconds("expiring-within", "12h"), 12 * 3600);
+  EXPECT_EQ(*ParseSpanSeconds("expiring-within", "0d"), 0);
+  for (const char* bad : {"-1d", "7days", "d", "soon", "1.5d"}) {
+    auto parsed = ParseSpanSeconds("expiring-within", bad);
+    ASSERT_FALSE(parsed.ok()) << bad;
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(std::string(parsed.status().message()).find("--expiring-within"),
+              std::string::npos);
+  }
+}
+
 TEST(ParseSecondsTest, DurationsAndBareSeconds) {
   EXPECT_EQ(*ParseSeconds("grace-period", "1h"), 3600);
   EXPECT_EQ(*ParseSeconds("grace-period", "1h30m"), 5400);

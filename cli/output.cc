@@ -135,6 +135,21 @@ std::string ToJson(const google::protobuf::Message& message) {
   return out;
 }
 
+namespace {
+
+// "verifier (client ADDRESS)" of the most recent use, or "-".
+std::string LastUsedBy(const v1::Token& token) {
+  if (!token.has_last_used_by()) return "-";
+  const v1::TokenUse& use = token.last_used_by();
+  std::string out = OrDash(use.verifier());
+  if (!use.client_address().empty()) {
+    absl::StrAppend(&out, " (client ", use.client_address(), ")");
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string TokenDetails(const v1::Token& token, absl::Time now) {
   return RenderFields({
       {"id", token.id()},
@@ -154,6 +169,10 @@ std::string TokenDetails(const v1::Token& token, absl::Time now) {
                         now, "never")},
       {"last used", TimeWithRelative(token.last_used_time(),
                                      token.has_last_used_time(), now, "never")},
+      {"last used by", LastUsedBy(token)},
+      {"last reuse",
+       TimeWithRelative(token.last_reuse_time(), token.has_last_reuse_time(),
+                        now, "never")},
   });
 }
 

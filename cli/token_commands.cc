@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "common/json_log.h"
+#include "common/proto_time.h"
 #include "common/validation.h"
 
 namespace tokens::cli {
@@ -101,6 +102,14 @@ int List(const ParsedArgs& args, CliContext& context) {
   v1::ListTokensRequest request;
   request.set_deployment_id(*args.Get("deployment"));
   request.set_page_size(1000);
+  request.set_order_by(args.Get("order-by").value_or(""));
+  if (std::optional<std::string> within = args.Get("expiring-within")) {
+    absl::StatusOr<int64_t> seconds =
+        ParseSpanSeconds("expiring-within", *within);
+    if (!seconds.ok()) return Fail(context, seconds.status());
+    TimeToProto(context.now() + absl::Seconds(*seconds),
+                request.mutable_expire_before());
+  }
   do {
     v1::ListTokensResponse page;
     absl::Status status = session->Convert(
@@ -301,8 +310,14 @@ std::vector<Command> TokenCommands() {
   commands.push_back(
       {{"token list", "", 0, 0,
         "List the tokens of a Deployment, oldest first.",
-        "-o id prints only the ids, one a line (the newest last).\n",
-        With({{"deployment", "", "ID", "the Deployment", true}},
+        "-o id prints only the ids, one a line. --expiring-within 7d lists "
+        "only the tokens\nthat expire in the next 7 days (or have expired); "
+        "--order-by expire_time puts\nthe soonest first.\n",
+        With({{"deployment", "", "ID", "the Deployment", true},
+              {"expiring-within", "", "DURATION",
+               "only tokens that expire within it, e.g. 7d, 30d, 12h"},
+              {"order-by", "", "FIELD",
+               "create_time (default), expire_time, name or last_used_time"}},
              kTokenOutputs)},
        List});
   commands.push_back(
