@@ -46,6 +46,8 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::BuildAndStart(
   store_options.pool_size = options.database_pool_size;
   store_options.synchronous_full = options.synchronous_full;
   store_options.change_retention = options.change_retention;
+  store_options.revoked_retention = options.revoked_retention;
+  store_options.notification_outbox = !options.notify.url.empty();
   auto opened = OpenStore(store_options);
   if (!opened.ok()) return opened.status();
   server->store_ = std::move(opened->store);
@@ -88,8 +90,26 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::BuildAndStart(
       !watching.ok()) {
     return watching;
   }
+  if (!options.notify.url.empty()) {
+    auto notifier =
+        Notifier::Start(options.notify, server->store_.get(), clock);
+    if (!notifier.ok()) return notifier.status();
+    server->notifier_ = *std::move(notifier);
+  }
+  Notifier* const notifier = server->notifier_.get();
+  std::function<void()> audit_written;
+  if (notifier != nullptr) audit_written = [notifier] { notifier->Wake(); };
+  ExpirySweeperOptions sweeper_options;
+  sweeper_options.interval = options.expiry_sweep_interval;
+  sweeper_options.audit_written = audit_written;
+  server->sweeper_ = std::make_unique<ExpirySweeper>(server->store_.get(),
+                                                     clock, sweeper_options);
+  server->sweeper_->Start();
+
   TokenManagerOptions manager_options;
   manager_options.max_expiration_days = options.max_expiration_days;
+  manager_options.on_reuse = options.on_reuse;
+  manager_options.audit_written = audit_written;
   server->manager_ = std::make_unique<TokenManager>(
       server->store_.get(), clock, server->pages_.get(), server->feed_.get(),
       manager_options);
@@ -163,6 +183,30 @@ std::string TokenServer::RenderMetrics() const {
   };
   metric("token_service_watchers", "gauge", "Open WatchTokens streams.",
          s.watchers);
+  const TokenManagerStats tokens = manager_->stats();
+  metric("token_service_reuse_detected_total", "counter",
+         "Reported uses of revoked token values (audit token.reuse_detected).",
+         tokens.reuse_detected_total);
+  metric("token_service_reuse_revoked_total", "counter",
+         "Tokens deleted by --on-reuse revoke.", tokens.reuse_revoked_total);
+  const ExpirySweeperStats expiry = sweeper_->stats();
+  absl::StrAppend(
+      &out,
+      "# HELP token_service_tokens_expiring Live tokens that expire within "
+      "the window (-1 before the first sweep).
+      "
+      "# TYPE token_service_tokens_expiring gauge
+      ",
+      "token_service_tokens_expiring{within=\"7d\"} ",
+      expiry.expiring_within_7d, "\n",
+      "token_service_tokens_expiring{within=\"30d\"} ",
+      expiry.expiring_within_30d, "\n");
+  metric("token_service_expiry_notices_total", "counter",
+         "token.expiring and token.expired events this process recorded.",
+         expiry.notices_total);
+  metric("token_service_expiry_sweep_failures_total", "counter",
+         "Expiry sweeps the store failed.", expiry.sweep_failures_total);
+  if (notifier_ != nullptr) absl::StrAppend(&out, notifier_->RenderMetrics());
   metric("token_service_watch_window_changes", "gauge",
          "Changes held in the watch cache's window.", s.window_changes);
   metric("token_service_watch_window_bytes", "gauge",
@@ -213,6 +257,8 @@ void TokenServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
   if (cluster_sync_ != nullptr) cluster_sync_->Stop();
+  if (sweeper_ != nullptr) sweeper_->Stop();
+  if (notifier_ != nullptr) notifier_->Stop();
   feed_->CloseAll();
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoMilliseconds(grace));
@@ -225,6 +271,8 @@ void TokenServer::Shutdown(absl::Duration grace) {
 TokenServer::~TokenServer() {
   if (server_ != nullptr) Shutdown();
   if (cluster_sync_ != nullptr) cluster_sync_->Stop();
+  if (sweeper_ != nullptr) sweeper_->Stop();
+  if (notifier_ != nullptr) notifier_->Stop();
   // A server that failed to start still stops its reader before the pool.
   if (feed_ != nullptr) feed_->Stop();
   // The store's external-commit thread calls into the feed: end it first.

@@ -27,6 +27,8 @@
 #include "services/caller_registry.h"
 #include "services/change_feed.h"
 #include "services/cluster_sync.h"
+#include "services/expiry_sweeper.h"
+#include "services/notifier.h"
 #include "services/page_token.h"
 #include "services/token_manager.h"
 #include "services/token_service.h"
@@ -48,6 +50,15 @@ struct TokenServerOptions {
   // How often a replica re-reads the shared callers and checks the database.
   absl::Duration cluster_sync_interval = absl::Seconds(1);
   int max_expiration_days = 365;
+  // What a reported reuse of a revoked value does (--on-reuse).
+  ReusePolicy on_reuse = ReusePolicy::kAudit;
+  // How long revoked values are remembered for verifiers' REVOKED_TOKEN
+  // (--revoked-retention).
+  absl::Duration revoked_retention = absl::Hours(24 * 30);
+  // How often the expiry sweeper records due warnings.
+  absl::Duration expiry_sweep_interval = absl::Minutes(1);
+  // Webhooks (--notify-url, ...); notify.url empty = none, and no outbox.
+  NotifierOptions notify;
   // synchronous=FULL: an acknowledged change survives power loss.
   bool synchronous_full = true;
   // Change-log rows kept for verifiers to resume from; older revisions get a
@@ -94,6 +105,8 @@ class TokenServer {
   int http_port() const;
   // The feed (for tests and metrics).
   const ChangeFeed& feed() const { return *feed_; }
+  // The expiry sweeper (tests call SweepOnce).
+  ExpirySweeper& expiry_sweeper() { return *sweeper_; }
   // The Prometheus text that GET /metrics serves.
   std::string RenderMetrics() const;
   // Closes watch streams, drains in-flight calls (up to `grace`), stops
@@ -113,6 +126,8 @@ class TokenServer {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<MetricsHttpServer> http_;
   std::unique_ptr<ClusterSync> cluster_sync_;  // PostgreSQL only.
+  std::unique_ptr<Notifier> notifier_;         // With notify.url only.
+  std::unique_ptr<ExpirySweeper> sweeper_;
   int port_ = 0;
   bool shut_down_ = false;
 };

@@ -54,6 +54,25 @@ ABSL_FLAG(absl::Duration, keepalive_time, absl::Seconds(30),
 ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(10),
           "gRPC keepalive: drop a connection whose ping is not answered in "
           "this long");
+ABSL_FLAG(std::string, on_reuse, "audit",
+          "when a verifier reports the reuse of a revoked value: audit "
+          "(record token.reuse_detected) or revoke (also delete the token, so "
+          "its current value stops verifying)");
+ABSL_FLAG(absl::Duration, revoked_retention, absl::Hours(24 * 30),
+          "how long revoked (rotated-away or deleted) values are remembered, "
+          "so verifiers answer REVOKED_TOKEN and report their reuse (>= 0)");
+ABSL_FLAG(absl::Duration, expiry_sweep_interval, absl::Minutes(1),
+          "how often token.expiring (30, 7, 1 days before) and token.expired "
+          "audit events are recorded (>= 1s)");
+ABSL_FLAG(std::string, notify_url, "",
+          "http(s) URL: POST every token.create/rotate/delete/expiring/"
+          "expired/reuse_detected event there as JSON, signed (needs "
+          "--notify-key-file); empty = no notifications");
+ABSL_FLAG(std::string, notify_key_file, "",
+          "file holding the HMAC-SHA256 key of X-Tokens-Signature-256 (at "
+          "least 16 bytes)");
+ABSL_FLAG(std::string, notify_ca_file, "",
+          "PEM trust roots for an https --notify-url; empty = the system's");
 ABSL_FLAG(bool, insecure, false,
           "allow plain text on a non-loopback --listen address");
 ABSL_FLAG(std::string, tls_cert, "",
@@ -107,6 +126,39 @@ int main(int argc, char** argv) {
   options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
   options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  const std::string on_reuse = absl::GetFlag(FLAGS_on_reuse);
+  if (on_reuse == "audit") {
+    options.on_reuse = tokens::ReusePolicy::kAudit;
+  } else if (on_reuse == "revoke") {
+    options.on_reuse = tokens::ReusePolicy::kRevoke;
+  } else {
+    std::fprintf(stderr, "--on-reuse must be audit or revoke (got '%s')\n",
+                 on_reuse.c_str());
+    return 2;
+  }
+  options.revoked_retention = absl::GetFlag(FLAGS_revoked_retention);
+  if (options.revoked_retention < absl::ZeroDuration()) {
+    std::fprintf(stderr, "--revoked-retention must be >= 0\n");
+    return 2;
+  }
+  options.expiry_sweep_interval = absl::GetFlag(FLAGS_expiry_sweep_interval);
+  if (options.expiry_sweep_interval < absl::Seconds(1)) {
+    std::fprintf(stderr, "--expiry-sweep-interval must be >= 1s\n");
+    return 2;
+  }
+  if (!absl::GetFlag(FLAGS_notify_url).empty() ||
+      !absl::GetFlag(FLAGS_notify_key_file).empty() ||
+      !absl::GetFlag(FLAGS_notify_ca_file).empty()) {
+    auto notify = tokens::NotifierOptionsFromFlags(
+        absl::GetFlag(FLAGS_notify_url), absl::GetFlag(FLAGS_notify_key_file),
+        absl::GetFlag(FLAGS_notify_ca_file));
+    if (!notify.ok()) {
+      std::fprintf(stderr, "%s\n",
+                   std::string(notify.status().message()).c_str());
+      return 2;
+    }
+    options.notify = *std::move(notify);
+  }
   if (absl::Status tls = tokens::ValidateServerTls(options.tls); !tls.ok()) {
     std::fprintf(stderr, "%s\n", std::string(tls.message()).c_str());
     return 2;
