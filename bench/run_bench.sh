@@ -144,6 +144,8 @@ record decision_unknown_ns "$(decision_value BM_DecisionUnknownToken)"
 record decision_allowed_cpu_ns "$(decision_value BM_DecisionAllowed 4)"
 record sha256_ns "$(decision_value BM_Sha256)"
 record table_bytes_per_token "$(grep -m1 -o 'table_bytes_per_token=[0-9.]*' "$work/decision.txt" | cut -d= -f2)"
+record revoked_bytes_per_value "$(grep -m1 -o 'revoked_bytes_per_value=[0-9.]*' "$work/decision.txt" | cut -d= -f2)"
+record decision_revoked_ns "$(decision_value BM_DecisionRevokedToken)"
 record sha256_cpu_ns "$(decision_value BM_Sha256 4)"
 
 ##### gRPC limit: the echo server.
@@ -376,6 +378,7 @@ table=$(cat <<EOF
 | verifier Check p99 at $(v half_rate) QPS | ≤ 1.2 × echo | $(v verifier_half_p99) µs | echo $(v echo_half_p99) µs | $p99_ratio | $(ok "$p99_ratio <= 1.2") |
 | in-process decision, $DECISION_BENCH_TOKENS cached tokens (median; verdict on CPU time) | ≤ 1 µs | $decision_cpu_us µs CPU ($decision_us µs wall) | SHA-256 alone $(v sha256_cpu_ns) ns CPU ($(v sha256_ns) wall) | — | $(ok "$decision_cpu_us <= 1") |
 | verifier memory per cached token, $big_tokens tokens | ≤ 200 B | $bytes_per_token B | RSS $(v rss_big_kb) kB vs $(v rss_empty_kb) kB with 0 tokens; the TokenTable alone (decision_bench): $(v table_bytes_per_token) B | — | $(ok "$bytes_per_token <= 200") |
+| verifier memory per remembered revoked value, $DECISION_BENCH_TOKENS values (RevokedSet, decision_bench) | ≤ 1.1 × the TokenTable's per token | $(v revoked_bytes_per_value) B | TokenTable $(v table_bytes_per_token) B per token; a check of a revoked value $(v decision_revoked_ns) ns, of an unknown one (misses both) $(v decision_unknown_ns) ns | — | $(ok "$(v revoked_bytes_per_value) <= 1.1 * $(v table_bytes_per_token)") |
 | verifier cold start to ready, $big_tokens tokens | ≤ 5 s | $cold_s s | — | — | $(ok "$cold_s <= 5") |
 | revocation: DeleteToken returns → verifier denies, $(v revoke_n) revocations | p99 ≤ 100 ms | p99 $(v revoke_p99_ms) ms (p50 $(v revoke_p50_ms), max $(v revoke_max_ms)) | — | — | $(ok "$(v revoke_p99_ms) <= 100") |
 | CreateToken, synchronous=FULL, 32 concurrent clients | ≥ 2 × raw SQLite | $(v create_qps) /s (p99 $(v create_p99) µs) | raw SQLite $(v raw_qps) /s (p99 $(v raw_p99) µs) | $create_ratio | $(ok "$create_ratio >= 2") |

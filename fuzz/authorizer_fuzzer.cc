@@ -2,7 +2,8 @@
 // against a synced cache holding two known tokens. The input is split at the
 // first two NUL bytes into token, deployment_id and operation. Invariant: a
 // request is ALLOWED only for a known value on its own Deployment with an
-// operation a Deployment API token may perform.
+// operation a Deployment API token may perform, and REVOKED_TOKEN only for the
+// one revoked value, naming its token.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -37,6 +38,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                         decision.token_id == "tok_stage");
     if (!known) std::abort();
     if (operation.substr(0, 11) != "deployment.") std::abort();
+  }
+  if (decision.reason == tokens::CheckReason::kRevokedToken &&
+      (token != world.gone_value || decision.token_id != "tok_gone")) {
+    std::abort();
+  }
+  if (token == world.gone_value &&
+      decision.reason != tokens::CheckReason::kRevokedToken) {
+    std::abort();
   }
   if (!tokens::IsWellFormedTokenValue(token) &&
       decision.reason != tokens::CheckReason::kMalformedToken) {

@@ -1,5 +1,6 @@
 // A small verifier world shared by the fuzz harnesses: a synced TokenCache
-// holding two known tokens on two Deployments, an Authorizer and a
+// holding two known tokens on two Deployments and one revoked value, an
+// Authorizer and a
 // VerifierCore over a FakeClock. Built once per process; the harnesses only
 // read it (and VerifierCore counts into its Metrics). Not thread-safe: a fuzz
 // target runs one input at a time.
@@ -24,6 +25,9 @@ inline constexpr char kProdValue[] =
     "dpt_000000000000000000000Prod0000000000000000002SrAiN";
 inline constexpr char kStageValue[] =
     "dpt_111111111111111111111Stag1111111111111111110RKNdB";
+// Revoked an hour ago (its token, tok_gone, was deleted).
+inline constexpr char kGoneValue[] =
+    "dpt_222222222222222222222Gone2222222222222222220Q5zGM";
 
 struct FuzzWorld {
   FuzzWorld() {
@@ -41,7 +45,14 @@ struct FuzzWorld {
     stage.digest = DigestOf(stage_value);
     stage.expire_time = clock.Now() + absl::Hours(1);
     table.Apply(stage);
-    cache.ReplaceAll(std::move(table), 2);
+    RevokedSet revoked = cache.NewRevokedSet();
+    RevokedValue gone;
+    gone.digest = DigestOf(gone_value);
+    gone.token_id = "tok_gone";
+    gone.deployment_id = "prod";
+    gone.revoke_time = clock.Now() - absl::Hours(1);
+    revoked.Insert(gone);
+    cache.ReplaceAll(std::move(table), std::move(revoked), 2);
     cache.RecordHeartbeat(clock.Now());
   }
 
@@ -52,6 +63,7 @@ struct FuzzWorld {
 
   std::string prod_value = kProdValue;
   std::string stage_value = kStageValue;
+  std::string gone_value = kGoneValue;
   FakeClock clock{absl::FromUnixSeconds(1700000000)};
   TokenCache cache;
   Metrics metrics;

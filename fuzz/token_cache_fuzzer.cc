@@ -3,7 +3,9 @@
 // handed to FeedClient::HandleMessage, exactly as the stream delivers them.
 // Invariants: the cache's revision never goes backwards; a cache that was not
 // synced becomes synced only through a complete snapshot; every digest found
-// maps to a token that still lists it.
+// maps to a token that still lists it; the revoked values stay within their
+// bound, and a digest is answered from them only when the live table lacks
+// it.
 #include <grpcpp/grpcpp.h>
 
 #include <cstddef>
@@ -21,7 +23,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(
       "127.0.0.1:1", grpc::InsecureChannelCredentials());  // never used
   tokens::FakeClock clock(absl::FromUnixSeconds(1700000000));
-  tokens::TokenCache cache;
+  // A small bound, so that inputs reach eviction.
+  tokens::TokenCache cache(tokens::RevokedOptions{8, absl::Hours(1)});
   tokens::Metrics metrics;
   tokens::FeedClient feed(channel, {}, &cache, &metrics, &clock);
 
@@ -43,6 +46,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       // scratch); changes never move it back.
       if (!completes && state.revision < revision) std::abort();
       revision = state.revision;
+      if (state.revoked_count > 8) std::abort();
+      for (const tokens::v1::RevokedValue& value : message.revoked()) {
+        tokens::Digest digest;
+        if (!tokens::DigestFromBytes(value.digest(), &digest)) continue;
+        const tokens::CacheLookup found = cache.LookupWithRevoked(digest);
+        if (found.token.has_value() && found.revoked.has_value()) {
+          std::abort();
+        }
+      }
       for (const tokens::v1::TokenChange& change : message.changes()) {
         tokens::Digest digest;
         if (!tokens::DigestFromBytes(change.secret_digest(), &digest)) {

@@ -23,6 +23,8 @@ std::string_view CheckReasonName(CheckReason reason) {
       return "UNKNOWN_OPERATION";
     case CheckReason::kNotReady:
       return "NOT_READY";
+    case CheckReason::kRevokedToken:
+      return "REVOKED_TOKEN";
   }
   return "REASON_UNSPECIFIED";
 }
@@ -54,13 +56,32 @@ Decision Authorizer::Check(std::string_view token,
     decision.reason = CheckReason::kMalformedToken;
     return decision;
   }
-  std::optional<CachedToken> entry = cache_->Lookup(DigestOf(token));
-  // A rotated-away value past its grace period is as good as gone: the feed
-  // drops it on the next snapshot, and until then it must already answer the
-  // same way.
-  if (!entry.has_value() || (entry->is_previous && now >= entry->valid_until)) {
+  CacheLookup found = cache_->LookupWithRevoked(DigestOf(token));
+  const absl::Duration retention = cache_->revoked_options().retention;
+  // Revoked when it stopped verifying at `revoke_time`, not more than the
+  // retention ago; a revoke_time still to come is a grace period's end.
+  auto revoked = [&](absl::Time revoke_time, const std::string& token_id) {
+    if (revoke_time > now || now - revoke_time > retention) {
+      decision.reason = CheckReason::kUnknownToken;
+    } else {
+      decision.reason = CheckReason::kRevokedToken;
+      decision.token_id = token_id;
+    }
+    return decision;
+  };
+  if (!found.token.has_value()) {
+    if (found.revoked.has_value()) {
+      return revoked(found.revoked->revoke_time, found.revoked->token_id);
+    }
     decision.reason = CheckReason::kUnknownToken;
     return decision;
+  }
+  const CachedToken* entry = &*found.token;
+  // A rotated-away value past its grace period is revoked, whether or not the
+  // feed also listed it as revoked: the table keeps it until the token's next
+  // change or snapshot, and it must already answer as the feed would.
+  if (entry->is_previous && now >= entry->valid_until) {
+    return revoked(entry->valid_until, entry->token_id);
   }
   decision.token_id = entry->token_id;
   if (entry->expire_time != absl::InfiniteFuture()) {

@@ -9,15 +9,20 @@
 //                            closed)
 //   MALFORMED_TOKEN          not the shape of a token value (length,
 //                            alphabet, checksum); no lookup
-//   UNKNOWN_TOKEN            no cached digest matches, or it is a
-//                            rotated-away value past its grace period
+//   REVOKED_TOKEN            a rotated-away value past its grace period,
+//                            or a revoked value (rotated away, deleted)
+//                            whose revoke_time has passed, within the
+//                            cache's retention; token_id says whose
+//   UNKNOWN_TOKEN            no cached digest matches (never issued, or
+//                            revoked longer ago than the retention)
 //   EXPIRED                  the current value's expire_time has passed
 //   WRONG_DEPLOYMENT         the token belongs to another Deployment
 //   UNKNOWN_OPERATION        the operation is not in the catalog
 //   OPERATION_NOT_PERMITTED  a Deployment API token may not perform it
 //   ALLOWED
 // clang-format on
-// Time comes from the injected Clock at the moment of each check.
+// Time comes from the injected Clock at the moment of each check; the
+// retention of revoked values is the cache's (RevokedOptions).
 //
 // Thread-safe: Check and IsReady may be called from any number of threads. The
 // cache and clock are not owned and must outlive the Authorizer.
@@ -45,8 +50,9 @@ enum class CheckReason {
   kOperationNotPermitted,
   kUnknownOperation,
   kNotReady,
+  kRevokedToken,
 };
-inline constexpr int kCheckReasonCount = 8;
+inline constexpr int kCheckReasonCount = 9;
 
 // The proto enum name, such as `UNKNOWN_TOKEN`.
 std::string_view CheckReasonName(CheckReason reason);
@@ -54,7 +60,8 @@ std::string_view CheckReasonName(CheckReason reason);
 struct Decision {
   CheckReason reason = CheckReason::kNotReady;
   // The token's id when the digest was found (ALLOWED, EXPIRED,
-  // WRONG_DEPLOYMENT, ...).
+  // WRONG_DEPLOYMENT, ...), or the id of the token a REVOKED_TOKEN value
+  // belonged to.
   std::string token_id;
   // When the token expires, when it is known and expires.
   std::optional<absl::Time> expire_time;

@@ -139,11 +139,17 @@ void FeedClient::Stop() {
 }
 
 void FeedClient::HandleMessage(const v1::WatchTokensResponse& message) {
-  cache_->RecordHeartbeat(clock_->Now());
+  const absl::Time now = clock_->Now();
+  cache_->RecordHeartbeat(now);
+  // At least once a heartbeat interval; costs a look at the oldest value when
+  // none is due.
+  cache_->PruneRevoked(now);
   switch (message.kind()) {
     case v1::WatchTokensResponse::SNAPSHOT: {
       if (message.reset()) {
         pending_snapshot_ = std::make_unique<TokenTable>();
+        pending_revoked_ =
+            std::make_unique<RevokedSet>(cache_->NewRevokedSet());
       }
       if (pending_snapshot_ == nullptr) {
         // A chunk without its start: we cannot know what came before, so drop
@@ -153,17 +159,33 @@ void FeedClient::HandleMessage(const v1::WatchTokensResponse& message) {
             .Int("revision", message.revision());
         return;
       }
-      for (const v1::TokenChange& change : message.changes()) {
-        pending_snapshot_->Apply(TokenChangeFromProto(change));
+      for (const v1::TokenChange& proto : message.changes()) {
+        const TokenChange change = TokenChangeFromProto(proto);
+        pending_snapshot_->Apply(change);
+        for (const RevokedValue& value : change.revoked) {
+          pending_revoked_->Insert(value);
+        }
+      }
+      for (const v1::RevokedValue& proto : message.revoked()) {
+        RevokedValue value;
+        if (RevokedValueFromProto(proto, &value)) {
+          pending_revoked_->Insert(value);
+        }
       }
       if (message.snapshot_complete()) {
         const size_t tokens = pending_snapshot_->token_count();
-        cache_->ReplaceAll(std::move(*pending_snapshot_), message.revision());
+        const size_t revoked = pending_revoked_->size();
+        cache_->ReplaceAll(std::move(*pending_snapshot_),
+                           std::move(*pending_revoked_), message.revision());
         pending_snapshot_.reset();
+        pending_revoked_.reset();
+        // What the snapshot held may already be past the retention.
+        cache_->PruneRevoked(now);
         if (metrics_ != nullptr) metrics_->RecordSnapshot();
         JsonLog("sync.snapshot")
             .Int("revision", message.revision())
-            .Int("tokens", static_cast<int64_t>(tokens));
+            .Int("tokens", static_cast<int64_t>(tokens))
+            .Int("revoked_values", static_cast<int64_t>(revoked));
       }
       return;
     }
@@ -219,6 +241,7 @@ grpc::Status FeedClient::RunStream(size_t target) {
   request.set_resume(state.synced);
   request.set_deployment_id(options_.deployment_id);
   pending_snapshot_.reset();
+  pending_revoked_.reset();
 
   StreamReader reader(targets_->stub(target), &context, request);
   v1::WatchTokensResponse message;

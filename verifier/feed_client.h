@@ -1,8 +1,10 @@
 // FeedClient: keeps a TokenCache in sync with TokenService.WatchTokens.
 //
 // On its own thread it opens the stream (authorization: Bearer <verifier key>),
-// assembles a snapshot aside and swaps it in only when complete, applies
-// changes in revision order, and records a heartbeat for every message.
+// assembles a snapshot aside (its tokens and its revoked values) and swaps it
+// in only when complete, applies changes in revision order (with the values
+// each revoked), and records a heartbeat for every message, at which it also
+// prunes revoked values past the cache's retention.
 //
 // TokenService may run as several replicas on one database (one revision
 // sequence), listed in TokenServiceTargets. When a stream ends, or its
@@ -120,6 +122,7 @@ class FeedClient {
   // The snapshot being assembled, between a `reset` chunk and the
   // `snapshot_complete` one.
   std::unique_ptr<TokenTable> pending_snapshot_;
+  std::unique_ptr<RevokedSet> pending_revoked_;
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

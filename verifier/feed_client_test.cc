@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/proto_time.h"
 #include "gtest/gtest.h"
 #include "verifier/test_support.h"
 
@@ -95,6 +96,82 @@ TEST_F(FeedClientTest, NewSnapshotReplacesTheOldOneOnlyWhenComplete) {
   EXPECT_TRUE(Has(b));
   EXPECT_EQ(cache_.state().revision, 9);
   EXPECT_EQ(metrics_.snapshots(), 2u);
+}
+
+v1::RevokedValue RevokedProto(const std::string& value,
+                              const std::string& token_id, absl::Time when) {
+  v1::RevokedValue revoked;
+  revoked.set_digest(DigestToBytes(DigestOf(value)));
+  revoked.set_token_id(token_id);
+  revoked.set_deployment_id("dep-1");
+  TimeToProto(when, revoked.mutable_revoke_time());
+  return revoked;
+}
+
+TEST_F(FeedClientTest, SnapshotRevokedValuesReplaceTheSetWhenComplete) {
+  const std::string before = NewTokenValue();
+  const std::string first = NewTokenValue();
+  const std::string second = NewTokenValue();
+  const absl::Time when = clock_.Now() - absl::Hours(1);
+  v1::WatchTokensResponse old_snapshot = Snapshot(1, true, true, {});
+  *old_snapshot.add_revoked() = RevokedProto(before, "tok_old", when);
+  client_.HandleMessage(old_snapshot);
+  ASSERT_TRUE(cache_.LookupWithRevoked(DigestOf(before)).revoked.has_value());
+
+  // Spread over two chunks; the old set serves until the last one.
+  v1::WatchTokensResponse chunk1 = Snapshot(9, true, false, {});
+  *chunk1.add_revoked() = RevokedProto(first, "tok_a", when);
+  client_.HandleMessage(chunk1);
+  EXPECT_TRUE(cache_.LookupWithRevoked(DigestOf(before)).revoked.has_value());
+  EXPECT_FALSE(cache_.LookupWithRevoked(DigestOf(first)).revoked.has_value());
+  v1::WatchTokensResponse chunk2 = Snapshot(9, false, true, {});
+  *chunk2.add_revoked() = RevokedProto(second, "tok_b", when);
+  v1::RevokedValue damaged = RevokedProto(second, "tok_bad", when);
+  damaged.set_digest("short");
+  *chunk2.add_revoked() = damaged;
+  client_.HandleMessage(chunk2);
+  EXPECT_FALSE(cache_.LookupWithRevoked(DigestOf(before)).revoked.has_value());
+  std::optional<RevokedEntry> a =
+      cache_.LookupWithRevoked(DigestOf(first)).revoked;
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->token_id, "tok_a");
+  EXPECT_EQ(a->revoke_time, when);
+  EXPECT_TRUE(cache_.LookupWithRevoked(DigestOf(second)).revoked.has_value());
+  EXPECT_EQ(cache_.state().revoked_count, 2u) << "the damaged one is dropped";
+}
+
+TEST_F(FeedClientTest, ChangesCarryTheValuesTheyRevoked) {
+  const std::string value = NewTokenValue();
+  client_.HandleMessage(
+      Snapshot(1, true, true,
+               {ChangeProto(1, v1::TokenChange::UPSERT, "tok_a", value)}));
+  v1::WatchTokensResponse changes;
+  changes.set_kind(v1::WatchTokensResponse::CHANGES);
+  changes.set_revision(2);
+  v1::TokenChange deleted =
+      ChangeProto(2, v1::TokenChange::DELETE, "tok_a", "");
+  *deleted.add_revoked() = RevokedProto(value, "tok_a", clock_.Now());
+  *changes.add_changes() = deleted;
+  client_.HandleMessage(changes);
+  EXPECT_FALSE(Has(value));
+  std::optional<RevokedEntry> revoked =
+      cache_.LookupWithRevoked(DigestOf(value)).revoked;
+  ASSERT_TRUE(revoked.has_value());
+  EXPECT_EQ(revoked->token_id, "tok_a");
+}
+
+TEST_F(FeedClientTest, MessagesPruneRevokedValuesPastTheRetention) {
+  const std::string value = NewTokenValue();
+  v1::WatchTokensResponse snapshot = Snapshot(1, true, true, {});
+  *snapshot.add_revoked() = RevokedProto(value, "tok_a", clock_.Now());
+  client_.HandleMessage(snapshot);
+  EXPECT_EQ(cache_.state().revoked_count, 1u);
+  clock_.Advance(cache_.revoked_options().retention + absl::Seconds(1));
+  v1::WatchTokensResponse heartbeat;
+  heartbeat.set_kind(v1::WatchTokensResponse::HEARTBEAT);
+  heartbeat.set_revision(1);
+  client_.HandleMessage(heartbeat);
+  EXPECT_EQ(cache_.state().revoked_count, 0u);
 }
 
 TEST_F(FeedClientTest, ChunkWithoutResetIsDropped) {

@@ -151,6 +151,33 @@ TEST_F(HttpServerTest, AuthorizeMapsEveryDenialToItsStatus) {
               HasSubstr("Bearer"));
 }
 
+// A deleted token's value: 401 like an unknown one, with its own reason, and
+// charged to the client's failed-check budget like any bad token.
+TEST_F(HttpServerTest, AuthorizeRevokedIsUnauthorizedAndThrottled) {
+  fx_.Sync({}, {testing_support::Revoked(value_, "tok_gone",
+                                         fx_.clock.Now() - absl::Hours(1))});
+  PeerThrottleOptions options;
+  options.burst = 2;
+  options.refill_per_second = 0.001;
+  PeerThrottle throttle(options, &fx_.clock);
+  fx_.core.SetThrottle(&throttle, nullptr);
+  for (int i = 0; i < 2; ++i) {
+    Response response = Authorize(value_, "dep-1", "deployment.get");
+    EXPECT_EQ(response.result(), http::status::unauthorized);
+    EXPECT_EQ(response["X-Auth-Reason"], "REVOKED_TOKEN");
+    EXPECT_EQ(response.count("X-Token-Id"), 0u);
+    EXPECT_THAT(std::string(response[http::field::www_authenticate]),
+                HasSubstr("invalid_token"));
+  }
+  Response throttled = Authorize(value_, "dep-1", "deployment.get");
+  EXPECT_EQ(throttled.result(), http::status::unauthorized);
+  EXPECT_EQ(throttled["X-Auth-Reason"], "THROTTLED");
+  EXPECT_THAT(Get("/metrics").body(),
+              HasSubstr("token_verifier_checks_total{decision=\"denied\","
+                        "reason=\"REVOKED_TOKEN\"} 3\n"));
+  fx_.core.SetThrottle(nullptr, nullptr);
+}
+
 TEST_F(HttpServerTest, AuthorizeIsUnavailableUntilReady) {
   Response response = Authorize(value_, "dep-1", "deployment.get");
   EXPECT_EQ(response.result(), http::status::service_unavailable);

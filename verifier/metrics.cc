@@ -44,6 +44,10 @@ void Metrics::RecordUsageReport(bool ok) {
   (ok ? usage_reports_ok_ : usage_reports_failed_).fetch_add(1, kRelaxed);
 }
 
+void Metrics::RecordReuseSightingsDropped(int64_t count) {
+  reuse_sightings_dropped_.fetch_add(static_cast<uint64_t>(count), kRelaxed);
+}
+
 uint64_t Metrics::checks(CheckReason reason) const {
   return checks_[static_cast<int>(reason)].load(kRelaxed);
 }
@@ -51,6 +55,9 @@ uint64_t Metrics::reconnects() const { return reconnects_.load(kRelaxed); }
 uint64_t Metrics::snapshots() const { return snapshots_.load(kRelaxed); }
 uint64_t Metrics::revision_gaps() const {
   return revision_gaps_.load(kRelaxed);
+}
+uint64_t Metrics::reuse_sightings_dropped() const {
+  return reuse_sightings_dropped_.load(kRelaxed);
 }
 
 std::string Metrics::Render(const Gauges& gauges) const {
@@ -117,6 +124,21 @@ std::string Metrics::Render(const Gauges& gauges) const {
       "token_verifier_usage_reports_total{{result=\"ok\"}} {}\n"
       "token_verifier_usage_reports_total{{result=\"error\"}} {}\n",
       usage_reports_ok_.load(kRelaxed), usage_reports_failed_.load(kRelaxed));
+  AppendHeader(&out, "token_verifier_revoked_values", "gauge",
+               "Revoked (rotated-away or deleted) values remembered, answered "
+               "REVOKED_TOKEN within --revoked-retention.");
+  out +=
+      fmt::format("token_verifier_revoked_values {}\n", gauges.revoked_values);
+  AppendHeader(&out, "token_verifier_revoked_evicted_total", "counter",
+               "Revoked values forgotten early because --revoked-max was "
+               "reached (oldest first).");
+  out += fmt::format("token_verifier_revoked_evicted_total {}\n",
+                     gauges.revoked_evicted);
+  AppendHeader(&out, "token_verifier_reuse_sightings_dropped_total", "counter",
+               "Reuses of revoked values not reported because too many "
+               "(token, client) pairs were pending.");
+  out += fmt::format("token_verifier_reuse_sightings_dropped_total {}\n",
+                     reuse_sightings_dropped_.load(kRelaxed));
   return out;
 }
 

@@ -33,6 +33,10 @@ class Metrics {
     int64_t revision = 0;
     // Seconds since the last feed message; +Inf before the first.
     double seconds_since_heartbeat = 0;
+    // Revoked values remembered (RevokedSet), and those forgotten because
+    // --revoked-max was reached (a counter, owned by the cache).
+    size_t revoked_values = 0;
+    uint64_t revoked_evicted = 0;
   };
 
   Metrics() = default;
@@ -49,11 +53,15 @@ class Metrics {
   // broke the invariant).
   void RecordRevisionGap();
   void RecordUsageReport(bool ok);
+  // Reuse sightings the usage reporter could not keep (its bound was
+  // reached).
+  void RecordReuseSightingsDropped(int64_t count);
 
   uint64_t checks(CheckReason reason) const;
   uint64_t reconnects() const;
   uint64_t snapshots() const;
   uint64_t revision_gaps() const;
+  uint64_t reuse_sightings_dropped() const;
 
   std::string Render(const Gauges& gauges) const;
 
@@ -67,6 +75,7 @@ class Metrics {
   std::atomic<uint64_t> revision_gaps_{0};
   std::atomic<uint64_t> usage_reports_ok_{0};
   std::atomic<uint64_t> usage_reports_failed_{0};
+  std::atomic<uint64_t> reuse_sightings_dropped_{0};
 };
 
 }  // namespace tokens

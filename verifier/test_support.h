@@ -41,16 +41,60 @@ inline TokenChange Delete(int64_t revision, std::string token_id) {
   return change;
 }
 
+// `value` of `token_id`, revoked at `revoke_time`.
+inline RevokedValue Revoked(const std::string& value, std::string token_id,
+                            absl::Time revoke_time) {
+  RevokedValue revoked;
+  revoked.digest = DigestOf(value);
+  revoked.token_id = std::move(token_id);
+  revoked.deployment_id = "dep-1";
+  revoked.revoke_time = revoke_time;
+  return revoked;
+}
+
+// A rotation of `token_id` from `old_value` to `new_value`, as TokenService
+// sends it: the old value verifies until `grace_end` (a previous digest when
+// that is after `now`) and is revoked then.
+inline TokenChange Rotate(int64_t revision, std::string token_id,
+                          std::string deployment_id,
+                          const std::string& new_value,
+                          const std::string& old_value, absl::Time now,
+                          absl::Time grace_end) {
+  TokenChange change =
+      Upsert(revision, token_id, std::move(deployment_id), new_value);
+  if (grace_end > now) {
+    change.previous_digest = DigestOf(old_value);
+    change.previous_valid_until = grace_end;
+  }
+  change.revoked.push_back(Revoked(old_value, std::move(token_id), grace_end));
+  return change;
+}
+
+// A delete of `token_id` revoking `values` at `now`.
+inline TokenChange DeleteRevoking(int64_t revision, const std::string& token_id,
+                                  std::initializer_list<std::string> values,
+                                  absl::Time now) {
+  TokenChange change = Delete(revision, token_id);
+  for (const std::string& value : values) {
+    change.revoked.push_back(Revoked(value, token_id, now));
+  }
+  return change;
+}
+
 // A VerifierCore over a real cache and a FakeClock, without usage reporting.
 // Not synced until Sync is called.
 struct CoreFixture {
   static constexpr absl::Duration kMaxStaleness = absl::Seconds(30);
 
-  // Swaps in a snapshot holding `changes` and records a heartbeat now.
-  void Sync(std::initializer_list<TokenChange> changes) {
+  // Swaps in a snapshot holding `changes` (and `revoked`) and records a
+  // heartbeat now.
+  void Sync(std::initializer_list<TokenChange> changes,
+            std::initializer_list<RevokedValue> revoked = {}) {
     TokenTable table;
     for (const TokenChange& change : changes) table.Apply(change);
-    cache.ReplaceAll(std::move(table), 1);
+    RevokedSet revoked_set = cache.NewRevokedSet();
+    for (const RevokedValue& value : revoked) revoked_set.Insert(value);
+    cache.ReplaceAll(std::move(table), std::move(revoked_set), 1);
     cache.RecordHeartbeat(clock.Now());
   }
 

@@ -1,7 +1,6 @@
 #include "verifier/token_cache.h"
 
 #include <algorithm>
-#include <limits>
 #include <utility>
 #include <vector>
 
@@ -13,27 +12,15 @@
 namespace tokens {
 namespace {
 
+using record_layout::FromMicros;
+using record_layout::kLongId;
+using record_layout::kMicrosNever;
+using record_layout::ToMicros;
+
 // Ids up to this many bytes (a TokenService id is 30) live in the record;
 // longer ones in a side map.
 constexpr size_t kInlineIdBytes = 34;
-constexpr uint8_t kLongId = 0xFF;
 static_assert(kInlineIdBytes < kLongId, "kLongId must not be a valid size");
-
-constexpr int64_t kMicrosNever = std::numeric_limits<int64_t>::max();
-constexpr int64_t kMicrosAlways = std::numeric_limits<int64_t>::min();
-
-// Rounds down, so that an expiry or a grace end never moves later.
-int64_t ToMicros(absl::Time t) {
-  if (t == absl::InfiniteFuture()) return kMicrosNever;
-  if (t == absl::InfinitePast()) return kMicrosAlways;
-  return absl::ToUnixMicros(t);
-}
-
-absl::Time FromMicros(int64_t micros) {
-  if (micros == kMicrosNever) return absl::InfiniteFuture();
-  if (micros == kMicrosAlways) return absl::InfinitePast();
-  return absl::FromUnixMicros(micros);
-}
 
 size_t DefaultIdHash(std::string_view id) {
   return absl::Hash<absl::string_view>{}(
@@ -296,16 +283,28 @@ size_t TokenTable::digest_count() const {
   return impl_ == nullptr ? 0 : impl_->by_digest.size();
 }
 
-void TokenCache::ReplaceAll(TokenTable table, int64_t revision) {
+TokenCache::TokenCache(RevokedOptions revoked)
+    : options_(revoked), revoked_(options_.max_values) {}
+
+void TokenCache::ReplaceAll(TokenTable table, RevokedSet revoked,
+                            int64_t revision) {
   TokenTable old;
+  RevokedSet old_revoked(0);
   {
     absl::MutexLock lock(&mu_);
     old = std::exchange(table_, std::move(table));
+    old_revoked = std::exchange(revoked_, std::move(revoked));
+    // A counter: evictions of the sets swapped out still count.
+    revoked_evicted_before_ += old_revoked.evicted();
     synced_ = true;
     revision_ = revision;
   }
-  // `old` is destroyed here, outside the lock, so readers never wait on its
-  // deallocation.
+  // `old` and `old_revoked` are destroyed here, outside the lock, so readers
+  // never wait on their deallocation.
+}
+
+void TokenCache::ReplaceAll(TokenTable table, int64_t revision) {
+  ReplaceAll(std::move(table), NewRevokedSet(), revision);
 }
 
 int TokenCache::ApplyChanges(absl::Span<const TokenChange> changes,
@@ -315,6 +314,7 @@ int TokenCache::ApplyChanges(absl::Span<const TokenChange> changes,
   for (const TokenChange& change : changes) {
     if (change.revision <= revision_) continue;
     table_.Apply(change);
+    for (const RevokedValue& value : change.revoked) revoked_.Insert(value);
     revision_ = change.revision;
     ++applied;
   }
@@ -327,9 +327,22 @@ void TokenCache::RecordHeartbeat(absl::Time now) {
   last_heartbeat_ = std::max(last_heartbeat_, now);
 }
 
+size_t TokenCache::PruneRevoked(absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  return revoked_.PruneRevokedBefore(now - options_.retention);
+}
+
 std::optional<CachedToken> TokenCache::Lookup(const Digest& digest) const {
   absl::ReaderMutexLock lock(&mu_);
   return table_.Find(digest);
+}
+
+CacheLookup TokenCache::LookupWithRevoked(const Digest& digest) const {
+  CacheLookup result;
+  absl::ReaderMutexLock lock(&mu_);
+  result.token = table_.Find(digest);
+  if (!result.token.has_value()) result.revoked = revoked_.Find(digest);
+  return result;
 }
 
 CacheState TokenCache::state() const {
@@ -339,6 +352,8 @@ CacheState TokenCache::state() const {
   state.revision = revision_;
   state.last_heartbeat = last_heartbeat_;
   state.token_count = table_.token_count();
+  state.revoked_count = revoked_.size();
+  state.revoked_evicted = revoked_evicted_before_ + revoked_.evicted();
   return state;
 }
 

@@ -3,11 +3,12 @@
 // sees a token value.
 //
 // TokenTable is the plain map (not thread-safe): the feed client builds a fresh
-// one aside while a snapshot streams in. TokenCache wraps the live table for
-// many concurrent readers and one writer: lookups take a reader lock, changes
-// and the snapshot swap take the writer lock, and no lock is ever held across
-// I/O. A partially received snapshot never serves: it is swapped in whole by
-// ReplaceAll.
+// one aside while a snapshot streams in. TokenCache wraps the live table, and
+// the RevokedSet of values that no longer verify, for many concurrent readers
+// and one writer: lookups take a reader lock, changes and the snapshot swap
+// take the writer lock, and no lock is ever held across I/O. A partially
+// received snapshot never serves: it is swapped in whole (table and revoked
+// values) by ReplaceAll.
 #ifndef VERIFIER_TOKEN_CACHE_H_
 #define VERIFIER_TOKEN_CACHE_H_
 
@@ -24,6 +25,8 @@
 #include "absl/types/span.h"
 #include "common/token_change.h"
 #include "common/token_value.h"
+#include "verifier/record_layout.h"
+#include "verifier/revoked_set.h"
 
 namespace tokens {
 
@@ -38,16 +41,6 @@ struct CachedToken {
   // is_previous only: when the grace period ends. InfiniteFuture for a current
   // value.
   absl::Time valid_until = absl::InfiniteFuture();
-};
-
-// Hashes a digest by its first 8 bytes: a SHA-256 output is already uniformly
-// distributed.
-struct DigestHash {
-  size_t operator()(const Digest& digest) const {
-    uint64_t h;
-    std::memcpy(&h, digest.data(), sizeof(h));
-    return static_cast<size_t>(h);
-  }
 };
 
 // Hashes a token id (TokenTable's id index). Replaceable in tests, to force
@@ -99,35 +92,64 @@ struct CacheState {
   // When the last feed message (of any kind) arrived; InfinitePast before any.
   absl::Time last_heartbeat = absl::InfinitePast();
   size_t token_count = 0;
+  // Revoked values remembered, and those forgotten because the set was full.
+  size_t revoked_count = 0;
+  uint64_t revoked_evicted = 0;
+};
+
+// What the cache knows of one digest: a live value (current, or previous in
+// or past its grace period), else maybe a revoked one.
+struct CacheLookup {
+  std::optional<CachedToken> token;
+  // Set only when `token` is not.
+  std::optional<RevokedEntry> revoked;
 };
 
 // The live, thread-safe cache. All methods may be called from any thread.
 class TokenCache {
  public:
-  TokenCache() = default;
+  explicit TokenCache(RevokedOptions revoked = {});
   TokenCache(const TokenCache&) = delete;
   TokenCache& operator=(const TokenCache&) = delete;
 
-  // Swaps in a complete snapshot at `revision`; the cache is synced from then
-  // on.
+  // Swaps in a complete snapshot at `revision`, with the revoked values it
+  // carried (they replace the ones held); the cache is synced from then on.
+  void ReplaceAll(TokenTable table, RevokedSet revoked, int64_t revision);
+  // The same for a snapshot without revoked values.
   void ReplaceAll(TokenTable table, int64_t revision);
 
-  // Applies, in order, the changes whose revision is above the current one,
-  // then moves the revision to max(current, at_revision). Returns how many
-  // changes were applied.
+  // An empty RevokedSet bounded as this cache's, for a snapshot to fill.
+  RevokedSet NewRevokedSet() const { return RevokedSet(options_.max_values); }
+  const RevokedOptions& revoked_options() const { return options_; }
+
+  // Applies, in order, the changes whose revision is above the current one
+  // (their revoked values included), then moves the revision to
+  // max(current, at_revision). Returns how many changes were applied.
   int ApplyChanges(absl::Span<const TokenChange> changes, int64_t at_revision);
 
   // Records that the feed showed a sign of life at `now`.
   void RecordHeartbeat(absl::Time now);
 
-  // A copy of the entry for `digest`, if any. Takes only a reader lock.
+  // Forgets the revoked values whose revoke_time is more than the retention
+  // before `now`. Returns how many. Cheap when there are none (a look at the
+  // oldest), but takes the writer lock.
+  size_t PruneRevoked(absl::Time now);
+
+  // A copy of the live entry for `digest`, if any. Takes only a reader lock.
   std::optional<CachedToken> Lookup(const Digest& digest) const;
+
+  // The live entry for `digest` or, only when there is none, the revoked one:
+  // one hash lookup more than Lookup on a miss, under the same reader lock.
+  CacheLookup LookupWithRevoked(const Digest& digest) const;
 
   CacheState state() const;
 
  private:
+  const RevokedOptions options_;
   mutable absl::Mutex mu_;
   TokenTable table_ ABSL_GUARDED_BY(mu_);
+  RevokedSet revoked_ ABSL_GUARDED_BY(mu_);
+  uint64_t revoked_evicted_before_ ABSL_GUARDED_BY(mu_) = 0;
   bool synced_ ABSL_GUARDED_BY(mu_) = false;
   int64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time last_heartbeat_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();

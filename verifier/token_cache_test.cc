@@ -16,7 +16,9 @@ namespace tokens {
 namespace {
 
 using testing_support::Delete;
+using testing_support::DeleteRevoking;
 using testing_support::NewTokenValue;
+using testing_support::Revoked;
 using testing_support::Upsert;
 
 TEST(TokenCacheTest, StartsUnsyncedAndEmpty) {
@@ -431,6 +433,80 @@ TEST(TokenCacheTest, ConcurrentReadersWhileOneWriterApplies) {
   for (auto& t : readers) t.join();
   EXPECT_EQ(misses.load(), 0);
   EXPECT_GT(lookups.load(), lookups_before);
+}
+
+TEST(TokenCacheTest, ChangesFeedTheRevokedValuesAndLookupFallsBackToThem) {
+  TokenCache cache;
+  const absl::Time t0 = absl::FromUnixSeconds(1700000000);
+  const std::string value = NewTokenValue();
+  cache.ApplyChanges({Upsert(1, "tok_a", "dep-1", value)}, 1);
+  CacheLookup live = cache.LookupWithRevoked(DigestOf(value));
+  ASSERT_TRUE(live.token.has_value());
+  EXPECT_FALSE(live.revoked.has_value());
+
+  cache.ApplyChanges({DeleteRevoking(2, "tok_a", {value}, t0)}, 2);
+  EXPECT_FALSE(cache.Lookup(DigestOf(value)).has_value());
+  CacheLookup gone = cache.LookupWithRevoked(DigestOf(value));
+  EXPECT_FALSE(gone.token.has_value());
+  ASSERT_TRUE(gone.revoked.has_value());
+  EXPECT_EQ(gone.revoked->token_id, "tok_a");
+  EXPECT_EQ(gone.revoked->revoke_time, t0);
+  EXPECT_EQ(cache.state().revoked_count, 1u);
+
+  // A change at or below the revision is ignored, its revoked values too.
+  const std::string other = NewTokenValue();
+  cache.ApplyChanges({DeleteRevoking(2, "tok_b", {other}, t0)}, 2);
+  EXPECT_FALSE(cache.LookupWithRevoked(DigestOf(other)).revoked.has_value());
+
+  const CacheLookup never = cache.LookupWithRevoked(DigestOf(NewTokenValue()));
+  EXPECT_FALSE(never.token.has_value());
+  EXPECT_FALSE(never.revoked.has_value());
+}
+
+TEST(TokenCacheTest, ASnapshotReplacesTheRevokedValues) {
+  TokenCache cache;
+  const absl::Time t0 = absl::FromUnixSeconds(1700000000);
+  const std::string before = NewTokenValue();
+  const std::string after = NewTokenValue();
+  cache.ApplyChanges({DeleteRevoking(1, "tok_a", {before}, t0)}, 1);
+  RevokedSet revoked = cache.NewRevokedSet();
+  revoked.Insert(Revoked(after, "tok_b", t0));
+  cache.ReplaceAll(TokenTable(), std::move(revoked), 5);
+  EXPECT_FALSE(cache.LookupWithRevoked(DigestOf(before)).revoked.has_value());
+  EXPECT_TRUE(cache.LookupWithRevoked(DigestOf(after)).revoked.has_value());
+  // A snapshot without revoked values (an older TokenService) empties them.
+  cache.ReplaceAll(TokenTable(), 6);
+  EXPECT_EQ(cache.state().revoked_count, 0u);
+}
+
+TEST(TokenCacheTest, PruneForgetsRevokedValuesPastTheRetention) {
+  TokenCache cache(RevokedOptions{100, absl::Hours(24)});
+  const absl::Time t0 = absl::FromUnixSeconds(1700000000);
+  const std::string old_value = NewTokenValue();
+  const std::string new_value = NewTokenValue();
+  cache.ApplyChanges(
+      {DeleteRevoking(1, "tok_a", {old_value}, t0),
+       DeleteRevoking(2, "tok_b", {new_value}, t0 + absl::Hours(2))},
+      2);
+  EXPECT_EQ(cache.PruneRevoked(t0 + absl::Hours(24)), 0u) << "just within";
+  EXPECT_EQ(cache.PruneRevoked(t0 + absl::Hours(25)), 1u);
+  EXPECT_FALSE(
+      cache.LookupWithRevoked(DigestOf(old_value)).revoked.has_value());
+  EXPECT_TRUE(cache.LookupWithRevoked(DigestOf(new_value)).revoked.has_value());
+}
+
+TEST(TokenCacheTest, EvictionsAreCountedAcrossSnapshots) {
+  TokenCache cache(RevokedOptions{1, absl::Hours(24)});
+  const absl::Time t0 = absl::FromUnixSeconds(1700000000);
+  cache.ApplyChanges(
+      {DeleteRevoking(1, "tok_a", {NewTokenValue(), NewTokenValue()}, t0)}, 1);
+  EXPECT_EQ(cache.state().revoked_count, 1u);
+  EXPECT_EQ(cache.state().revoked_evicted, 1u);
+  RevokedSet revoked = cache.NewRevokedSet();
+  revoked.Insert(Revoked(NewTokenValue(), "tok_b", t0));
+  revoked.Insert(Revoked(NewTokenValue(), "tok_b", t0 + absl::Seconds(1)));
+  cache.ReplaceAll(TokenTable(), std::move(revoked), 2);
+  EXPECT_EQ(cache.state().revoked_evicted, 2u) << "a counter never goes back";
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 #include "verifier/verifier_core.h"
 
 #include <chrono>
+#include <optional>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "common/json_log.h"
@@ -28,6 +30,7 @@ int HttpStatusForDecision(CheckReason reason) {
       return 200;
     case CheckReason::kMalformedToken:
     case CheckReason::kUnknownToken:
+    case CheckReason::kRevokedToken:
     case CheckReason::kExpired:
       return 401;
     case CheckReason::kWrongDeployment:
@@ -59,27 +62,8 @@ absl::Status VerifierCore::ValidateRequest(std::string_view deployment_id,
 Decision VerifierCore::Check(std::string_view token,
                              std::string_view deployment_id,
                              std::string_view operation) {
-  // Latency is measured on the monotonic clock: the injected Clock may be a
-  // fake that stands still.
-  const auto start = std::chrono::steady_clock::now();
-  Decision decision = authorizer_->Check(token, deployment_id, operation);
-  const auto elapsed = std::chrono::steady_clock::now() - start;
-  metrics_->RecordCheck(decision.reason, absl::FromChrono(elapsed));
-  if (decision.reason == CheckReason::kUnknownToken ||
-      decision.reason == CheckReason::kExpired) {
-    // A use of an unknown (never issued, deleted or rotated away) or expired
-    // token: counted above by reason, and logged by the first bytes of its
-    // digest only, never the value.
-    JsonLog("check.rejected_token", "warn")
-        .Str("reason", std::string(CheckReasonName(decision.reason)))
-        .Str("digest_prefix", DigestPrefixHex(DigestOf(token)))
-        .Str("token_id", decision.token_id)
-        .Str("deployment_id", std::string(deployment_id.substr(0, 64)));
-  }
-  if (decision.allowed() && usage_ != nullptr) {
-    usage_->Record(decision.token_id, clock_->Now());
-  }
-  return decision;
+  // With no origin there is no end client, so nothing is throttled.
+  return *Decide(nullptr, token, deployment_id, operation);
 }
 
 absl::StatusOr<Decision> VerifierCore::CheckFromPeer(
@@ -94,25 +78,71 @@ absl::StatusOr<Decision> VerifierCore::CheckFrom(const CheckOrigin& origin,
                                                  std::string_view token,
                                                  std::string_view deployment_id,
                                                  std::string_view operation) {
-  Decision decision = Check(token, deployment_id, operation);
-  if (throttle_ == nullptr) return decision;
-  const bool bad_token = decision.reason == CheckReason::kMalformedToken ||
-                         decision.reason == CheckReason::kUnknownToken ||
-                         decision.reason == CheckReason::kExpired;
+  return Decide(&origin, token, deployment_id, operation);
+}
+
+std::string VerifierCore::EndClient(const CheckOrigin& origin) const {
+  const std::string peer = PeerHost(origin.peer());
+  return trusted_ == nullptr ? peer
+                             : trusted_->EndClient(peer, origin.forwarded());
+}
+
+absl::StatusOr<Decision> VerifierCore::Decide(const CheckOrigin* origin,
+                                              std::string_view token,
+                                              std::string_view deployment_id,
+                                              std::string_view operation) {
+  // Latency is measured on the monotonic clock: the injected Clock may be a
+  // fake that stands still.
+  const auto start = std::chrono::steady_clock::now();
+  Decision decision = authorizer_->Check(token, deployment_id, operation);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  metrics_->RecordCheck(decision.reason, absl::FromChrono(elapsed));
+
+  // Computed at most once, and only when needed.
+  std::optional<std::string> client;
+  auto end_client = [&]() -> const std::string& {
+    if (!client.has_value()) {
+      client = origin == nullptr ? std::string() : EndClient(*origin);
+    }
+    return *client;
+  };
+  const CheckReason reason = decision.reason;
+  if (reason == CheckReason::kUnknownToken ||
+      reason == CheckReason::kRevokedToken || reason == CheckReason::kExpired) {
+    // A use of an unknown (never issued, or revoked long ago), revoked
+    // (deleted or rotated away) or expired token: counted above by reason, and
+    // logged by the first bytes of its digest only, never the value.
+    JsonLog log("check.rejected_token", "warn");
+    log.Str("reason", std::string(CheckReasonName(reason)))
+        .Str("digest_prefix", DigestPrefixHex(DigestOf(token)))
+        .Str("token_id", decision.token_id)
+        .Str("deployment_id", std::string(deployment_id.substr(0, 64)));
+    if (reason == CheckReason::kRevokedToken) {
+      log.Str("client_address", end_client());
+    }
+  }
+  if (usage_ != nullptr) {
+    if (decision.allowed()) {
+      usage_->Record(decision.token_id, clock_->Now(), end_client());
+    } else if (reason == CheckReason::kRevokedToken) {
+      usage_->RecordReuse(decision.token_id, clock_->Now(), end_client());
+    }
+  }
+  if (throttle_ == nullptr || origin == nullptr) return decision;
+  const bool bad_token = reason == CheckReason::kMalformedToken ||
+                         reason == CheckReason::kUnknownToken ||
+                         reason == CheckReason::kRevokedToken ||
+                         reason == CheckReason::kExpired;
   // Only bad tokens are throttled. A sidecar's one peer is often its own app,
   // relaying every user's requests: refusing its valid tokens too would let one
   // attacker deny service to all.
   if (!bad_token) return decision;
-  const std::string peer = PeerHost(origin.peer());
-  const std::string client =
-      trusted_ == nullptr ? peer
-                          : trusted_->EndClient(peer, origin.forwarded());
-  if (client.empty()) return decision;  // a trusted proxy that names no one
-  if (!throttle_->Allow(client)) {
+  if (end_client().empty()) return decision;  // a trusted proxy naming no one
+  if (!throttle_->Allow(*client)) {
     return absl::ResourceExhaustedError(
         "too many failed checks from this client; slow down");
   }
-  throttle_->ChargeFailure(client);
+  throttle_->ChargeFailure(*client);
   return decision;
 }
 
@@ -124,6 +154,8 @@ std::string VerifierCore::RenderMetrics() const {
   gauges.revision = state.revision;
   gauges.seconds_since_heartbeat =
       absl::ToDoubleSeconds(clock_->Now() - state.last_heartbeat);
+  gauges.revoked_values = state.revoked_count;
+  gauges.revoked_evicted = state.revoked_evicted;
   std::string text = metrics_->Render(gauges);
   text += absl::StrCat(
       "# HELP token_verifier_throttled_total Checks refused because their "

@@ -24,7 +24,9 @@
 
 namespace tokens {
 
-// Where a check came from; both are read only when a bad token is charged.
+// Where a check came from. Read only when its end client is needed: a bad
+// token charged to the throttle, an allowed token's use or a revoked value's
+// reuse noted for TokenService.
 struct CheckOrigin {
   // The direct peer: a gRPC peer string ("ipv4:10.1.2.3:5678") or an address.
   absl::FunctionRef<std::string()> peer;
@@ -34,8 +36,8 @@ struct CheckOrigin {
 };
 
 // The HTTP status of a decision, for forward-auth and ext_authz: 200
-// allowed; 401 malformed, unknown or expired token; 403 wrong Deployment,
-// operation not permitted or unknown; 503 not ready.
+// allowed; 401 malformed, unknown, revoked or expired token; 403 wrong
+// Deployment, operation not permitted or unknown; 503 not ready.
 int HttpStatusForDecision(CheckReason reason);
 
 // deployment_id and operation may not be longer than this many bytes.
@@ -52,17 +54,21 @@ class VerifierCore {
   static absl::Status ValidateRequest(std::string_view deployment_id,
                                       std::string_view operation);
 
-  // Decides (see Authorizer), counts, and records usage. Does not validate.
+  // Decides (see Authorizer), counts, and records usage (and a revoked
+  // value's reuse) without a client address. Does not validate.
   Decision Check(std::string_view token, std::string_view deployment_id,
                  std::string_view operation);
 
-  // Check on behalf of the end client of `origin` (see TrustedProxies). When
-  // a throttle is set, a MALFORMED_TOKEN, UNKNOWN_TOKEN or EXPIRED decision is
+  // Check on behalf of the end client of `origin` (see TrustedProxies). An
+  // allowed use and a revoked value's reuse (REVOKED_TOKEN) are noted for
+  // the usage reporter with that client's address. When a throttle is set, a
+  // MALFORMED_TOKEN, UNKNOWN_TOKEN, REVOKED_TOKEN or EXPIRED decision is
   // charged to the end client, and once that client is out of failed checks
-  // such a decision becomes ResourceExhausted. A check with no end client (a
-  // trusted proxy that names none) is never charged, nor is any other
-  // decision. `origin` is read only when a bad token must be charged (the
-  // gRPC peer string costs an allocation per call).
+  // such a decision becomes ResourceExhausted (the reuse is still noted). A
+  // check with no end client (a trusted proxy that names none) is never
+  // charged, nor is any other decision. `origin` is read only when its end
+  // client is needed (the gRPC peer string costs an allocation per call), at
+  // most once per check.
   absl::StatusOr<Decision> CheckFrom(const CheckOrigin& origin,
                                      std::string_view token,
                                      std::string_view deployment_id,
@@ -75,7 +81,8 @@ class VerifierCore {
 
   // Throttles repeated failed checks per end client (nullptr = never), whose
   // proxies are `trusted` (nullptr = none: the direct peer is always the end
-  // client). Not owned; set before serving.
+  // client; the usage reporter's client addresses follow the same rule). Not
+  // owned; set before serving.
   void SetThrottle(PeerThrottle* throttle, const TrustedProxies* trusted) {
     throttle_ = throttle;
     trusted_ = trusted;
@@ -98,6 +105,14 @@ class VerifierCore {
   }
 
  private:
+  // Check, with the end client of `origin` (null: none known).
+  absl::StatusOr<Decision> Decide(const CheckOrigin* origin,
+                                  std::string_view token,
+                                  std::string_view deployment_id,
+                                  std::string_view operation);
+  // The end client of `origin`: empty when a trusted proxy names none.
+  std::string EndClient(const CheckOrigin& origin) const;
+
   const TokenCache* const cache_;
   const Authorizer* const authorizer_;
   Metrics* const metrics_;

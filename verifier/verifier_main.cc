@@ -1,6 +1,7 @@
 // token_verifier: the verifier sidecar. Turns flags into VerifierOptions,
 // starts the server, prints the bound addresses, and shuts down gracefully on
 // SIGTERM or SIGINT.
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <utility>
@@ -15,6 +16,7 @@
 #include "common/listen_policy.h"
 #include "common/shutdown_signal.h"
 #include "common/tls_files.h"
+#include "common/validation.h"
 #include "verifier/token_service_targets.h"
 #include "verifier/trusted_proxies.h"
 #include "verifier/verifier_server.h"
@@ -63,6 +65,16 @@ ABSL_FLAG(std::string, trusted_proxies, tokens::kDefaultTrustedProxies,
           "app) whose X-Forwarded-For, x-forwarded-for metadata or Envoy "
           "source address names the end client that failed checks are "
           "charged to; empty trusts nobody");
+ABSL_FLAG(int64_t, revoked_max, 1000000,
+          "revoked (rotated-away or deleted) token values remembered, so "
+          "that their use is answered REVOKED_TOKEN and reported; the oldest "
+          "revocation is forgotten first (0 = remember none)");
+ABSL_FLAG(absl::Duration, revoked_retention, absl::Hours(24 * 30),
+          "how long after its revocation a value is answered REVOKED_TOKEN "
+          "(then UNKNOWN_TOKEN)");
+ABSL_FLAG(std::string, name, tokens::DefaultVerifierName(),
+          "this verifier's name in usage and reuse reports to TokenService "
+          "(default: the host name)");
 ABSL_FLAG(int, throttled_status, 401,
           "HTTP status of a throttled bad token on forward-auth and ext_authz: "
           "401 (nginx auth_request passes only 2xx, 401 and 403) or 429 "
@@ -100,6 +112,26 @@ int main(int argc, char** argv) {
   options.throttle.refill_per_second = absl::GetFlag(FLAGS_failed_check_rate);
   options.trusted_proxies = absl::GetFlag(FLAGS_trusted_proxies);
   options.throttled_http_status = absl::GetFlag(FLAGS_throttled_status);
+  options.name = absl::GetFlag(FLAGS_name);
+  const int64_t revoked_max = absl::GetFlag(FLAGS_revoked_max);
+  if (revoked_max < 0) {
+    std::fprintf(stderr, "--revoked-max: want 0 or more, got %lld\n",
+                 static_cast<long long>(revoked_max));
+    return 2;
+  }
+  options.revoked.max_values = static_cast<size_t>(revoked_max);
+  options.revoked.retention = absl::GetFlag(FLAGS_revoked_retention);
+  if (options.revoked.retention < absl::ZeroDuration()) {
+    std::fprintf(stderr, "--revoked-retention: must not be negative, got %s\n",
+                 absl::FormatDuration(options.revoked.retention).c_str());
+    return 2;
+  }
+  if (absl::Status name = tokens::ValidateUsageLabel(
+          "--name", options.name, tokens::kMaxVerifierNameChars);
+      !name.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(name.message()).c_str());
+    return 2;
+  }
   if (options.throttled_http_status != 401 &&
       options.throttled_http_status != 429) {
     std::fprintf(stderr, "--throttled-status: want 401 or 429, got %d\n",

@@ -2,6 +2,7 @@
 
 #include <grpcpp/ext/health_check_service_server_builder_option.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <unistd.h>
 
 #include <string>
 #include <utility>
@@ -27,13 +28,24 @@ FeedClientOptions MakeFeedOptions(std::string key,
 
 }  // namespace
 
+std::string DefaultVerifierName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') {
+    return "token_verifier";
+  }
+  return name;
+}
+
 VerifierServer::VerifierServer(const VerifierOptions& options, Clock* clock,
                                std::unique_ptr<TokenServiceTargets> targets,
-                               std::string key, TrustedProxies trusted_proxies)
-    : targets_(std::move(targets)),
+                               std::string key, TrustedProxies trusted_proxies,
+                               std::string name)
+    : name_(std::move(name)),
+      targets_(std::move(targets)),
+      cache_(options.revoked),
       authorizer_(&cache_, clock, options.max_staleness),
       usage_(MakeGrpcUsageSender(targets_.get(), key),
-             options.usage_report_interval, &metrics_),
+             options.usage_report_interval, &metrics_, name_),
       core_(&cache_, &authorizer_, &metrics_, &usage_, clock),
       throttle_(options.throttle, clock),
       trusted_proxies_(std::move(trusted_proxies)),
@@ -60,6 +72,18 @@ absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::BuildAndStart(
         !valid.ok()) {
       return valid;
     }
+  }
+  if (options.revoked.retention < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("revoked-retention must not be negative");
+  }
+  const std::string name =
+      options.name.empty() ? DefaultVerifierName() : options.name;
+  // TokenService's rule for ReportUsageRequest.verifier_name: checked here
+  // so that a bad name fails at start, not as refused reports.
+  if (absl::Status valid =
+          ValidateUsageLabel("name", name, kMaxVerifierNameChars);
+      !valid.ok()) {
+    return valid;
   }
   absl::StatusOr<std::vector<std::string>> token_services =
       ParseTokenServiceTargets(options.token_service);
@@ -91,10 +115,11 @@ absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::BuildAndStart(
   std::unique_ptr<VerifierServer> server(new VerifierServer(
       options, clock,
       TokenServiceTargets::Connect(*token_services, *channel_credentials),
-      *std::move(key), *std::move(trusted)));
-  if (throttled) {
-    server->core_.SetThrottle(&server->throttle_, &server->trusted_proxies_);
-  }
+      *std::move(key), *std::move(trusted), name));
+  // The trusted proxies name the end client for the usage reports too, so
+  // they are set with throttling off as well.
+  server->core_.SetThrottle(throttled ? &server->throttle_ : nullptr,
+                            &server->trusted_proxies_);
   server->core_.SetThrottledHttpStatus(options.throttled_http_status);
   // Which replica the feed is on, and how often it moved.
   const TokenServiceTargets* targets = server->targets_.get();
@@ -132,6 +157,10 @@ absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::BuildAndStart(
       .Int("http_port", server->http_port())
       .Str("token_service", options.token_service)
       .Str("deployment_id", options.deployment)
+      .Str("name", server->name_)
+      .Int("revoked_max", static_cast<int64_t>(options.revoked.max_values))
+      .Int("revoked_retention_s",
+           absl::ToInt64Seconds(options.revoked.retention))
       .Bool("tls", options.tls.enabled())
       .Bool("mutual_tls", !options.tls.client_ca_file.empty())
       .Bool("token_service_tls", options.token_service_tls.enabled())

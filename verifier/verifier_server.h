@@ -73,17 +73,26 @@ struct VerifierOptions {
   // What a throttled bad token gets over HTTP (forward-auth, ext_authz): 401
   // (nginx passes it on) or 429 (Traefik).
   int throttled_http_status = 401;
+  // Revoked values remembered (--revoked-max) and for how long
+  // (--revoked-retention): within it, their use is REVOKED_TOKEN and reported.
+  RevokedOptions revoked;
+  // This verifier's name in usage reports (--name); empty = the host name.
+  std::string name;
   // What the feed's backoff and heartbeat watchdog wait on (monotonic time);
   // null = the machine's clock. Tests pass a FakeClock.
   const Clock* feed_wait_clock = nullptr;
 };
 
+// The machine's host name (the default --name); "token_verifier" when it has
+// none.
+std::string DefaultVerifierName();
+
 class VerifierServer {
  public:
   // Reads the key, binds both listeners and starts syncing. Errors:
-  // InvalidArgument (bad option or TLS file), Internal (key or TLS file
-  // unreadable),
-  // InvalidArgument (key file empty), Unavailable (an address cannot be bound).
+  // InvalidArgument (bad option, naming its flag, or TLS file), Internal (key
+  // or TLS file unreadable), InvalidArgument (key file empty), Unavailable (an
+  // address cannot be bound).
   static absl::StatusOr<std::unique_ptr<VerifierServer>> BuildAndStart(
       const VerifierOptions& options, Clock* clock);
 
@@ -103,16 +112,18 @@ class VerifierServer {
   const TokenCache& cache() const { return cache_; }
   const Metrics& metrics() const { return metrics_; }
   const TokenServiceTargets& targets() const { return *targets_; }
+  const std::string& name() const { return name_; }
   bool IsReady() const { return authorizer_.IsReady(); }
 
  private:
   VerifierServer(const VerifierOptions& options, Clock* clock,
                  std::unique_ptr<TokenServiceTargets> targets, std::string key,
-                 TrustedProxies trusted_proxies);
+                 TrustedProxies trusted_proxies, std::string name);
   // For tests and diagnostics.
   const PeerThrottle& throttle() const { return throttle_; }
   void WatchHealth();
 
+  const std::string name_;
   const std::unique_ptr<TokenServiceTargets> targets_;
   TokenCache cache_;
   Metrics metrics_;

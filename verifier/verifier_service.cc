@@ -27,6 +27,8 @@ v1::Reason ToProto(CheckReason reason) {
       return v1::UNKNOWN_OPERATION;
     case CheckReason::kNotReady:
       return v1::NOT_READY;
+    case CheckReason::kRevokedToken:
+      return v1::REVOKED_TOKEN;
   }
   return v1::REASON_UNSPECIFIED;
 }

@@ -92,6 +92,24 @@ TEST_F(VerifierServiceTest, DenialIsAnOkResponse) {
   EXPECT_EQ(response.reason(), v1::MALFORMED_TOKEN);
 }
 
+TEST_F(VerifierServiceTest, RevokedValueNamesItsToken) {
+  const std::string new_value = NewTokenValue();
+  const absl::Time now = fx_.clock.Now();
+  fx_.Sync({testing_support::Rotate(2, "tok_a", "dep-1", new_value, value_, now,
+                                    now)},
+           {testing_support::Revoked(value_, "tok_a", now)});
+  v1::CheckResponse response;
+  ASSERT_TRUE(
+      Check(Request(value_, "dep-1", "deployment.get"), &response).ok());
+  EXPECT_FALSE(response.allowed());
+  EXPECT_EQ(response.reason(), v1::REVOKED_TOKEN);
+  EXPECT_EQ(response.token_id(), "tok_a");
+  EXPECT_FALSE(response.has_expire_time());
+  ASSERT_TRUE(
+      Check(Request(new_value, "dep-1", "deployment.get"), &response).ok());
+  EXPECT_TRUE(response.allowed());
+}
+
 TEST_F(VerifierServiceTest, NotReadyBeforeSync) {
   v1::CheckResponse response;
   ASSERT_TRUE(
