@@ -238,7 +238,7 @@ bool Notifier::DeliverDue() {
     }
     JsonLog("notify.delivered")
         .Int("id", pending.event.id)
-        .Str("event", pending.event.action)
+        .Str("action", pending.event.action)
         .Int("attempts", pending.attempts + 1);
     const absl::Status completed =
         store_->CompleteNotification(pending.event.id);
@@ -282,7 +282,7 @@ void Notifier::Retry(const PendingNotification& pending,
   if (attempted) {
     JsonLog("notify.failed", "warn")
         .Int("id", pending.event.id)
-        .Str("event", pending.event.action)
+        .Str("action", pending.event.action)
         .Int("attempts", failures)
         .Str("error", std::string(why.message()))
         .Double("retry_in_s", absl::ToDoubleSeconds(delay));
