@@ -476,7 +476,10 @@ int RunRevoke() {
     const int64_t returned = MonotonicNanos();
     while (true) {
       v1::Reason reason = CheckOnce(verifier.get(), secret, deployment);
-      if (reason == v1::UNKNOWN_TOKEN) break;
+      // A deleted token's value is REVOKED_TOKEN (UNKNOWN_TOKEN from a
+      // verifier or service that predates revoked values, or past
+      // --revoked-retention).
+      if (reason == v1::REVOKED_TOKEN || reason == v1::UNKNOWN_TOKEN) break;
       if (reason != v1::ALLOWED) {
         std::fprintf(stderr, "unexpected reason %s\n",
                      v1::Reason_Name(reason).c_str());

@@ -53,7 +53,7 @@ UsageSender MakeGrpcUsageSender(const TokenServiceTargets* targets,
           TimeToProto(entry.last_used_time, usage->mutable_last_used_time());
           usage->set_client_address(Reportable(entry.client_address));
         }
-        for (const ReuseSighting& entry : batch.sightings) {
+        for (const ReuseEntry& entry : batch.sightings) {
           v1::ReuseSighting* sighting = request.add_reuse_sightings();
           sighting->set_token_id(entry.token_id);
           TimeToProto(entry.time, sighting->mutable_time());
@@ -173,11 +173,11 @@ absl::Status UsageReporter::Flush() {
 
   // Sightings are at most kMaxPendingSightings = kMaxBatch: they all go with
   // the first call.
-  std::vector<ReuseSighting> sightings;
+  std::vector<ReuseEntry> sightings;
   sightings.reserve(reuse.size());
   for (const auto& [key, entry] : reuse) {
     sightings.push_back(
-        ReuseSighting{key.first, key.second, entry.latest, entry.count});
+        ReuseEntry{key.first, key.second, entry.latest, entry.count});
   }
 
   absl::Status first_error;
@@ -185,7 +185,7 @@ absl::Status UsageReporter::Flush() {
   chunk.verifier_name = verifier_name_;
   chunk.sightings = std::move(sightings);
   std::vector<UsageEntry> failed;
-  std::vector<ReuseSighting> failed_sightings;
+  std::vector<ReuseEntry> failed_sightings;
   auto send = [&] {
     absl::Status status = sender_(chunk);
     if (metrics_ != nullptr) metrics_->RecordUsageReport(status.ok());
@@ -215,7 +215,7 @@ absl::Status UsageReporter::Flush() {
     for (const UsageEntry& entry : failed) {
       Record(entry.token_id, entry.last_used_time, entry.client_address);
     }
-    for (const ReuseSighting& entry : failed_sightings) {
+    for (const ReuseEntry& entry : failed_sightings) {
       AddReuse(entry.token_id, entry.client_address, entry.time, entry.count);
     }
   }

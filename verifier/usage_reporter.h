@@ -45,7 +45,7 @@ struct UsageEntry {
 
 // A revoked value of `token_id` presented `count` times since the last report
 // by `client_address` (may be empty), the last time at `time`.
-struct ReuseSighting {
+struct ReuseEntry {
   std::string token_id;
   std::string client_address;
   absl::Time time;
@@ -55,8 +55,8 @@ struct ReuseSighting {
 // One ReportUsage call.
 struct UsageBatch {
   std::string verifier_name;
-  std::vector<UsageEntry> usages;        // at most kMaxBatch
-  std::vector<ReuseSighting> sightings;  // at most kMaxBatch
+  std::vector<UsageEntry> usages;     // at most kMaxBatch
+  std::vector<ReuseEntry> sightings;  // at most kMaxBatch
 };
 
 // Sends one batch; returns the call's error, if any.

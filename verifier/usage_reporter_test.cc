@@ -144,12 +144,12 @@ TEST(UsageReporterTest, ReuseSightingsAreCountedPerTokenAndClient) {
   const UsageBatch& call = sender.calls[0];
   EXPECT_EQ(call.verifier_name, "verifier-7");
   EXPECT_TRUE(call.usages.empty());
-  std::map<std::pair<std::string, std::string>, ReuseSighting> got;
-  for (const ReuseSighting& s : call.sightings) {
+  std::map<std::pair<std::string, std::string>, ReuseEntry> got;
+  for (const ReuseEntry& s : call.sightings) {
     got[{s.token_id, s.client_address}] = s;
   }
   ASSERT_EQ(got.size(), 3u);
-  const ReuseSighting& a1 = got[{"tok_a", "203.0.113.1"}];
+  const ReuseEntry& a1 = got[{"tok_a", "203.0.113.1"}];
   EXPECT_EQ(a1.count, 3);
   EXPECT_EQ(a1.time, kT0 + absl::Seconds(3));
   EXPECT_EQ((got[{"tok_a", "203.0.113.2"}].count), 1);
@@ -204,7 +204,7 @@ TEST(UsageReporterTest, ConcurrentSightingsWhileFlushingAreAllCounted) {
   UsageReporter reporter(
       [&](const UsageBatch& batch) {
         absl::MutexLock lock(&mu);
-        for (const ReuseSighting& s : batch.sightings) counted += s.count;
+        for (const ReuseEntry& s : batch.sightings) counted += s.count;
         return absl::OkStatus();
       },
       absl::Milliseconds(1), nullptr);

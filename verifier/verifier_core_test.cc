@@ -69,7 +69,7 @@ TEST_F(VerifierCoreTest, ReuseOfARevokedValueIsReportedWithTheEndClient) {
   ASSERT_EQ(sent_.size(), 1u);
   EXPECT_EQ(sent_[0].verifier_name, "verifier-a");
   ASSERT_EQ(sent_[0].sightings.size(), 2u);
-  for (const ReuseSighting& s : sent_[0].sightings) {
+  for (const ReuseEntry& s : sent_[0].sightings) {
     EXPECT_EQ(s.token_id, "tok_gone");
     if (s.client_address == "203.0.113.5") {
       EXPECT_EQ(s.count, 3);

@@ -119,6 +119,18 @@ TEST_F(ExtAuthzTest, DecisionTableAsEnvoyAsks) {
           .reason(),
       v1::ALLOWED);
   const std::string bearer = "Bearer " + token.secret();
+  // A deleted token's value.
+  v1::CreateTokenResponse gone = Create(kDeployment, "gone", 1);
+  {
+    v1::DeleteTokenRequest request;
+    request.set_id(gone.token().id());
+    google::protobuf::Empty empty;
+    ASSERT_TRUE(stub_->DeleteToken(AsAdmin().get(), request, &empty).ok());
+  }
+  ASSERT_EQ(WaitForReason(gone.secret(), kDeployment, "deployment.get",
+                          v1::REVOKED_TOKEN)
+                .reason(),
+            v1::REVOKED_TOKEN);
 
   EnvoyAnswer allowed = Ask(bearer, kDeployment, "deployment.get");
   EXPECT_EQ(allowed.code, 0);
@@ -141,6 +153,8 @@ TEST_F(ExtAuthzTest, DecisionTableAsEnvoyAsks) {
        "MALFORMED_TOKEN"},
       {"Bearer " + *GenerateTokenValue(), kDeployment, "deployment.get", 16,
        401, "UNKNOWN_TOKEN"},
+      {"Bearer " + gone.secret(), kDeployment, "deployment.get", 16, 401,
+       "REVOKED_TOKEN"},
       {bearer, "dep-2", "deployment.get", 7, 403, "WRONG_DEPLOYMENT"},
       {bearer, kDeployment, "no.such.operation", 7, 403, "UNKNOWN_OPERATION"},
       {bearer, "", "deployment.get", 7, 403, "INVALID_REQUEST"},

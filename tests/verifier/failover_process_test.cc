@@ -127,7 +127,7 @@ class FailoverProcessTest : public ::testing::Test {
         ReadyChecking(kept.secret()),
         [&] {
           return Reason(added.secret()) == v1::ALLOWED &&
-                 Reason(doomed.secret()) == v1::UNKNOWN_TOKEN;
+                 Reason(doomed.secret()) == v1::REVOKED_TOKEN;
         },
         kPropagationBound);
     EXPECT_TRUE(caught_up.reached);

@@ -155,7 +155,7 @@ TEST_F(FailoverTest, MovesToTheOtherReplicaAndFollowsItsChanges) {
   admin_b.Delete(doomed.token().id());
   arrived = WaitStayingReady(
       ReadyChecking(kept.secret()),
-      [&] { return Reason(doomed.secret()) == v1::UNKNOWN_TOKEN; },
+      [&] { return Reason(doomed.secret()) == v1::REVOKED_TOKEN; },
       kPropagationBound);
   EXPECT_TRUE(arrived.reached);
   EXPECT_EQ(arrived.not_ready, 0);

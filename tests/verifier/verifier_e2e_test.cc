@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/token_value.h"
 #include "gtest/gtest.h"
 #include "tests/testing/raw_grpc.h"
 #include "tests/testing/server_process.h"
@@ -125,9 +126,10 @@ TEST_F(VerifierE2eTest, DeletedTokenIsDeniedSoonAfterDeleteReturns) {
   Delete(token.token().id());
   const absl::Time returned = absl::Now();
   v1::CheckResponse r = WaitForReason(token.secret(), kDeployment,
-                                      "deployment.get", v1::UNKNOWN_TOKEN);
+                                      "deployment.get", v1::REVOKED_TOKEN);
   const absl::Duration lag = absl::Now() - returned;
-  EXPECT_EQ(r.reason(), v1::UNKNOWN_TOKEN);
+  EXPECT_EQ(r.reason(), v1::REVOKED_TOKEN);
+  EXPECT_EQ(r.token_id(), token.token().id());
   EXPECT_FALSE(r.allowed());
   RecordProperty("revocation_lag_us",
                  std::to_string(absl::ToInt64Microseconds(lag)));
@@ -139,10 +141,10 @@ TEST_F(VerifierE2eTest, RotatedValueStopsVerifyingSoonAfterRotateReturns) {
   StartVerifier();
   v1::CreateTokenResponse token = CreateAndSync(kDeployment, 7);
   v1::RotateTokenResponse rotated = Rotate(token.token().id(), 0);
-  EXPECT_EQ(WaitForReason(token.secret(), kDeployment, "deployment.get",
-                          v1::UNKNOWN_TOKEN)
-                .reason(),
-            v1::UNKNOWN_TOKEN);
+  v1::CheckResponse old_value = WaitForReason(
+      token.secret(), kDeployment, "deployment.get", v1::REVOKED_TOKEN);
+  EXPECT_EQ(old_value.reason(), v1::REVOKED_TOKEN);
+  EXPECT_EQ(old_value.token_id(), token.token().id());
   v1::CheckResponse fresh = WaitForReason(rotated.secret(), kDeployment,
                                           "deployment.get", v1::ALLOWED);
   EXPECT_TRUE(fresh.allowed());
@@ -168,7 +170,8 @@ TEST_F(VerifierE2eTest, RotatedValueVerifiesDuringGracePeriodOnly) {
   clock_.Advance(absl::Seconds(1));
   v1::CheckResponse after =
       Check(token.secret(), kDeployment, "deployment.get");
-  EXPECT_EQ(after.reason(), v1::UNKNOWN_TOKEN);
+  EXPECT_EQ(after.reason(), v1::REVOKED_TOKEN);
+  EXPECT_EQ(after.token_id(), token.token().id());
   EXPECT_TRUE(Check(rotated.secret(), kDeployment, "deployment.get").allowed());
 }
 
@@ -300,9 +303,9 @@ TEST_F(VerifierE2eTest, ResumesFromItsRevisionAfterTokenServiceRestart) {
           .reason(),
       v1::ALLOWED);
   EXPECT_EQ(WaitForReason(deleted.secret(), kDeployment, "deployment.get",
-                          v1::UNKNOWN_TOKEN)
+                          v1::REVOKED_TOKEN)
                 .reason(),
-            v1::UNKNOWN_TOKEN);
+            v1::REVOKED_TOKEN);
   EXPECT_TRUE(Check(kept.secret(), kDeployment, "deployment.get").allowed());
   EXPECT_GE(verifier_->metrics().reconnects(), 1u);
   EXPECT_EQ(verifier_->metrics().snapshots(), 1u) << "resumed, no new snapshot";
@@ -331,9 +334,59 @@ TEST_F(VerifierE2eTest, FreshSnapshotWhenItsRevisionIsNoLongerRetained) {
           .reason(),
       v1::ALLOWED);
   EXPECT_TRUE(Check(second.secret(), kDeployment, "deployment.get").allowed());
-  EXPECT_EQ(Check(first.secret(), kDeployment, "deployment.get").reason(),
-            v1::UNKNOWN_TOKEN);
+  // The snapshot carries the revoked values too.
+  v1::CheckResponse revoked =
+      Check(first.secret(), kDeployment, "deployment.get");
+  EXPECT_EQ(revoked.reason(), v1::REVOKED_TOKEN);
+  EXPECT_EQ(revoked.token_id(), first.token().id());
   EXPECT_EQ(verifier_->metrics().snapshots(), 2u);
+}
+
+// A verifier that starts after the revocations learns of them from its first
+// snapshot; past its --revoked-retention they are UNKNOWN_TOKEN.
+TEST_F(VerifierE2eTest, VerifierStartedAfterRevocationsRecognisesThem) {
+  v1::CreateTokenResponse deleted = Create(kDeployment, "deleted");
+  v1::CreateTokenResponse rotated = Create(kDeployment, "rotated");
+  Delete(deleted.token().id());
+  v1::RotateTokenResponse fresh = Rotate(rotated.token().id(), 0);
+  VerifierOptions options = PatientVerifierOptions();
+  options.revoked.retention = absl::Hours(24);
+  StartVerifier(options);
+  ASSERT_TRUE(WaitUntilReady());
+  for (const auto& [value, id] :
+       {std::pair{deleted.secret(), deleted.token().id()},
+        std::pair{rotated.secret(), rotated.token().id()}}) {
+    v1::CheckResponse r = Check(value, kDeployment, "deployment.get");
+    EXPECT_EQ(r.reason(), v1::REVOKED_TOKEN);
+    EXPECT_EQ(r.token_id(), id);
+    EXPECT_EQ(ForwardAuth(value, kDeployment, "deployment.get").status, 401);
+  }
+  EXPECT_TRUE(Check(fresh.secret(), kDeployment, "deployment.get").allowed());
+  EXPECT_EQ(
+      Check(*GenerateTokenValue(), kDeployment, "deployment.get").reason(),
+      v1::UNKNOWN_TOKEN);
+
+  clock_.Advance(absl::Hours(24) + absl::Seconds(1));
+  EXPECT_EQ(Check(deleted.secret(), kDeployment, "deployment.get").reason(),
+            v1::UNKNOWN_TOKEN);
+}
+
+// A reuse reaches TokenService: the token shows when one of its revoked
+// values was last presented.
+TEST_F(VerifierE2eTest, ReuseOfARotatedAwayValueIsReportedToTokenService) {
+  VerifierOptions options = DefaultVerifierOptions();
+  options.usage_report_interval = absl::Milliseconds(50);
+  options.name = "e2e-verifier";
+  StartVerifier(options);
+  v1::CreateTokenResponse token = CreateAndSync(kDeployment);
+  Rotate(token.token().id(), 0);
+  ASSERT_EQ(WaitForReason(token.secret(), kDeployment, "deployment.get",
+                          v1::REVOKED_TOKEN)
+                .reason(),
+            v1::REVOKED_TOKEN);
+  EXPECT_TRUE(WaitFor(
+      [&] { return GetToken(token.token().id()).has_last_reuse_time(); },
+      kPropagationBound));
 }
 
 }  // namespace

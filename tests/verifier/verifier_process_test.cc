@@ -221,7 +221,7 @@ TEST_F(VerifierProcessTest,
   EXPECT_TRUE(
       WaitFor([&] { return Check(stub.get(), added.secret()).allowed(); },
               kPropagationBound));
-  EXPECT_EQ(Check(stub.get(), doomed.secret()).reason(), v1::UNKNOWN_TOKEN);
+  EXPECT_EQ(Check(stub.get(), doomed.secret()).reason(), v1::REVOKED_TOKEN);
   EXPECT_TRUE(Check(stub.get(), kept.secret()).allowed());
   EXPECT_EQ(HttpGet(http, "/readyz").status, 200);
   EXPECT_EQ(verifier->metrics().snapshots(), 1u)
