@@ -11,13 +11,14 @@
 #include "common/status_macros.h"
 #include "common/token_value.h"
 #include "storage/postgres_rows.h"
+#include "storage/token_hygiene.h"
 
 namespace tokens {
 namespace {
 
 #define PG_CHANGE_COLUMNS                                                 \
   "revision, type, token_id, deployment_id, secret_digest, expire_time, " \
-  "previous_digest, previous_valid_until"
+  "previous_digest, previous_valid_until, revoked"
 
 // The last statement of every write transaction (see postgres_token_store.h):
 // takes the revision counter row, logs the changes with consecutive revisions
@@ -31,11 +32,12 @@ constexpr PgStatement kLogChanges = {
     "$2::bigint) RETURNING value, trimmed_through), "
     "c AS (SELECT r.value - $1::bigint + u.ord AS revision, u.type, "
     "u.token_id, u.deployment_id, u.secret_digest, u.expire_time, "
-    "u.previous_digest, u.previous_valid_until, r.trimmed_through "
+    "u.previous_digest, u.previous_valid_until, u.revoked, "
+    "r.trimmed_through "
     "FROM r, unnest($3::text[], $4::text[], $5::text[], $6::bytea[], "
-    "$7::bigint[], $8::bytea[], $9::bigint[]) WITH ORDINALITY AS "
-    "u(type, token_id, deployment_id, secret_digest, expire_time, "
-    "previous_digest, previous_valid_until, ord)), "
+    "$7::bigint[], $8::bytea[], $9::bigint[], $10::bytea[]) WITH ORDINALITY "
+    "AS u(type, token_id, deployment_id, secret_digest, expire_time, "
+    "previous_digest, previous_valid_until, revoked, ord)), "
     "l AS (INSERT INTO change_log (" PG_CHANGE_COLUMNS
     ") SELECT " PG_CHANGE_COLUMNS
     " FROM c WHERE revision > trimmed_through), "
@@ -47,39 +49,48 @@ constexpr PgStatement kLogChanges = {
 
 // Consecutive creates of a batch in one statement: the token rows (in batch
 // order; a taken id or digest, also one taken earlier in the same statement,
-// inserts nothing), the audit rows of those inserted, and the ordinals
-// (1-based positions in the arrays) of the inserted ones.
+// inserts nothing), the audit rows of those inserted (queued in the
+// notification outbox when $27, the same for every create of the statement),
+// and the ordinals (1-based positions in the arrays) of the inserted ones.
 constexpr PgStatement kCreateTokens = {
     "create_tokens",
     "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
     "$4::text[], $5::text[], $6::integer[], $7::bytea[], $8::bytea[], "
     "$9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], "
-    "$13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::bigint[], "
-    "$18::text[], $19::text[], $20::text[], $21::text[], $22::text[], "
-    "$23::text[]) WITH ORDINALITY AS v(id, deployment_id, name, description, "
+    "$13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::text[], "
+    "$18::text[], $19::bigint[], $20::bigint[], $21::text[], $22::text[], "
+    "$23::text[], $24::text[], $25::text[], $26::text[]) WITH ORDINALITY AS "
+    "v(id, deployment_id, name, description, "
     "short_token, expiration_days, secret_digest, previous_digest, "
     "previous_valid_until, create_time, update_time, expire_time, "
-    "last_rotate_time, last_used_time, created_by, updated_by, a_time, "
+    "last_rotate_time, last_used_time, created_by, updated_by, "
+    "last_used_verifier, last_used_client, last_reuse_time, a_time, "
     "a_principal, a_action, a_token_id, a_deployment_id, a_outcome, "
     "a_detail, ord)), "
     "t AS (INSERT INTO tokens (id, deployment_id, name, description, "
     "short_token, expiration_days, secret_digest, previous_digest, "
     "previous_valid_until, create_time, update_time, expire_time, "
-    "last_rotate_time, last_used_time, created_by, updated_by) "
+    "last_rotate_time, last_used_time, created_by, updated_by, "
+    "last_used_verifier, last_used_client, last_reuse_time) "
     "SELECT id, deployment_id, name, description, short_token, "
     "expiration_days, secret_digest, previous_digest, previous_valid_until, "
     "create_time, update_time, expire_time, last_rotate_time, "
-    "last_used_time, created_by, updated_by FROM v ORDER BY ord "
+    "last_used_time, created_by, updated_by, last_used_verifier, "
+    "last_used_client, last_reuse_time FROM v ORDER BY ord "
     "ON CONFLICT DO NOTHING RETURNING id, secret_digest), "
     "i AS (SELECT DISTINCT ON (v.id) v.* FROM v JOIN t ON t.id = v.id "
     "AND t.secret_digest = v.secret_digest ORDER BY v.id, v.ord), "
     "a AS (INSERT INTO audit_log (time, principal, action, token_id, "
     "deployment_id, outcome, detail) SELECT a_time, a_principal, a_action, "
-    "a_token_id, a_deployment_id, a_outcome, a_detail FROM i ORDER BY ord) "
+    "a_token_id, a_deployment_id, a_outcome, a_detail FROM i ORDER BY ord "
+    "RETURNING id, time), "
+    "o AS (INSERT INTO notification_outbox (audit_id, next_attempt) "
+    "SELECT id, COALESCE(time, -9223372036854775807 - 1) FROM a "
+    "WHERE $27::boolean) "
     "SELECT ord FROM i ORDER BY ord"};
 
 std::vector<PgParam> CreateParams(const std::vector<const PgWrite*>& creates) {
-  constexpr int kColumns = 23;
+  constexpr int kColumns = 26;
   std::vector<PgArrayLiteral> columns(kColumns);
   for (const PgWrite* write : creates) {
     const TokenRecord& t = *write->create;
@@ -104,17 +115,21 @@ std::vector<PgParam> CreateParams(const std::vector<const PgWrite*>& creates) {
     columns[13].AddTime(t.last_used_time, absl::InfinitePast());
     columns[14].AddText(t.created_by);
     columns[15].AddText(t.updated_by);
-    columns[16].AddTime(a.time, absl::InfinitePast());
-    columns[17].AddText(a.principal);
-    columns[18].AddText(a.action);
-    columns[19].AddText(a.token_id);
-    columns[20].AddText(a.deployment_id);
-    columns[21].AddText(a.outcome);
-    columns[22].AddText(a.detail);
+    columns[16].AddText(t.last_used_verifier);
+    columns[17].AddText(t.last_used_client);
+    columns[18].AddTime(t.last_reuse_time, absl::InfinitePast());
+    columns[19].AddTime(a.time, absl::InfinitePast());
+    columns[20].AddText(a.principal);
+    columns[21].AddText(a.action);
+    columns[22].AddText(a.token_id);
+    columns[23].AddText(a.deployment_id);
+    columns[24].AddText(a.outcome);
+    columns[25].AddText(a.detail);
   }
   std::vector<PgParam> params;
-  params.reserve(kColumns);
+  params.reserve(kColumns + 1);
   for (const PgArrayLiteral& column : columns) params.push_back(column.Param());
+  params.push_back(PgParam::Bool(!creates.empty() && creates[0]->notify));
   return params;
 }
 
@@ -129,7 +144,9 @@ std::vector<Step> PlanSteps(const std::vector<const PgWrite*>& writes) {
   std::vector<Step> steps;
   for (size_t i = 0; i < writes.size(); ++i) {
     const bool create = writes[i]->create != nullptr;
-    if (create && !steps.empty() && steps.back().merged) {
+    // Creates share a statement when their audit rows are queued alike.
+    if (create && !steps.empty() && steps.back().merged &&
+        writes[steps.back().writes[0]]->notify == writes[i]->notify) {
       steps.back().writes.push_back(i);
       continue;
     }
@@ -141,7 +158,7 @@ std::vector<Step> PlanSteps(const std::vector<const PgWrite*>& writes) {
 std::vector<PgParam> LogParams(const std::vector<TokenChange>& changes,
                                int64_t retention) {
   PgArrayLiteral type, token_id, deployment_id, digest, expire_time,
-      previous_digest, previous_valid_until;
+      previous_digest, previous_valid_until, revoked;
   for (const TokenChange& change : changes) {
     const bool upsert = change.type == TokenChange::Type::kUpsert;
     type.AddText(upsert ? "upsert" : "delete");
@@ -167,6 +184,11 @@ std::vector<PgParam> LogParams(const std::vector<TokenChange>& changes,
     } else {
       previous_valid_until.AddInt(EncodeTime(change.previous_valid_until));
     }
+    if (change.revoked.empty()) {
+      revoked.AddNull();
+    } else {
+      revoked.AddBytes(EncodeRevokedValues(change.revoked));
+    }
   }
   return {PgParam::Int(static_cast<int64_t>(changes.size())),
           PgParam::Int(retention),
@@ -176,7 +198,8 @@ std::vector<PgParam> LogParams(const std::vector<TokenChange>& changes,
           digest.Param(),
           expire_time.Param(),
           previous_digest.Param(),
-          previous_valid_until.Param()};
+          previous_valid_until.Param(),
+          revoked.Param()};
 }
 
 // Ends the (failed or empty) transaction of a pipeline.

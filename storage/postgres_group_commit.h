@@ -39,7 +39,8 @@
 namespace tokens {
 
 // One write: a single statement that changes a token row and appends its
-// audit row.
+// audit row (queued in the notification outbox when the statement says so),
+// and for a rotation or deletion the revoked values it remembers.
 struct PgWrite {
   PgStatement statement;
   std::vector<PgParam> params;
@@ -54,6 +55,9 @@ struct PgWrite {
   const TokenRecord* create = nullptr;
   const AuditEntry* create_audit = nullptr;
   std::function<absl::StatusOr<TokenChange>(bool inserted)> on_create;
+  // The create's audit row goes to the notification outbox (its own
+  // `statement` carries the same in `params`).
+  bool notify = false;
 };
 
 class PgGroupCommit {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "storage/token_hygiene.h"
 
 namespace tokens {
 namespace {
@@ -72,6 +73,9 @@ void AppendTokenParams(const TokenRecord& token, std::vector<PgParam>* params) {
   params->push_back(TimeParam(token.last_used_time, absl::InfinitePast()));
   params->push_back(PgParam::Text(token.created_by));
   params->push_back(PgParam::Text(token.updated_by));
+  params->push_back(PgParam::Text(token.last_used_verifier));
+  params->push_back(PgParam::Text(token.last_used_client));
+  params->push_back(TimeParam(token.last_reuse_time, absl::InfinitePast()));
 }
 
 absl::StatusOr<TokenRecord> TokenFromRow(const PgResult& result, int row,
@@ -102,6 +106,10 @@ absl::StatusOr<TokenRecord> TokenFromRow(const PgResult& result, int row,
                    ReadTime(result, row, c + 13, absl::InfinitePast()));
   token.created_by = result.Text(row, c + 14);
   token.updated_by = result.Text(row, c + 15);
+  token.last_used_verifier = result.Text(row, c + 16);
+  token.last_used_client = result.Text(row, c + 17);
+  ASSIGN_OR_RETURN(token.last_reuse_time,
+                   ReadTime(result, row, c + 18, absl::InfinitePast()));
   return token;
 }
 
@@ -129,7 +137,25 @@ absl::StatusOr<TokenChange> ChangeFromRow(const PgResult& result, int row,
       ReadOptionalDigest(result, row, c + 6, &change.previous_digest));
   ASSIGN_OR_RETURN(change.previous_valid_until,
                    ReadTime(result, row, c + 7, absl::InfinitePast()));
+  if (!result.IsNull(row, c + 8)) {
+    ASSIGN_OR_RETURN(std::string revoked, result.Bytes(row, c + 8));
+    ASSIGN_OR_RETURN(
+        change.revoked,
+        DecodeRevokedValues(revoked, change.token_id, change.deployment_id));
+  }
   return change;
+}
+
+absl::StatusOr<RevokedValue> RevokedFromRow(const PgResult& result, int row,
+                                            int first_column) {
+  const int c = first_column;
+  RevokedValue value;
+  RETURN_IF_ERROR(ReadDigest(result, row, c + 0, &value.digest));
+  value.token_id = result.Text(row, c + 1);
+  value.deployment_id = result.Text(row, c + 2);
+  ASSIGN_OR_RETURN(int64_t micros, result.Int(row, c + 3));
+  value.revoke_time = DecodeTime(micros);
+  return value;
 }
 
 absl::StatusOr<AuditEntry> AuditFromRow(const PgResult& result, int row,

@@ -38,20 +38,25 @@ absl::Status ReadDigest(const PgResult& result, int row, int column,
 absl::Status ReadOptionalDigest(const PgResult& result, int row, int column,
                                 std::optional<Digest>* digest);
 
-// The 16 token columns, in the order of kPgTokenColumns in postgres_rows.cc's
-// users: id, deployment_id, name, description, short_token, expiration_days,
-// secret_digest, previous_digest, previous_valid_until, create_time,
-// update_time, expire_time, last_rotate_time, last_used_time, created_by,
-// updated_by.
-inline constexpr int kPgTokenColumnCount = 16;
+// The 19 token columns, in the order of PG_TOKEN_COLUMNS in
+// postgres_token_store.cc: id, deployment_id, name, description, short_token,
+// expiration_days, secret_digest, previous_digest, previous_valid_until,
+// create_time, update_time, expire_time, last_rotate_time, last_used_time,
+// created_by, updated_by, last_used_verifier, last_used_client,
+// last_reuse_time.
+inline constexpr int kPgTokenColumnCount = 19;
 void AppendTokenParams(const TokenRecord& token, std::vector<PgParam>* params);
 absl::StatusOr<TokenRecord> TokenFromRow(const PgResult& result, int row,
                                          int first_column);
 
 // revision, type, token_id, deployment_id, secret_digest, expire_time,
-// previous_digest, previous_valid_until.
+// previous_digest, previous_valid_until, revoked (token_hygiene.h's encoding).
 absl::StatusOr<TokenChange> ChangeFromRow(const PgResult& result, int row,
                                           int first_column);
+
+// digest, token_id, deployment_id, revoke_time.
+absl::StatusOr<RevokedValue> RevokedFromRow(const PgResult& result, int row,
+                                            int first_column);
 
 // id, time, principal, action, token_id, deployment_id, outcome, detail.
 absl::StatusOr<AuditEntry> AuditFromRow(const PgResult& result, int row,

@@ -73,6 +73,50 @@ CREATE TABLE callers (
   key_digest text NOT NULL UNIQUE
 );
 )sql",
+    // v3: token hygiene (issue 14), as SQLite's v3: who used a token last and
+    // when one of its revoked values was last presented; the revoked values
+    // of each change (storage/token_hygiene.h encodes them) and those
+    // remembered for snapshots; expiry notices sent; the notification
+    // outbox; indexes for every List order (NULL keys as sentinels:
+    // never-expiring last, never-used first) and for the expiry sweep. Names
+    // sort bytewise from now on, as in SQLite.
+    R"sql(
+ALTER TABLE tokens
+  ADD COLUMN last_used_verifier text NOT NULL DEFAULT '',
+  ADD COLUMN last_used_client text NOT NULL DEFAULT '',
+  ADD COLUMN last_reuse_time bigint,
+  ALTER COLUMN name TYPE text COLLATE "C";
+ALTER TABLE change_log ADD COLUMN revoked bytea;
+CREATE TABLE revoked_values (
+  digest bytea PRIMARY KEY,
+  token_id text COLLATE "C" NOT NULL,
+  deployment_id text COLLATE "C" NOT NULL,
+  revoke_time bigint NOT NULL
+);
+CREATE INDEX revoked_values_by_token ON revoked_values (token_id);
+CREATE INDEX revoked_values_by_deployment
+  ON revoked_values (deployment_id, digest);
+CREATE INDEX revoked_values_by_revoke_time ON revoked_values (revoke_time);
+CREATE TABLE expiry_notices (
+  token_id text COLLATE "C" NOT NULL,
+  days integer NOT NULL,
+  PRIMARY KEY (token_id, days)
+);
+CREATE TABLE notification_outbox (
+  audit_id bigint PRIMARY KEY REFERENCES audit_log (id),
+  next_attempt bigint NOT NULL,
+  attempts integer NOT NULL DEFAULT 0
+);
+CREATE INDEX notification_outbox_by_next_attempt
+  ON notification_outbox (next_attempt);
+CREATE INDEX tokens_by_deployment_expire_time ON tokens
+  (deployment_id, (COALESCE(expire_time, 9223372036854775807)), id);
+CREATE INDEX tokens_by_deployment_name ON tokens (deployment_id, name, id);
+CREATE INDEX tokens_by_deployment_last_used_time ON tokens
+  (deployment_id, (COALESCE(last_used_time, -9223372036854775807 - 1)), id);
+CREATE INDEX tokens_by_expire_time ON tokens (expire_time)
+  WHERE expire_time IS NOT NULL;
+)sql",
 };
 
 namespace {

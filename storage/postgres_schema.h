@@ -9,7 +9,9 @@
 // Tables: tokens, change_log (the feed; `revision` is the primary key),
 // audit_log, revision_counter (one row: the latest revision and the
 // change-log trim mark, see postgres_token_store.h), settings (shared secrets
-// and store settings such as change_retention), callers (ClusterState).
+// and store settings such as change_retention), callers (ClusterState);
+// since v3 (token hygiene) revoked_values, expiry_notices and
+// notification_outbox.
 // Times are bigint microseconds since the epoch, NULL for "none" (as in
 // SQLite); ids and names sort bytewise (COLLATE "C") so that pages and
 // snapshots come in the same order as from SQLite.
@@ -23,7 +25,7 @@
 
 namespace tokens {
 
-inline constexpr int kPostgresSchemaVersion = 2;
+inline constexpr int kPostgresSchemaVersion = 3;
 extern const char* const kPostgresMigrations[kPostgresSchemaVersion];
 
 // The key of the transaction-level advisory lock that serialises migrations

@@ -114,6 +114,11 @@ struct PostgresTokenStoreOptions {
   // WatchExternalCommits wakes at least this often, even without a
   // notification (> 0).
   absl::Duration poll_interval = absl::Seconds(1);
+  // How long revoked values are remembered after their revoke_time (>= 0);
+  // each Rotate and Delete prunes those older.
+  absl::Duration revoked_retention = absl::Hours(24 * 30);
+  // Queue notified audit rows in the notification outbox (token_store.h).
+  bool notification_outbox = false;
 };
 
 class PostgresTokenStore : public TokenStore, public ClusterState {
@@ -140,9 +145,7 @@ class PostgresTokenStore : public TokenStore, public ClusterState {
   absl::StatusOr<int64_t> Create(const TokenRecord& record,
                                  const AuditEntry& audit) override;
   absl::StatusOr<TokenRecord> Get(const std::string& id) override;
-  absl::StatusOr<TokenPage> List(const std::string& deployment_id,
-                                 const ListCursor& after,
-                                 int32_t limit) override;
+  absl::StatusOr<TokenPage> List(const ListQuery& query) override;
   absl::StatusOr<TokenRecord> Update(const std::string& id,
                                      const TokenUpdate& update,
                                      const AuditEntry& audit) override;
@@ -163,6 +166,17 @@ class PostgresTokenStore : public TokenStore, public ClusterState {
   absl::StatusOr<int64_t> CurrentRevision() override;
   absl::Status RecordUsage(
       const std::vector<TokenUsageRecord>& usages) override;
+  absl::StatusOr<ReuseOutcome> RecordReuse(const ReuseSighting& sighting,
+                                           const AuditEntry& audit) override;
+  absl::StatusOr<std::vector<ExpiryNotice>> RecordExpiryNotices(
+      absl::Time now, const std::vector<int32_t>& thresholds_days,
+      const std::string& principal) override;
+  absl::StatusOr<int64_t> CountTokensExpiringBefore(absl::Time before) override;
+  absl::StatusOr<std::vector<PendingNotification>> ClaimNotifications(
+      absl::Time now, absl::Duration lease, int32_t limit) override;
+  absl::Status CompleteNotification(int64_t audit_id) override;
+  absl::Status RetryNotification(int64_t audit_id,
+                                 absl::Time next_attempt) override;
   // FailedPrecondition when called a second time.
   absl::Status WatchExternalCommits(std::function<void()> wake) override;
 
@@ -187,10 +201,13 @@ class PostgresTokenStore : public TokenStore, public ClusterState {
   // Runs `fn(conn, &in_doubt)` on a pooled connection, retrying as described
   // above; `fn` sets in_doubt once COMMIT was sent.
   absl::Status Run(const std::function<absl::Status(PgConnection&, bool*)>& fn);
-  // Runs `body` between BEGIN and COMMIT (rolled back when it fails), with
+  // Runs `body` between `begin` and COMMIT (rolled back when it fails), with
   // Run's retries.
   absl::Status InTransaction(
-      const std::function<absl::Status(PgConnection&)>& body);
+      const std::function<absl::Status(PgConnection&)>& body,
+      const char* begin = "BEGIN");
+  // Whether `audit` goes to the notification outbox.
+  bool Queues(const AuditEntry& audit) const;
   const PostgresTokenStoreOptions options_;
   std::unique_ptr<PgPool> pool_;
   std::unique_ptr<PgGroupCommit> group_commit_;

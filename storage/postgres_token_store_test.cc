@@ -156,6 +156,101 @@ TEST_F(PostgresTokenStoreTest, AnOlderSchemaIsUpgradedStepByStep) {
   EXPECT_TRUE(store->AddCaller({"admin", "admin", std::string(64, 'a')}).ok());
 }
 
+TEST_F(PostgresTokenStoreTest, AVersion2DatabaseMigratesWithItsDataIntact) {
+  // A database as a version-2 binary left it: a token in its grace period,
+  // its change, an audit row, a caller and the retention setting.
+  ASSERT_TRUE(
+      ExecuteSql(uri_,
+                 absl::StrCat("CREATE TABLE schema_version (singleton "
+                              "boolean PRIMARY KEY DEFAULT true CHECK "
+                              "(singleton), version integer NOT NULL);"
+                              "INSERT INTO schema_version (version) "
+                              "VALUES (2);",
+                              kPostgresMigrations[0], kPostgresMigrations[1]))
+          .ok());
+  const int64_t micros = absl::ToUnixMicros(kT0);
+  const std::string digest =
+      "'\\x000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'";
+  const std::string previous =
+      "'\\x1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100'";
+  ASSERT_TRUE(
+      ExecuteSql(
+          uri_,
+          absl::StrCat(
+              "INSERT INTO tokens (id, deployment_id, name, secret_digest, "
+              "previous_digest, previous_valid_until, create_time, "
+              "update_time, expire_time, last_used_time) VALUES ('tok_old', "
+              "'dep-1', 'old', ",
+              digest, ", ", previous, ", ", micros + 60000000, ", ", micros,
+              ", ", micros, ", ", micros + 3600000000, ", ", micros + 1000000,
+              "); INSERT INTO change_log (revision, type, token_id, "
+              "deployment_id, secret_digest, expire_time, previous_digest, "
+              "previous_valid_until) VALUES (1, 'upsert', 'tok_old', 'dep-1', ",
+              digest, ", ", micros + 3600000000, ", ", previous, ", ",
+              micros + 60000000,
+              "); UPDATE revision_counter SET value = 1; "
+              "INSERT INTO audit_log (time, principal, action, token_id, "
+              "deployment_id, outcome, detail) VALUES (1, 'admin', "
+              "'token.create', 'tok_old', 'dep-1', 'OK', ''); "
+              "INSERT INTO callers (name, role, key_digest) VALUES ('admin', "
+              "'admin', '",
+              std::string(64, 'a'), "')"))
+          .ok());
+  PostgresTokenStoreOptions options = Options();
+  options.notification_outbox = true;
+  std::unique_ptr<PostgresTokenStore> store = OpenStore(options);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(QueryInt(uri_, "SELECT version FROM schema_version"),
+            PostgresTokenStore::kSchemaVersion);
+  absl::StatusOr<TokenRecord> old = store->Get("tok_old");
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->name, "old");
+  EXPECT_EQ(old->secret_digest[31], 0x1f);
+  ASSERT_TRUE(old->previous_digest.has_value());
+  EXPECT_EQ((*old->previous_digest)[0], 0x1f);
+  EXPECT_EQ(old->previous_valid_until, kT0 + absl::Minutes(1));
+  EXPECT_EQ(old->expire_time, kT0 + absl::Hours(1));
+  EXPECT_EQ(old->last_used_time, kT0 + absl::Seconds(1));
+  EXPECT_EQ(old->last_used_verifier, "");
+  EXPECT_EQ(old->last_reuse_time, absl::InfinitePast());
+  EXPECT_EQ(*store->CurrentRevision(), 1);
+  absl::StatusOr<ChangeBatch> batch = store->ReadChanges(0, "", 10);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_THAT(batch->changes, SizeIs(1));
+  EXPECT_TRUE(batch->changes[0].revoked.empty());
+  EXPECT_THAT(*store->ListAudit("dep-1", 0, 10), SizeIs(1));
+  EXPECT_THAT(*store->ListCallers(), SizeIs(1));
+
+  // What version 3 added works on the migrated rows.
+  ListQuery query;
+  query.deployment_id = "dep-1";
+  query.order = TokenOrder::kName;
+  query.expire_before = kT0 + absl::Hours(2);
+  absl::StatusOr<TokenPage> page = store->List(query);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_THAT(page->tokens, SizeIs(1));
+  EXPECT_EQ(page->total_size, 1);
+  TokenUsageRecord usage;
+  usage.token_id = "tok_old";
+  usage.last_used_time = kT0 + absl::Hours(1);
+  usage.verifier_name = "v";
+  ASSERT_TRUE(store->RecordUsage({usage}).ok());
+  EXPECT_EQ(store->Get("tok_old")->last_used_verifier, "v");
+  Rotation rotation;
+  rotation.new_digest = DigestOf("new");
+  rotation.now = kT0 + absl::Seconds(30);
+  ASSERT_TRUE(
+      store->Rotate("tok_old", rotation, MakeAudit("token.rotate", "tok_old"))
+          .ok());
+  absl::StatusOr<Snapshot> snapshot = store->ReadSnapshot("dep-1");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_THAT(snapshot->revoked, SizeIs(2));
+  EXPECT_EQ(snapshot->revision, 2);
+  EXPECT_THAT(
+      *store->ClaimNotifications(kT0 + absl::Hours(1), absl::Minutes(1), 10),
+      SizeIs(1));
+}
+
 TEST_F(PostgresTokenStoreTest, ManyStoresOpeningOneEmptyDatabaseAtOnce) {
   constexpr int kStores = 8;
   std::vector<std::thread> threads;

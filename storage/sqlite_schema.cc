@@ -64,6 +64,46 @@ INSERT INTO meta (key, value) VALUES ('changes_trimmed_through', COALESCE(
   (SELECT seq FROM sqlite_sequence WHERE name = 'changes'),
   0));
 )sql",
+    // v3: token hygiene (issue 14). Who used a token last and when one of its
+    // revoked values was last presented; the revoked values of each change
+    // (storage/token_hygiene.h encodes them) and those remembered for
+    // snapshots; expiry notices sent; the notification outbox; indexes for
+    // every List order (NULL keys as the sentinels token_store.h implies:
+    // never-expiring last, never-used first) and for the expiry sweep.
+    R"sql(
+ALTER TABLE tokens ADD COLUMN last_used_verifier TEXT NOT NULL DEFAULT '';
+ALTER TABLE tokens ADD COLUMN last_used_client TEXT NOT NULL DEFAULT '';
+ALTER TABLE tokens ADD COLUMN last_reuse_time INTEGER;
+ALTER TABLE changes ADD COLUMN revoked BLOB;
+CREATE TABLE revoked_values (
+  digest BLOB PRIMARY KEY NOT NULL,
+  token_id TEXT NOT NULL,
+  deployment_id TEXT NOT NULL,
+  revoke_time INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX revoked_values_by_token ON revoked_values (token_id);
+CREATE INDEX revoked_values_by_deployment
+  ON revoked_values (deployment_id, digest);
+CREATE INDEX revoked_values_by_revoke_time ON revoked_values (revoke_time);
+CREATE TABLE expiry_notices (
+  token_id TEXT NOT NULL,
+  days INTEGER NOT NULL,
+  PRIMARY KEY (token_id, days)
+) WITHOUT ROWID;
+CREATE TABLE notification_outbox (
+  audit_id INTEGER PRIMARY KEY NOT NULL REFERENCES audit (id),
+  next_attempt INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX notification_outbox_by_next_attempt
+  ON notification_outbox (next_attempt);
+CREATE INDEX tokens_by_deployment_expire_time ON tokens
+  (deployment_id, COALESCE(expire_time, 9223372036854775807), id);
+CREATE INDEX tokens_by_deployment_name ON tokens (deployment_id, name, id);
+CREATE INDEX tokens_by_deployment_last_used_time ON tokens
+  (deployment_id, COALESCE(last_used_time, -9223372036854775807 - 1), id);
+CREATE INDEX tokens_by_expire_time ON tokens (expire_time);
+)sql",
 };
 
 }  // namespace tokens

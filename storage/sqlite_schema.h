@@ -7,7 +7,7 @@
 
 namespace tokens {
 
-inline constexpr int kSqliteSchemaVersion = 2;
+inline constexpr int kSqliteSchemaVersion = 3;
 extern const char* const kSqliteMigrations[kSqliteSchemaVersion];
 
 }  // namespace tokens

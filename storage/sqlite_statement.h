@@ -69,6 +69,15 @@ class SqliteStatement {
     Check(sqlite3_bind_blob(stmt_, index, digest.data(),
                             static_cast<int>(digest.size()), SQLITE_TRANSIENT));
   }
+  // Binds NULL for empty bytes.
+  void BindBlobOrNull(int index, const std::string& bytes) {
+    if (bytes.empty()) {
+      BindNull(index);
+      return;
+    }
+    Check(sqlite3_bind_blob(stmt_, index, bytes.data(),
+                            static_cast<int>(bytes.size()), SQLITE_TRANSIENT));
+  }
   void BindOptionalDigest(int index, const std::optional<Digest>& digest) {
     if (digest.has_value()) {
       BindDigest(index, *digest);
@@ -121,6 +130,14 @@ class SqliteStatement {
     if (text == nullptr) return std::string();
     return std::string(reinterpret_cast<const char*>(text),
                        sqlite3_column_bytes(stmt_, column));
+  }
+  // Empty for NULL.
+  std::string Blob(int column) {
+    const void* blob = sqlite3_column_blob(stmt_, column);
+    if (blob == nullptr) return std::string();
+    return std::string(
+        static_cast<const char*>(blob),
+        static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
   }
   absl::Time Time(int column, absl::Time none) {
     return IsNull(column) ? none : DecodeTime(Int(column));

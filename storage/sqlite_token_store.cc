@@ -21,6 +21,8 @@
 #include "storage/sqlite_schema.h"
 #include "storage/sqlite_statement.h"
 #include "storage/store_rules.h"
+#include "storage/stored_time.h"
+#include "storage/token_hygiene.h"
 
 namespace tokens {
 namespace {
@@ -46,28 +48,42 @@ constexpr size_t CountChar(const char* text, char c) {
 
 // The columns of a token row, in the order TokenFromRow() reads them and
 // BindToken() binds them.
-constexpr size_t kTokenColumnCount = 16;
+constexpr size_t kTokenColumnCount = 19;
 constexpr char kTokenColumns[] =
     "id, deployment_id, name, description, short_token, "
     "expiration_days, secret_digest, previous_digest, previous_valid_until, "
     "create_time, update_time, expire_time, last_rotate_time, last_used_time, "
-    "created_by, updated_by";
+    "created_by, updated_by, last_used_verifier, last_used_client, "
+    "last_reuse_time";
 constexpr char kTokenPlaceholders[] =
-    "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16";
+    "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
+    "?17, ?18, ?19";
 static_assert(CountChar(kTokenColumns, ',') + 1 == kTokenColumnCount);
 static_assert(CountChar(kTokenPlaceholders, '?') == kTokenColumnCount);
 
 constexpr auto kSelectToken =
     JoinSql("SELECT ", kTokenColumns, " FROM tokens WHERE id = ?1");
 
-constexpr auto kListTokens =
-    JoinSql("SELECT ", kTokenColumns,
-            " FROM tokens "
-            "WHERE deployment_id = ?1 AND (create_time, id) > (?2, ?3) "
-            "ORDER BY create_time, id LIMIT ?4");
+// The sort key of each TokenOrder; the indexes of schema v3 use the same
+// expressions. ?1 deployment, ?2 and ?3 the cursor's key and id, ?4 the limit,
+// ?5 expire_before (NULL: no filter).
+#define SQLITE_LIST_TOKENS(key)                            \
+  JoinSql("SELECT ", kTokenColumns,                        \
+          " FROM tokens WHERE deployment_id = ?1 "         \
+          "AND (?5 IS NULL OR expire_time < ?5) AND (" key \
+          ", id) > (?2, ?3) "                              \
+          "ORDER BY " key ", id LIMIT ?4")
+constexpr auto kListByCreateTime = SQLITE_LIST_TOKENS("create_time");
+constexpr auto kListByExpireTime =
+    SQLITE_LIST_TOKENS("COALESCE(expire_time, 9223372036854775807)");
+constexpr auto kListByName = SQLITE_LIST_TOKENS("name");
+constexpr auto kListByLastUsedTime =
+    SQLITE_LIST_TOKENS("COALESCE(last_used_time, -9223372036854775807 - 1)");
+#undef SQLITE_LIST_TOKENS
 
 constexpr char kCountTokens[] =
-    "SELECT COUNT(*) FROM tokens WHERE deployment_id = ?1";
+    "SELECT COUNT(*) FROM tokens WHERE deployment_id = ?1 "
+    "AND (?2 IS NULL OR expire_time < ?2)";
 
 constexpr auto kInsertToken = JoinSql("INSERT INTO tokens (", kTokenColumns,
                                       ") VALUES (", kTokenPlaceholders, ")");
@@ -89,21 +105,87 @@ constexpr char kRotateToken[] =
 constexpr char kSelectDeployment[] =
     "SELECT deployment_id FROM tokens WHERE id = ?1";
 
+// What a rotation or deletion revokes (HeldValues).
+constexpr char kSelectHeld[] =
+    "SELECT deployment_id, secret_digest, previous_digest, "
+    "previous_valid_until FROM tokens WHERE id = ?1";
+
+constexpr char kPruneRevoked[] =
+    "DELETE FROM revoked_values WHERE revoke_time < ?1";
+
+// A revoked digest seen before (a previous value revoked again) takes the
+// latest revocation.
+constexpr char kInsertRevoked[] =
+    "INSERT OR REPLACE INTO revoked_values (digest, token_id, deployment_id, "
+    "revoke_time) VALUES (?1, ?2, ?3, ?4)";
+
+constexpr char kSelectRevoked[] =
+    "SELECT digest, token_id, deployment_id, revoke_time FROM revoked_values "
+    "ORDER BY digest";
+
+constexpr char kSelectDeploymentRevoked[] =
+    "SELECT digest, token_id, deployment_id, revoke_time FROM revoked_values "
+    "WHERE deployment_id = ?1 ORDER BY digest";
+
+constexpr char kSelectRevokedDeployment[] =
+    "SELECT deployment_id FROM revoked_values WHERE token_id = ?1 LIMIT 1";
+
+constexpr char kClearNotices[] =
+    "DELETE FROM expiry_notices WHERE token_id = ?1";
+
+constexpr char kRecordReuse[] =
+    "UPDATE tokens SET last_reuse_time = ?2 "
+    "WHERE id = ?1 AND (last_reuse_time IS NULL OR last_reuse_time < ?2)";
+
+// Tokens that crossed a threshold, with their lowest notice so far.
+constexpr char kSelectExpiring[] =
+    "SELECT t.id, t.deployment_id, t.expire_time, "
+    "(SELECT MIN(n.days) FROM expiry_notices n WHERE n.token_id = t.id) "
+    "FROM tokens t WHERE t.expire_time IS NOT NULL AND t.expire_time <= ?1 "
+    "ORDER BY t.id";
+
+constexpr char kInsertNotice[] =
+    "INSERT OR IGNORE INTO expiry_notices (token_id, days) VALUES (?1, ?2)";
+
+constexpr char kCountExpiring[] =
+    "SELECT COUNT(*) FROM tokens WHERE expire_time < ?1";
+
+constexpr char kQueueNotification[] =
+    "INSERT INTO notification_outbox (audit_id, next_attempt, attempts) "
+    "VALUES (?1, ?2, 0)";
+
+constexpr char kSelectDueNotifications[] =
+    "SELECT a.id, a.time, a.principal, a.action, a.token_id, a.deployment_id, "
+    "a.outcome, a.detail, o.attempts FROM notification_outbox o "
+    "JOIN audit a ON a.id = o.audit_id WHERE o.next_attempt <= ?1 "
+    "ORDER BY o.audit_id LIMIT ?2";
+
+constexpr char kLeaseNotification[] =
+    "UPDATE notification_outbox SET next_attempt = ?2 WHERE audit_id = ?1";
+
+constexpr char kCompleteNotification[] =
+    "DELETE FROM notification_outbox WHERE audit_id = ?1";
+
+constexpr char kRetryNotification[] =
+    "UPDATE notification_outbox SET attempts = attempts + 1, "
+    "next_attempt = ?2 WHERE audit_id = ?1";
+
 constexpr char kDeleteToken[] = "DELETE FROM tokens WHERE id = ?1";
 
 constexpr char kRecordUsage[] =
-    "UPDATE tokens SET last_used_time = ?2 "
+    "UPDATE tokens SET last_used_time = ?2, last_used_verifier = ?3, "
+    "last_used_client = ?4 "
     "WHERE id = ?1 AND (last_used_time IS NULL OR last_used_time < ?2)";
 
 constexpr char kLogUpsert[] =
     "INSERT INTO changes (type, token_id, deployment_id, secret_digest, "
-    "expire_time, previous_digest, previous_valid_until) "
+    "expire_time, previous_digest, previous_valid_until, revoked) "
     "SELECT 'upsert', id, deployment_id, secret_digest, expire_time, "
-    "previous_digest, previous_valid_until FROM tokens WHERE id = ?1";
+    "previous_digest, previous_valid_until, ?2 FROM tokens WHERE id = ?1";
 
 constexpr char kLogDelete[] =
-    "INSERT INTO changes (type, token_id, deployment_id) "
-    "VALUES ('delete', ?1, ?2)";
+    "INSERT INTO changes (type, token_id, deployment_id, revoked) "
+    "VALUES ('delete', ?1, ?2, ?3)";
 
 constexpr char kTrimChanges[] = "DELETE FROM changes WHERE revision <= ?1";
 
@@ -123,21 +205,21 @@ constexpr char kSelectRevision[] =
 // the deployment index and the unfiltered one the primary key.
 constexpr char kSelectChanges[] =
     "SELECT revision, type, token_id, deployment_id, secret_digest, "
-    "expire_time, previous_digest, previous_valid_until FROM changes "
+    "expire_time, previous_digest, previous_valid_until, revoked FROM changes "
     "WHERE revision > ?1 ORDER BY revision LIMIT ?2";
 
 constexpr char kSelectDeploymentChanges[] =
     "SELECT revision, type, token_id, deployment_id, secret_digest, "
-    "expire_time, previous_digest, previous_valid_until FROM changes "
+    "expire_time, previous_digest, previous_valid_until, revoked FROM changes "
     "WHERE deployment_id = ?3 AND revision > ?1 ORDER BY revision LIMIT ?2";
 
 constexpr char kSelectSnapshot[] =
     "SELECT 0, 'upsert', id, deployment_id, secret_digest, expire_time, "
-    "previous_digest, previous_valid_until FROM tokens ORDER BY id";
+    "previous_digest, previous_valid_until, NULL FROM tokens ORDER BY id";
 
 constexpr char kSelectDeploymentSnapshot[] =
     "SELECT 0, 'upsert', id, deployment_id, secret_digest, expire_time, "
-    "previous_digest, previous_valid_until FROM tokens "
+    "previous_digest, previous_valid_until, NULL FROM tokens "
     "WHERE deployment_id = ?1 ORDER BY id";
 
 constexpr char kInsertAudit[] =
@@ -168,6 +250,9 @@ absl::StatusOr<TokenRecord> TokenFromRow(SqliteStatement& row) {
   token.last_used_time = row.Time(13, absl::InfinitePast());
   token.created_by = row.Text(14);
   token.updated_by = row.Text(15);
+  token.last_used_verifier = row.Text(16);
+  token.last_used_client = row.Text(17);
+  token.last_reuse_time = row.Time(18, absl::InfinitePast());
   return token;
 }
 
@@ -189,10 +274,13 @@ void BindToken(const TokenRecord& token, SqliteStatement& statement) {
   statement.BindTime(14, token.last_used_time, absl::InfinitePast());
   statement.BindText(15, token.created_by);
   statement.BindText(16, token.updated_by);
+  statement.BindText(17, token.last_used_verifier);
+  statement.BindText(18, token.last_used_client);
+  statement.BindTime(19, token.last_reuse_time, absl::InfinitePast());
 }
 
 // Reads revision, type, token_id, deployment_id, secret_digest, expire_time,
-// previous_digest, previous_valid_until.
+// previous_digest, previous_valid_until, revoked.
 absl::StatusOr<TokenChange> ChangeFromRow(SqliteStatement& row) {
   TokenChange change;
   change.revision = row.Int(0);
@@ -212,7 +300,19 @@ absl::StatusOr<TokenChange> ChangeFromRow(SqliteStatement& row) {
   change.expire_time = row.Time(5, absl::InfiniteFuture());
   RETURN_IF_ERROR(row.ReadOptionalDigest(6, &change.previous_digest));
   change.previous_valid_until = row.Time(7, absl::InfinitePast());
+  ASSIGN_OR_RETURN(
+      change.revoked,
+      DecodeRevokedValues(row.Blob(8), change.token_id, change.deployment_id));
   return change;
+}
+
+absl::StatusOr<RevokedValue> RevokedFromRow(SqliteStatement& row) {
+  RevokedValue value;
+  RETURN_IF_ERROR(row.ReadDigest(0, &value.digest));
+  value.token_id = row.Text(1);
+  value.deployment_id = row.Text(2);
+  value.revoke_time = DecodeTime(row.Int(3));
+  return value;
 }
 
 AuditEntry AuditFromRow(SqliteStatement& row) {
@@ -267,17 +367,22 @@ absl::StatusOr<std::unique_ptr<SqliteTokenStore>> SqliteTokenStore::Open(
     sqlite3_close(db);
     return absl::InvalidArgumentError("external_commit_poll must be positive");
   }
-  auto store = absl::WrapUnique(new SqliteTokenStore(
-      db, options.change_retention, options.external_commit_poll));
+  if (options.revoked_retention < absl::ZeroDuration()) {
+    sqlite3_close(db);
+    return absl::InvalidArgumentError("revoked_retention must not be negative");
+  }
+  auto store = absl::WrapUnique(new SqliteTokenStore(db, options));
   RETURN_IF_ERROR(store->Initialize(options));
   return store;
 }
 
-SqliteTokenStore::SqliteTokenStore(sqlite3* db, int64_t change_retention,
-                                   absl::Duration external_commit_poll)
+SqliteTokenStore::SqliteTokenStore(sqlite3* db,
+                                   const SqliteTokenStoreOptions& options)
     : db_(db),
-      change_retention_(change_retention),
-      external_commit_poll_(external_commit_poll) {}
+      change_retention_(options.change_retention),
+      revoked_retention_(options.revoked_retention),
+      notification_outbox_(options.notification_outbox),
+      external_commit_poll_(options.external_commit_poll) {}
 
 SqliteTokenStore::~SqliteTokenStore() {
   {
@@ -485,9 +590,11 @@ absl::StatusOr<int64_t> SqliteTokenStore::ReadRevision() {
   return select.Int(0);
 }
 
-absl::StatusOr<int64_t> SqliteTokenStore::LogUpsert(const std::string& id) {
+absl::StatusOr<int64_t> SqliteTokenStore::LogUpsert(
+    const std::string& id, const std::vector<RevokedValue>& revoked) {
   ASSIGN_OR_RETURN(SqliteStatement insert, Prepare(kLogUpsert));
   insert.BindText(1, id);
+  insert.BindBlobOrNull(2, EncodeRevokedValues(revoked));
   RETURN_IF_ERROR(insert.Run());
   if (sqlite3_changes(db_) != 1) return TokenNotFound(id);
   int64_t revision = sqlite3_last_insert_rowid(db_);
@@ -496,10 +603,12 @@ absl::StatusOr<int64_t> SqliteTokenStore::LogUpsert(const std::string& id) {
 }
 
 absl::StatusOr<int64_t> SqliteTokenStore::LogDelete(
-    const std::string& id, const std::string& deployment_id) {
+    const std::string& id, const std::string& deployment_id,
+    const std::vector<RevokedValue>& revoked) {
   ASSIGN_OR_RETURN(SqliteStatement insert, Prepare(kLogDelete));
   insert.BindText(1, id);
   insert.BindText(2, deployment_id);
+  insert.BindBlobOrNull(3, EncodeRevokedValues(revoked));
   RETURN_IF_ERROR(insert.Run());
   int64_t revision = sqlite3_last_insert_rowid(db_);
   RETURN_IF_ERROR(TrimChanges(revision));
@@ -531,7 +640,55 @@ absl::Status SqliteTokenStore::InsertAudit(const AuditEntry& audit) {
   insert.BindText(5, audit.deployment_id);
   insert.BindText(6, audit.outcome);
   insert.BindText(7, audit.detail);
-  return insert.Run();
+  RETURN_IF_ERROR(insert.Run());
+  if (!notification_outbox_ ||
+      !QueuesNotification(audit.action, audit.outcome)) {
+    return absl::OkStatus();
+  }
+  const int64_t audit_id = sqlite3_last_insert_rowid(db_);
+  ASSIGN_OR_RETURN(SqliteStatement queue, Prepare(kQueueNotification));
+  queue.BindInt(1, audit_id);
+  queue.BindInt(2, EncodeTime(audit.time));
+  return queue.Run();
+}
+
+absl::StatusOr<HeldValues> SqliteTokenStore::ReadHeldValues(
+    const std::string& id) {
+  ASSIGN_OR_RETURN(SqliteStatement select, Prepare(kSelectHeld));
+  select.BindText(1, id);
+  ASSIGN_OR_RETURN(bool row, select.Step());
+  if (!row) return TokenNotFound(id);
+  HeldValues held;
+  held.token_id = id;
+  held.deployment_id = select.Text(0);
+  RETURN_IF_ERROR(select.ReadDigest(1, &held.current));
+  RETURN_IF_ERROR(select.ReadOptionalDigest(2, &held.previous));
+  held.previous_valid_until = select.Time(3, absl::InfinitePast());
+  return held;
+}
+
+absl::Status SqliteTokenStore::RememberRevoked(
+    const std::string& token_id, const std::vector<RevokedValue>& revoked,
+    absl::Time now) {
+  const absl::Time cutoff = now - revoked_retention_;
+  {
+    ASSIGN_OR_RETURN(SqliteStatement prune, Prepare(kPruneRevoked));
+    prune.BindInt(1, EncodeTime(cutoff));
+    RETURN_IF_ERROR(prune.Run());
+  }
+  for (const RevokedValue& value : revoked) {
+    // Already past its retention: nothing to remember.
+    if (value.revoke_time < cutoff) continue;
+    ASSIGN_OR_RETURN(SqliteStatement insert, Prepare(kInsertRevoked));
+    insert.BindDigest(1, value.digest);
+    insert.BindText(2, value.token_id);
+    insert.BindText(3, value.deployment_id);
+    insert.BindInt(4, EncodeTime(value.revoke_time));
+    RETURN_IF_ERROR(insert.Run());
+  }
+  ASSIGN_OR_RETURN(SqliteStatement clear, Prepare(kClearNotices));
+  clear.BindText(1, token_id);
+  return clear.Run();
 }
 
 absl::StatusOr<int64_t> SqliteTokenStore::Create(const TokenRecord& record,
@@ -547,7 +704,7 @@ absl::StatusOr<int64_t> SqliteTokenStore::Create(const TokenRecord& record,
       BindToken(record, insert);
       RETURN_IF_ERROR(insert.Run());
     }
-    ASSIGN_OR_RETURN(revision, LogUpsert(record.id));
+    ASSIGN_OR_RETURN(revision, LogUpsert(record.id, {}));
     return InsertAudit(audit);
   }));
   return revision;
@@ -558,9 +715,25 @@ absl::StatusOr<TokenRecord> SqliteTokenStore::Get(const std::string& id) {
   return ReadToken(id);
 }
 
-absl::StatusOr<TokenPage> SqliteTokenStore::List(
-    const std::string& deployment_id, const ListCursor& after, int32_t limit) {
-  RETURN_IF_ERROR(CheckLimit(limit));
+absl::StatusOr<TokenPage> SqliteTokenStore::List(const ListQuery& query) {
+  RETURN_IF_ERROR(CheckLimit(query.limit));
+  const char* sql = nullptr;
+  switch (query.order) {
+    case TokenOrder::kCreateTime:
+      sql = kListByCreateTime.data();
+      break;
+    case TokenOrder::kExpireTime:
+      sql = kListByExpireTime.data();
+      break;
+    case TokenOrder::kName:
+      sql = kListByName.data();
+      break;
+    case TokenOrder::kLastUsedTime:
+      sql = kListByLastUsedTime.data();
+      break;
+  }
+  if (sql == nullptr) return absl::InvalidArgumentError("unknown list order");
+  const bool filtered = query.expire_before != absl::InfiniteFuture();
   absl::MutexLock lock(&mu_);
   TokenPage page;
   RETURN_IF_ERROR(InTransaction(
@@ -568,19 +741,28 @@ absl::StatusOr<TokenPage> SqliteTokenStore::List(
       [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
         {
           ASSIGN_OR_RETURN(SqliteStatement count, Prepare(kCountTokens));
-          count.BindText(1, deployment_id);
+          count.BindText(1, query.deployment_id);
+          if (filtered) count.BindInt(2, EncodeTime(query.expire_before));
           ASSIGN_OR_RETURN(bool row, count.Step());
           if (row) page.total_size = static_cast<int32_t>(count.Int(0));
         }
-        ASSIGN_OR_RETURN(SqliteStatement select, Prepare(kListTokens.data()));
-        select.BindText(1, deployment_id);
-        select.BindInt(2, EncodeTime(after.create_time));
-        select.BindText(3, after.id);
+        ASSIGN_OR_RETURN(SqliteStatement select, Prepare(sql));
+        select.BindText(1, query.deployment_id);
+        // An empty cursor id starts before every key.
+        const bool start = query.after.id.empty();
+        if (query.order == TokenOrder::kName) {
+          select.BindText(2, start ? std::string() : query.after.name);
+        } else {
+          select.BindInt(2, start ? std::numeric_limits<int64_t>::min()
+                                  : EncodeTime(query.after.time));
+        }
+        select.BindText(3, query.after.id);
         // One extra row tells whether another page follows; LIMIT makes it
         // the last.
-        select.BindInt(4, static_cast<int64_t>(limit) + 1);
+        select.BindInt(4, static_cast<int64_t>(query.limit) + 1);
+        if (filtered) select.BindInt(5, EncodeTime(query.expire_before));
         return select.ForEachRow([&]() -> absl::Status {
-          if (page.tokens.size() == static_cast<size_t>(limit)) {
+          if (page.tokens.size() == static_cast<size_t>(query.limit)) {
             page.more = true;
             return absl::OkStatus();
           }
@@ -593,8 +775,9 @@ absl::StatusOr<TokenPage> SqliteTokenStore::List(
 }
 
 absl::StatusOr<TokenRecord> SqliteTokenStore::LogUpsertAndAudit(
-    const std::string& id, const AuditEntry& audit) {
-  RETURN_IF_ERROR(LogUpsert(id).status());
+    const std::string& id, const AuditEntry& audit,
+    const std::vector<RevokedValue>& revoked) {
+  RETURN_IF_ERROR(LogUpsert(id, revoked).status());
   RETURN_IF_ERROR(InsertAudit(audit));
   return ReadToken(id);
 }
@@ -615,7 +798,7 @@ absl::StatusOr<TokenRecord> SqliteTokenStore::Update(const std::string& id,
           RETURN_IF_ERROR(statement.Run());
           if (sqlite3_changes(db_) == 0) return TokenNotFound(id);
         }
-        ASSIGN_OR_RETURN(result, LogUpsertAndAudit(id, audit));
+        ASSIGN_OR_RETURN(result, LogUpsertAndAudit(id, audit, {}));
         return absl::OkStatus();
       }));
   return result;
@@ -627,6 +810,9 @@ absl::StatusOr<TokenRecord> SqliteTokenStore::Rotate(const std::string& id,
   TokenRecord result;
   RETURN_IF_ERROR(
       InWriteBatch([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        ASSIGN_OR_RETURN(HeldValues held, ReadHeldValues(id));
+        const std::vector<RevokedValue> revoked =
+            RevokedByRotation(held, rotation);
         {
           ASSIGN_OR_RETURN(SqliteStatement statement, Prepare(kRotateToken));
           statement.BindText(1, id);
@@ -646,7 +832,8 @@ absl::StatusOr<TokenRecord> SqliteTokenStore::Rotate(const std::string& id,
           RETURN_IF_ERROR(statement.Run());
           if (sqlite3_changes(db_) == 0) return TokenNotFound(id);
         }
-        ASSIGN_OR_RETURN(result, LogUpsertAndAudit(id, audit));
+        RETURN_IF_ERROR(RememberRevoked(id, revoked, rotation.now));
+        ASSIGN_OR_RETURN(result, LogUpsertAndAudit(id, audit, revoked));
         return absl::OkStatus();
       }));
   return result;
@@ -657,22 +844,19 @@ absl::StatusOr<int64_t> SqliteTokenStore::Delete(const std::string& id,
   int64_t revision = 0;
   RETURN_IF_ERROR(
       InWriteBatch([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
-        std::string deployment_id;
-        {
-          ASSIGN_OR_RETURN(SqliteStatement select, Prepare(kSelectDeployment));
-          select.BindText(1, id);
-          ASSIGN_OR_RETURN(bool row, select.Step());
-          if (!row) return TokenNotFound(id);
-          deployment_id = select.Text(0);
-        }
+        ASSIGN_OR_RETURN(HeldValues held, ReadHeldValues(id));
+        // A deletion has no time of its own: it happens at its audit row's.
+        const std::vector<RevokedValue> revoked =
+            RevokedByDeletion(held, audit.time);
         {
           ASSIGN_OR_RETURN(SqliteStatement remove, Prepare(kDeleteToken));
           remove.BindText(1, id);
           RETURN_IF_ERROR(remove.Run());
         }
-        ASSIGN_OR_RETURN(revision, LogDelete(id, deployment_id));
+        RETURN_IF_ERROR(RememberRevoked(id, revoked, audit.time));
+        ASSIGN_OR_RETURN(revision, LogDelete(id, held.deployment_id, revoked));
         AuditEntry entry = audit;
-        entry.deployment_id = deployment_id;
+        entry.deployment_id = held.deployment_id;
         return InsertAudit(entry);
       }));
   return revision;
@@ -764,10 +948,20 @@ absl::StatusOr<Snapshot> SqliteTokenStore::ReadSnapshot(
             Prepare(deployment_id.empty() ? kSelectSnapshot
                                           : kSelectDeploymentSnapshot));
         if (!deployment_id.empty()) select.BindText(1, deployment_id);
-        return select.ForEachRow([&]() -> absl::Status {
+        RETURN_IF_ERROR(select.ForEachRow([&]() -> absl::Status {
           ASSIGN_OR_RETURN(TokenChange token, ChangeFromRow(select));
           token.revision = snapshot.revision;
           snapshot.tokens.push_back(std::move(token));
+          return absl::OkStatus();
+        }));
+        ASSIGN_OR_RETURN(
+            SqliteStatement revoked,
+            Prepare(deployment_id.empty() ? kSelectRevoked
+                                          : kSelectDeploymentRevoked));
+        if (!deployment_id.empty()) revoked.BindText(1, deployment_id);
+        return revoked.ForEachRow([&]() -> absl::Status {
+          ASSIGN_OR_RETURN(RevokedValue value, RevokedFromRow(revoked));
+          snapshot.revoked.push_back(std::move(value));
           return absl::OkStatus();
         });
       }));
@@ -822,10 +1016,152 @@ absl::Status SqliteTokenStore::RecordUsage(
           ASSIGN_OR_RETURN(SqliteStatement statement, Prepare(kRecordUsage));
           statement.BindText(1, usage.token_id);
           statement.BindInt(2, EncodeTime(usage.last_used_time));
+          statement.BindText(3, usage.verifier_name);
+          statement.BindText(4, usage.client_address);
           RETURN_IF_ERROR(statement.Run());
         }
         return absl::OkStatus();
       });
+}
+
+absl::StatusOr<ReuseOutcome> SqliteTokenStore::RecordReuse(
+    const ReuseSighting& sighting, const AuditEntry& audit) {
+  ReuseOutcome outcome;
+  RETURN_IF_ERROR(
+      InWriteBatch([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        outcome = ReuseOutcome();
+        {
+          ASSIGN_OR_RETURN(SqliteStatement select, Prepare(kSelectDeployment));
+          select.BindText(1, sighting.token_id);
+          ASSIGN_OR_RETURN(bool row, select.Step());
+          if (row) {
+            outcome.token_exists = true;
+            outcome.deployment_id = select.Text(0);
+          }
+        }
+        if (outcome.token_exists) {
+          ASSIGN_OR_RETURN(SqliteStatement update, Prepare(kRecordReuse));
+          update.BindText(1, sighting.token_id);
+          update.BindInt(2, EncodeTime(sighting.time));
+          RETURN_IF_ERROR(update.Run());
+        } else {
+          ASSIGN_OR_RETURN(SqliteStatement select,
+                           Prepare(kSelectRevokedDeployment));
+          select.BindText(1, sighting.token_id);
+          ASSIGN_OR_RETURN(bool row, select.Step());
+          if (!row) return TokenNotFound(sighting.token_id);
+          outcome.deployment_id = select.Text(0);
+        }
+        AuditEntry entry = audit;
+        entry.deployment_id = outcome.deployment_id;
+        return InsertAudit(entry);
+      }));
+  return outcome;
+}
+
+absl::StatusOr<std::vector<ExpiryNotice>> SqliteTokenStore::RecordExpiryNotices(
+    absl::Time now, const std::vector<int32_t>& thresholds_days,
+    const std::string& principal) {
+  RETURN_IF_ERROR(CheckExpiryThresholds(thresholds_days));
+  std::vector<ExpiryNotice> recorded;
+  RETURN_IF_ERROR(InWriteBatch([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(
+                                   mu_) -> absl::Status {
+    recorded.clear();
+    std::vector<ExpiryNotice> due;
+    {
+      ASSIGN_OR_RETURN(SqliteStatement select, Prepare(kSelectExpiring));
+      select.BindInt(1, EncodeTime(ExpiryHorizon(now, thresholds_days)));
+      RETURN_IF_ERROR(select.ForEachRow([&]() -> absl::Status {
+        ExpiryNotice notice;
+        notice.token_id = select.Text(0);
+        notice.deployment_id = select.Text(1);
+        notice.expire_time = select.Time(2, absl::InfiniteFuture());
+        std::optional<int32_t> days =
+            CrossedExpiryThreshold(notice.expire_time, now, thresholds_days);
+        if (!days.has_value()) return absl::OkStatus();
+        // A notice of this threshold or a later one was already sent.
+        if (!select.IsNull(3) && select.Int(3) <= *days) {
+          return absl::OkStatus();
+        }
+        notice.days = *days;
+        due.push_back(std::move(notice));
+        return absl::OkStatus();
+      }));
+    }
+    for (ExpiryNotice& notice : due) {
+      {
+        ASSIGN_OR_RETURN(SqliteStatement insert, Prepare(kInsertNotice));
+        insert.BindText(1, notice.token_id);
+        insert.BindInt(2, notice.days);
+        RETURN_IF_ERROR(insert.Run());
+        if (sqlite3_changes(db_) == 0) continue;
+      }
+      RETURN_IF_ERROR(InsertAudit(ExpiryNoticeAudit(notice, now, principal)));
+      recorded.push_back(std::move(notice));
+    }
+    return absl::OkStatus();
+  }));
+  return recorded;
+}
+
+absl::StatusOr<int64_t> SqliteTokenStore::CountTokensExpiringBefore(
+    absl::Time before) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(SqliteStatement count, Prepare(kCountExpiring));
+  count.BindInt(1, EncodeTime(before));
+  ASSIGN_OR_RETURN(bool row, count.Step());
+  if (!row) return absl::InternalError("no count row");
+  return count.Int(0);
+}
+
+absl::StatusOr<std::vector<PendingNotification>>
+SqliteTokenStore::ClaimNotifications(absl::Time now, absl::Duration lease,
+                                     int32_t limit) {
+  RETURN_IF_ERROR(CheckLimit(limit));
+  std::vector<PendingNotification> claimed;
+  RETURN_IF_ERROR(
+      InWriteBatch([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        claimed.clear();
+        {
+          ASSIGN_OR_RETURN(SqliteStatement select,
+                           Prepare(kSelectDueNotifications));
+          select.BindInt(1, EncodeTime(now));
+          select.BindInt(2, limit);
+          RETURN_IF_ERROR(select.ForEachRow([&]() -> absl::Status {
+            PendingNotification pending;
+            pending.event = AuditFromRow(select);
+            pending.attempts = static_cast<int32_t>(select.Int(8));
+            claimed.push_back(std::move(pending));
+            return absl::OkStatus();
+          }));
+        }
+        for (const PendingNotification& pending : claimed) {
+          ASSIGN_OR_RETURN(SqliteStatement update, Prepare(kLeaseNotification));
+          update.BindInt(1, pending.event.id);
+          update.BindInt(2, EncodeTime(now + lease));
+          RETURN_IF_ERROR(update.Run());
+        }
+        return absl::OkStatus();
+      }));
+  return claimed;
+}
+
+absl::Status SqliteTokenStore::CompleteNotification(int64_t audit_id) {
+  return InWriteBatch([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+    ASSIGN_OR_RETURN(SqliteStatement remove, Prepare(kCompleteNotification));
+    remove.BindInt(1, audit_id);
+    return remove.Run();
+  });
+}
+
+absl::Status SqliteTokenStore::RetryNotification(int64_t audit_id,
+                                                 absl::Time next_attempt) {
+  return InWriteBatch([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+    ASSIGN_OR_RETURN(SqliteStatement update, Prepare(kRetryNotification));
+    update.BindInt(1, audit_id);
+    update.BindInt(2, EncodeTime(next_attempt));
+    return update.Run();
+  });
 }
 
 }  // namespace tokens

@@ -40,6 +40,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "storage/sqlite_schema.h"
+#include "storage/token_hygiene.h"
 #include "storage/token_store.h"
 
 struct sqlite3;
@@ -62,6 +63,11 @@ struct SqliteTokenStoreOptions {
   // trimmed in the same transaction that adds a change; readers behind them get
   // complete=false.
   int64_t change_retention = 100000;
+  // How long revoked values are remembered after their revoke_time (>= 0);
+  // each Rotate and Delete prunes those older.
+  absl::Duration revoked_retention = absl::Hours(24 * 30);
+  // Queue notified audit rows in the notification outbox (token_store.h).
+  bool notification_outbox = false;
   // How often WatchExternalCommits checks whether another connection (another
   // process on the same file) has committed.
   absl::Duration external_commit_poll = absl::Milliseconds(250);
@@ -82,9 +88,7 @@ class SqliteTokenStore : public TokenStore {
   absl::StatusOr<int64_t> Create(const TokenRecord& record,
                                  const AuditEntry& audit) override;
   absl::StatusOr<TokenRecord> Get(const std::string& id) override;
-  absl::StatusOr<TokenPage> List(const std::string& deployment_id,
-                                 const ListCursor& after,
-                                 int32_t limit) override;
+  absl::StatusOr<TokenPage> List(const ListQuery& query) override;
   absl::StatusOr<TokenRecord> Update(const std::string& id,
                                      const TokenUpdate& update,
                                      const AuditEntry& audit) override;
@@ -105,11 +109,21 @@ class SqliteTokenStore : public TokenStore {
   absl::StatusOr<int64_t> CurrentRevision() override;
   absl::Status RecordUsage(
       const std::vector<TokenUsageRecord>& usages) override;
+  absl::StatusOr<ReuseOutcome> RecordReuse(const ReuseSighting& sighting,
+                                           const AuditEntry& audit) override;
+  absl::StatusOr<std::vector<ExpiryNotice>> RecordExpiryNotices(
+      absl::Time now, const std::vector<int32_t>& thresholds_days,
+      const std::string& principal) override;
+  absl::StatusOr<int64_t> CountTokensExpiringBefore(absl::Time before) override;
+  absl::StatusOr<std::vector<PendingNotification>> ClaimNotifications(
+      absl::Time now, absl::Duration lease, int32_t limit) override;
+  absl::Status CompleteNotification(int64_t audit_id) override;
+  absl::Status RetryNotification(int64_t audit_id,
+                                 absl::Time next_attempt) override;
   absl::Status WatchExternalCommits(std::function<void()> wake) override;
 
  private:
-  SqliteTokenStore(sqlite3* db, int64_t change_retention,
-                   absl::Duration external_commit_poll);
+  SqliteTokenStore(sqlite3* db, const SqliteTokenStoreOptions& options);
   // The WatchExternalCommits thread: polls data_version until stopped.
   void PollExternalCommits(std::function<void()> wake);
 
@@ -142,19 +156,34 @@ class SqliteTokenStore : public TokenStore {
   absl::StatusOr<TokenRecord> ReadToken(const std::string& id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<int64_t> ReadRevision() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Logs the current row of `id` as an upsert; returns its revision.
-  absl::StatusOr<int64_t> LogUpsert(const std::string& id)
+  // Logs the current row of `id` as an upsert that revoked `revoked`; returns
+  // its revision.
+  absl::StatusOr<int64_t> LogUpsert(const std::string& id,
+                                    const std::vector<RevokedValue>& revoked)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // After an update or rotation of `id`: logs the row as an upsert, appends
   // `audit`, and returns the row as it now is.
-  absl::StatusOr<TokenRecord> LogUpsertAndAudit(const std::string& id,
-                                                const AuditEntry& audit)
+  absl::StatusOr<TokenRecord> LogUpsertAndAudit(
+      const std::string& id, const AuditEntry& audit,
+      const std::vector<RevokedValue>& revoked)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<int64_t> LogDelete(const std::string& id,
-                                    const std::string& deployment_id)
+                                    const std::string& deployment_id,
+                                    const std::vector<RevokedValue>& revoked)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The digests and deployment of `id` (NotFound when it does not exist).
+  absl::StatusOr<HeldValues> ReadHeldValues(const std::string& id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After a rotation or deletion of `token_id` at `now`: prunes revoked
+  // values past the retention, remembers `revoked` (those still inside it)
+  // and clears the token's expiry notices.
+  absl::Status RememberRevoked(const std::string& token_id,
+                               const std::vector<RevokedValue>& revoked,
+                               absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops change-log rows older than the retention window ending at `revision`.
   absl::Status TrimChanges(int64_t revision) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Appends `audit`, queued in the outbox when that is on and it is notified.
   absl::Status InsertAudit(const AuditEntry& audit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -167,6 +196,8 @@ class SqliteTokenStore : public TokenStore {
   absl::Mutex mu_;
   sqlite3* const db_;  // Owned; closed in the destructor.
   const int64_t change_retention_;
+  const absl::Duration revoked_retention_;
+  const bool notification_outbox_;
   const absl::Duration external_commit_poll_;
 
   absl::Mutex poll_mu_;

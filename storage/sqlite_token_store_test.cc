@@ -232,7 +232,8 @@ TEST(SqliteTokenStoreMigrationTest, OpensAVersion1FileAndMigratesIt) {
   EXPECT_EQ(batch->changes[0].previous_digest, std::nullopt);
 
   // Features added by version 2 work on the migrated rows.
-  ASSERT_TRUE(store->RecordUsage({{"tok_old", kT0 + absl::Hours(1)}}).ok());
+  ASSERT_TRUE(
+      store->RecordUsage({Usage("tok_old", kT0 + absl::Hours(1))}).ok());
   Rotation rotation;
   rotation.new_digest = DigestFor("new");
   rotation.now = kT0 + absl::Hours(2);
@@ -249,6 +250,105 @@ TEST(SqliteTokenStoreMigrationTest, OpensAVersion1FileAndMigratesIt) {
   store = OpenStore(path);
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(store->Get("tok_old")->secret_digest, DigestFor("new"));
+}
+
+// What version 2 binaries added to the version 1 schema, verbatim.
+constexpr char kVersion2Additions[] = R"sql(
+ALTER TABLE tokens ADD COLUMN previous_digest BLOB;
+ALTER TABLE tokens ADD COLUMN previous_valid_until INTEGER;
+ALTER TABLE tokens ADD COLUMN last_used_time INTEGER;
+ALTER TABLE changes ADD COLUMN previous_digest BLOB;
+ALTER TABLE changes ADD COLUMN previous_valid_until INTEGER;
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY NOT NULL,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('changes_trimmed_through', COALESCE(
+  (SELECT MIN(revision) - 1 FROM changes),
+  (SELECT seq FROM sqlite_sequence WHERE name = 'changes'),
+  0));
+PRAGMA user_version = 2;
+)sql";
+
+TEST(SqliteTokenStoreMigrationTest, OpensAVersion2FileAndMigratesIt) {
+  std::string path = TestPath("version2.db");
+  const int64_t micros = absl::ToUnixMicros(kT0);
+  const std::string digest =
+      "x'000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'";
+  const std::string previous =
+      "x'1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100'";
+  {
+    RawDb raw(path);
+    raw.Exec(kVersion1Schema);
+    raw.Exec(kVersion2Additions);
+    raw.Exec(absl::StrCat(
+        "INSERT INTO tokens (id, deployment_id, name, secret_digest, "
+        "previous_digest, previous_valid_until, create_time, update_time, "
+        "expire_time, last_used_time, expiration_days) VALUES ('tok_old', "
+        "'dep-1', 'old token', ",
+        digest, ", ", previous, ", ", micros + 60000000, ", ", micros, ", ",
+        micros, ", ", micros + 3600000000, ", ", micros + 1000000, ", 1)"));
+    raw.Exec(absl::StrCat(
+        "INSERT INTO changes (type, token_id, deployment_id, secret_digest, "
+        "expire_time, previous_digest, previous_valid_until) VALUES "
+        "('upsert', 'tok_old', 'dep-1', ",
+        digest, ", ", micros + 3600000000, ", ", previous, ", ",
+        micros + 60000000, ")"));
+    raw.Exec(
+        "INSERT INTO audit (time, principal, action, token_id, deployment_id, "
+        "outcome, detail) VALUES (1, 'admin', 'token.create', 'tok_old', "
+        "'dep-1', 'OK', '')");
+  }
+
+  std::unique_ptr<SqliteTokenStore> store = OpenStore(path);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawDb(path).Int("PRAGMA user_version"),
+            SqliteTokenStore::kSchemaVersion);
+  absl::StatusOr<TokenRecord> old = store->Get("tok_old");
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->name, "old token");
+  EXPECT_EQ(old->secret_digest[31], 0x1f);
+  ASSERT_TRUE(old->previous_digest.has_value());
+  EXPECT_EQ((*old->previous_digest)[0], 0x1f);
+  EXPECT_EQ(old->previous_valid_until, kT0 + absl::Minutes(1));
+  EXPECT_EQ(old->expire_time, kT0 + absl::Hours(1));
+  EXPECT_EQ(old->last_used_time, kT0 + absl::Seconds(1));
+  EXPECT_EQ(old->last_used_verifier, "");
+  EXPECT_EQ(old->last_reuse_time, absl::InfinitePast());
+  absl::StatusOr<ChangeBatch> batch = store->ReadChanges(0, "", 10);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  EXPECT_TRUE(batch->complete);
+  ASSERT_THAT(batch->changes, SizeIs(1));
+  EXPECT_THAT(batch->changes[0].revoked, ::testing::IsEmpty());
+  EXPECT_THAT(*store->ListAudit("dep-1", 0, 10), SizeIs(1));
+
+  // What version 3 added works on the migrated rows.
+  ListQuery query;
+  query.deployment_id = "dep-1";
+  query.order = TokenOrder::kExpireTime;
+  query.expire_before = kT0 + absl::Hours(2);
+  absl::StatusOr<TokenPage> page = store->List(query);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_THAT(page->tokens, SizeIs(1));
+  EXPECT_EQ(*store->CountTokensExpiringBefore(kT0 + absl::Hours(2)), 1);
+  absl::StatusOr<std::vector<ExpiryNotice>> notices =
+      store->RecordExpiryNotices(kT0, {30, 7, 1, 0}, "sweeper");
+  ASSERT_TRUE(notices.ok()) << notices.status();
+  EXPECT_THAT(*notices, SizeIs(1));
+  ASSERT_TRUE(
+      store->RecordUsage({Usage("tok_old", kT0 + absl::Hours(1), "v", "c")})
+          .ok());
+  EXPECT_EQ(store->Get("tok_old")->last_used_verifier, "v");
+  Rotation rotation;
+  rotation.new_digest = DigestFor("new");
+  rotation.now = kT0 + absl::Seconds(30);
+  absl::StatusOr<TokenRecord> rotated =
+      store->Rotate("tok_old", rotation, MakeAudit("token.rotate", "tok_old"));
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
+  absl::StatusOr<Snapshot> snapshot = store->ReadSnapshot("dep-1");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_THAT(snapshot->revoked, SizeIs(2));
+  EXPECT_EQ(snapshot->revision, 2);
 }
 
 TEST(SqliteTokenStoreMigrationTest, RefusesAFileWithANewerSchema) {

@@ -45,6 +45,13 @@ inline bool IsNotifiedAction(const std::string& action) {
          action == kActionExpired || action == kActionReuseDetected;
 }
 
+// Whether an outbox that is on queues an audit row with `action` and
+// `outcome`.
+inline bool QueuesNotification(const std::string& action,
+                               const std::string& outcome) {
+  return IsNotifiedAction(action) && outcome == "OK";
+}
+
 }  // namespace tokens
 
 #endif  // STORAGE_STORE_RULES_H_

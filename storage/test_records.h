@@ -37,6 +37,17 @@ inline TokenRecord MakeToken(const std::string& id,
   return token;
 }
 
+inline TokenUsageRecord Usage(const std::string& token_id, absl::Time time,
+                              const std::string& verifier = "",
+                              const std::string& client = "") {
+  TokenUsageRecord usage;
+  usage.token_id = token_id;
+  usage.last_used_time = time;
+  usage.verifier_name = verifier;
+  usage.client_address = client;
+  return usage;
+}
+
 inline AuditEntry MakeAudit(const std::string& action,
                             const std::string& token_id,
                             const std::string& deployment = "") {

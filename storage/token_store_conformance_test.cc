@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -60,7 +61,17 @@ void ExpectSameToken(const TokenRecord& got, const TokenRecord& want) {
   EXPECT_EQ(got.last_used_time, want.last_used_time);
   EXPECT_EQ(got.created_by, want.created_by);
   EXPECT_EQ(got.updated_by, want.updated_by);
+  EXPECT_EQ(got.last_used_verifier, want.last_used_verifier);
+  EXPECT_EQ(got.last_used_client, want.last_used_client);
+  EXPECT_EQ(got.last_reuse_time, want.last_reuse_time);
 }
+
+// How a test opens a store.
+struct StoreConfig {
+  int64_t change_retention = 100000;
+  absl::Duration revoked_retention = absl::Hours(24 * 30);
+  bool notification_outbox = false;
+};
 
 // One store implementation under test and a raw view of its database. Table
 // names are the SQLite ones ("tokens", "changes", "audit"); `where` is SQL
@@ -72,7 +83,12 @@ class StoreHarness {
   virtual void NewDatabase() = 0;
   // Opens a store on the current database.
   virtual absl::StatusOr<std::unique_ptr<TokenStore>> Open(
-      int64_t change_retention) = 0;
+      const StoreConfig& config) = 0;
+  absl::StatusOr<std::unique_ptr<TokenStore>> Open(int64_t change_retention) {
+    StoreConfig config;
+    config.change_retention = change_retention;
+    return Open(config);
+  }
   virtual int64_t Count(const std::string& table, const std::string& where) = 0;
   // Makes every audit-row insert fail (true) or work again (false).
   virtual void FailAuditInserts(bool fail) = 0;
@@ -89,11 +105,14 @@ class SqliteHarness : public StoreHarness {
     unlink((path_ + "-wal").c_str());
     unlink((path_ + "-shm").c_str());
   }
+  using StoreHarness::Open;
   absl::StatusOr<std::unique_ptr<TokenStore>> Open(
-      int64_t change_retention) override {
+      const StoreConfig& config) override {
     SqliteTokenStoreOptions options;
     options.path = path_;
-    options.change_retention = change_retention;
+    options.change_retention = config.change_retention;
+    options.revoked_retention = config.revoked_retention;
+    options.notification_outbox = config.notification_outbox;
     absl::StatusOr<std::unique_ptr<SqliteTokenStore>> store =
         SqliteTokenStore::Open(options);
     if (!store.ok()) return store.status();
@@ -144,11 +163,14 @@ class PostgresHarness : public StoreHarness {
     ASSERT_TRUE(uri.ok()) << uri.status();
     uri_ = *uri;
   }
+  using StoreHarness::Open;
   absl::StatusOr<std::unique_ptr<TokenStore>> Open(
-      int64_t change_retention) override {
+      const StoreConfig& config) override {
     PostgresTokenStoreOptions options;
     options.url = uri_;
-    options.change_retention = change_retention;
+    options.change_retention = config.change_retention;
+    options.revoked_retention = config.revoked_retention;
+    options.notification_outbox = config.notification_outbox;
     absl::StatusOr<std::unique_ptr<PostgresTokenStore>> store =
         PostgresTokenStore::Open(options);
     if (!store.ok()) return store.status();
@@ -219,11 +241,32 @@ class TokenStoreConformanceTest : public ::testing::TestWithParam<StoreKind> {
 
   // A new store on the same database.
   void Reopen(int64_t retention = 100000) {
+    StoreConfig config;
+    config.change_retention = retention;
+    Reopen(config);
+  }
+  void Reopen(const StoreConfig& config) {
     store_.reset();
-    absl::StatusOr<std::unique_ptr<TokenStore>> store =
-        harness_->Open(retention);
+    absl::StatusOr<std::unique_ptr<TokenStore>> store = harness_->Open(config);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
+  }
+  // A store on a new, empty database with `config`.
+  void UseFreshStore(const StoreConfig& config) {
+    store_.reset();
+    harness_->NewDatabase();
+    Reopen(config);
+  }
+
+  absl::StatusOr<TokenPage> List(const std::string& deployment,
+                                 const ListCursor& after, int32_t limit,
+                                 TokenOrder order = TokenOrder::kCreateTime) {
+    ListQuery query;
+    query.deployment_id = deployment;
+    query.after = after;
+    query.limit = limit;
+    query.order = order;
+    return store_->List(query);
   }
 
   int64_t Create(const TokenRecord& token) {
@@ -331,14 +374,14 @@ TEST_P(TokenStoreConformanceTest, ListPagesInCreateTimeOrderWithTotalSize) {
   ListCursor cursor;
   int pages = 0;
   while (true) {
-    absl::StatusOr<TokenPage> page = store_->List("dep-1", cursor, 2);
+    absl::StatusOr<TokenPage> page = List("dep-1", cursor, 2);
     ASSERT_TRUE(page.ok()) << page.status();
     EXPECT_EQ(page->total_size, 5);
     ++pages;
     for (const TokenRecord& token : page->tokens) seen.push_back(token.id);
     if (!page->more) break;
     ASSERT_THAT(page->tokens, SizeIs(2));
-    cursor.create_time = page->tokens.back().create_time;
+    cursor.time = page->tokens.back().create_time;
     cursor.id = page->tokens.back().id;
   }
   EXPECT_EQ(pages, 3);
@@ -348,15 +391,15 @@ TEST_P(TokenStoreConformanceTest, ListPagesInCreateTimeOrderWithTotalSize) {
 TEST_P(TokenStoreConformanceTest, ListOfExactlyOnePageSaysNoMore) {
   Create(MakeToken("tok_a", "dep-1", kT0));
   Create(MakeToken("tok_b", "dep-1", kT0 + absl::Seconds(1)));
-  absl::StatusOr<TokenPage> page = store_->List("dep-1", ListCursor(), 2);
+  absl::StatusOr<TokenPage> page = List("dep-1", ListCursor(), 2);
   ASSERT_TRUE(page.ok()) << page.status();
   EXPECT_THAT(page->tokens, SizeIs(2));
   EXPECT_FALSE(page->more);
-  absl::StatusOr<TokenPage> empty = store_->List("dep-9", ListCursor(), 2);
+  absl::StatusOr<TokenPage> empty = List("dep-9", ListCursor(), 2);
   ASSERT_TRUE(empty.ok());
   EXPECT_THAT(empty->tokens, IsEmpty());
   EXPECT_EQ(empty->total_size, 0);
-  EXPECT_EQ(store_->List("dep-1", ListCursor(), 0).status().code(),
+  EXPECT_EQ(List("dep-1", ListCursor(), 0).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 
@@ -725,15 +768,16 @@ TEST_P(TokenStoreConformanceTest,
        RecordUsageOnlyMovesForwardAndCreatesNoRevision) {
   Create(MakeToken("tok_a", "dep-1", kT0));
   absl::Time later = kT0 + absl::Minutes(10);
-  ASSERT_TRUE(store_
-                  ->RecordUsage({{"tok_a", later},
-                                 {"tok_unknown", later},
-                                 {"tok_a", kT0 + absl::Minutes(1)}})
-                  .ok());
+  ASSERT_TRUE(
+      store_
+          ->RecordUsage({Usage("tok_a", later), Usage("tok_unknown", later),
+                         Usage("tok_a", kT0 + absl::Minutes(1))})
+          .ok());
   EXPECT_EQ(store_->Get("tok_a")->last_used_time, later);
-  ASSERT_TRUE(store_->RecordUsage({{"tok_a", kT0}}).ok());
+  ASSERT_TRUE(store_->RecordUsage({Usage("tok_a", kT0)}).ok());
   EXPECT_EQ(store_->Get("tok_a")->last_used_time, later);
-  ASSERT_TRUE(store_->RecordUsage({{"tok_a", later + absl::Seconds(1)}}).ok());
+  ASSERT_TRUE(
+      store_->RecordUsage({Usage("tok_a", later + absl::Seconds(1))}).ok());
   EXPECT_EQ(store_->Get("tok_a")->last_used_time, later + absl::Seconds(1));
   EXPECT_EQ(Revision(), 1);
   EXPECT_EQ(Count("audit"), 1);
@@ -790,7 +834,7 @@ TEST_P(TokenStoreConformanceTest, ReopeningKeepsEverything) {
   absl::StatusOr<TokenRecord> rotated = store_->Rotate(
       "tok_a", rotation, MakeAudit("token.rotate", "tok_a", "dep-1"));
   ASSERT_TRUE(rotated.ok());
-  ASSERT_TRUE(store_->RecordUsage({{"tok_a", kT0 + absl::Hours(2)}}).ok());
+  ASSERT_TRUE(store_->RecordUsage({Usage("tok_a", kT0 + absl::Hours(2))}).ok());
   Reopen();
   ASSERT_NE(store_, nullptr);
   absl::StatusOr<TokenRecord> got = store_->Get("tok_a");
@@ -888,7 +932,7 @@ TEST_P(TokenStoreConformanceTest,
   ASSERT_TRUE(got.ok()) << got.status();
   ExpectSameToken(*got, token);
 
-  ASSERT_TRUE(store_->RecordUsage({{id, kT0 + absl::Seconds(1)}}).ok());
+  ASSERT_TRUE(store_->RecordUsage({Usage(id, kT0 + absl::Seconds(1))}).ok());
   EXPECT_EQ(store_->Get(id)->last_used_time, kT0 + absl::Seconds(1));
   ASSERT_TRUE(store_->Delete(id, MakeAudit("token.delete", id)).ok());
 
@@ -937,8 +981,8 @@ TEST_P(TokenStoreConformanceTest, TimesKeepMicrosecondsAndTheInfinities) {
 
   // Infinite usage times are ignored.
   ASSERT_TRUE(store_
-                  ->RecordUsage({{"tok_a", absl::InfiniteFuture()},
-                                 {"tok_a", absl::InfinitePast()}})
+                  ->RecordUsage({Usage("tok_a", absl::InfiniteFuture()),
+                                 Usage("tok_a", absl::InfinitePast())})
                   .ok());
   EXPECT_EQ(store_->Get("tok_a")->last_used_time, absl::InfinitePast());
 }
@@ -983,6 +1027,749 @@ TEST_P(TokenStoreConformanceTest, ConcurrentReadersSeeNoGapsWhileWritersWrite) {
   }
 }
 
+// --- Token hygiene (issue 14) ---
+
+RevokedValue Revoked(const std::string& seed, const std::string& token_id,
+                     const std::string& deployment, absl::Time revoke_time) {
+  RevokedValue value;
+  value.digest = DigestFor(seed);
+  value.token_id = token_id;
+  value.deployment_id = deployment;
+  value.revoke_time = revoke_time;
+  return value;
+}
+
+MATCHER_P(IsRevoked, want, "") {
+  return arg.digest == want.digest && arg.token_id == want.token_id &&
+         arg.deployment_id == want.deployment_id &&
+         arg.revoke_time == want.revoke_time;
+}
+
+Rotation RotateTo(const std::string& seed, absl::Time now,
+                  std::optional<absl::Duration> grace = std::nullopt) {
+  Rotation rotation;
+  rotation.new_digest = DigestFor(seed);
+  rotation.now = now;
+  rotation.expire_time = now + absl::Hours(24 * 30);
+  if (grace.has_value()) rotation.previous_valid_until = now + *grace;
+  return rotation;
+}
+
+AuditEntry AuditAt(const std::string& action, const std::string& token_id,
+                   absl::Time time) {
+  AuditEntry audit = MakeAudit(action, token_id);
+  audit.time = time;
+  return audit;
+}
+
+TEST_P(TokenStoreConformanceTest, RotationsRecordTheValuesTheyRevoke) {
+  Create(MakeToken("tok_a", "dep-1", kT0));
+  const absl::Time t1 = kT0 + absl::Hours(1);
+  absl::StatusOr<TokenRecord> rotated =
+      store_->Rotate("tok_a", RotateTo("b", t1, absl::Minutes(10)),
+                     MakeAudit("token.rotate", "tok_a"));
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
+  // With a grace period the replaced value is revoked when it ends.
+  const RevokedValue a_at_grace =
+      Revoked("tok_a", "tok_a", "dep-1", t1 + absl::Minutes(10));
+  absl::StatusOr<ChangeBatch> batch = store_->ReadChanges(1, "", 10);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_THAT(batch->changes, SizeIs(1));
+  EXPECT_THAT(batch->changes[0].revoked, ElementsAre(IsRevoked(a_at_grace)));
+
+  // Without one, inside the first grace period: the current value is revoked
+  // now, and so is the previous one it drops (earlier than its grace end).
+  const absl::Time t2 = t1 + absl::Minutes(5);
+  ASSERT_TRUE(store_
+                  ->Rotate("tok_a", RotateTo("c", t2),
+                           MakeAudit("token.rotate", "tok_a"))
+                  .ok());
+  batch = store_->ReadChanges(2, "dep-1", 10);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_THAT(batch->changes, SizeIs(1));
+  EXPECT_THAT(batch->changes[0].revoked,
+              ElementsAre(IsRevoked(Revoked("b", "tok_a", "dep-1", t2)),
+                          IsRevoked(Revoked("tok_a", "tok_a", "dep-1", t2))));
+
+  // A previous value whose grace already ended keeps that end.
+  const absl::Time t3 = t2 + absl::Hours(1);
+  ASSERT_TRUE(store_
+                  ->Rotate("tok_a", RotateTo("d", t3, absl::Minutes(1)),
+                           MakeAudit("token.rotate", "tok_a"))
+                  .ok());
+  const absl::Time t4 = t3 + absl::Hours(1);
+  ASSERT_TRUE(store_
+                  ->Rotate("tok_a", RotateTo("e", t4),
+                           MakeAudit("token.rotate", "tok_a"))
+                  .ok());
+  batch = store_->ReadChanges(4, "", 10);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_THAT(batch->changes, SizeIs(1));
+  EXPECT_THAT(batch->changes[0].revoked,
+              ElementsAre(IsRevoked(Revoked("d", "tok_a", "dep-1", t4)),
+                          IsRevoked(Revoked("c", "tok_a", "dep-1",
+                                            t3 + absl::Minutes(1)))));
+
+  // The snapshot remembers each revoked value once, at its latest
+  // revocation, in digest order; the live token carries none.
+  absl::StatusOr<Snapshot> snapshot = store_->ReadSnapshot("");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  ASSERT_THAT(snapshot->tokens, SizeIs(1));
+  EXPECT_THAT(snapshot->tokens[0].revoked, IsEmpty());
+  std::vector<RevokedValue> want = {
+      Revoked("tok_a", "tok_a", "dep-1", t2),
+      Revoked("b", "tok_a", "dep-1", t2),
+      Revoked("c", "tok_a", "dep-1", t3 + absl::Minutes(1)),
+      Revoked("d", "tok_a", "dep-1", t4)};
+  std::sort(want.begin(), want.end(),
+            [](const RevokedValue& x, const RevokedValue& y) {
+              return x.digest < y.digest;
+            });
+  ASSERT_THAT(snapshot->revoked, SizeIs(4));
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_THAT(snapshot->revoked[i], IsRevoked(want[i])) << i;
+  }
+  // Revoked values create no extra revisions.
+  EXPECT_EQ(snapshot->revision, 5);
+}
+
+TEST_P(TokenStoreConformanceTest, DeletionsRecordEveryValueOfTheToken) {
+  Create(MakeToken("tok_a", "dep-1", kT0));
+  Create(MakeToken("tok_b", "dep-2", kT0));
+  const absl::Time t1 = kT0 + absl::Hours(1);
+  ASSERT_TRUE(store_
+                  ->Rotate("tok_a", RotateTo("a2", t1, absl::Hours(1)),
+                           MakeAudit("token.rotate", "tok_a"))
+                  .ok());
+  // Deleted inside the grace period: both values are revoked now.
+  const absl::Time t2 = t1 + absl::Minutes(30);
+  absl::StatusOr<int64_t> revision =
+      store_->Delete("tok_a", AuditAt("token.delete", "tok_a", t2));
+  ASSERT_TRUE(revision.ok()) << revision.status();
+  ASSERT_TRUE(
+      store_->Delete("tok_b", AuditAt("token.delete", "tok_b", t2)).ok());
+
+  absl::StatusOr<ChangeBatch> batch =
+      store_->ReadChanges(*revision - 1, "", 10);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_THAT(batch->changes, SizeIs(2));
+  EXPECT_EQ(batch->changes[0].type, TokenChange::Type::kDelete);
+  EXPECT_THAT(batch->changes[0].revoked,
+              ElementsAre(IsRevoked(Revoked("a2", "tok_a", "dep-1", t2)),
+                          IsRevoked(Revoked("tok_a", "tok_a", "dep-1", t2))));
+  EXPECT_THAT(batch->changes[1].revoked,
+              ElementsAre(IsRevoked(Revoked("tok_b", "tok_b", "dep-2", t2))));
+
+  // Snapshots filter them by deployment.
+  absl::StatusOr<Snapshot> all = store_->ReadSnapshot("");
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_THAT(all->tokens, IsEmpty());
+  EXPECT_THAT(all->revoked, SizeIs(3));
+  absl::StatusOr<Snapshot> dep2 = store_->ReadSnapshot("dep-2");
+  ASSERT_TRUE(dep2.ok()) << dep2.status();
+  EXPECT_THAT(dep2->revoked,
+              ElementsAre(IsRevoked(Revoked("tok_b", "tok_b", "dep-2", t2))));
+  absl::StatusOr<Snapshot> dep1 = store_->ReadSnapshot("dep-1");
+  ASSERT_TRUE(dep1.ok()) << dep1.status();
+  ASSERT_THAT(dep1->revoked, SizeIs(2));
+  for (const RevokedValue& value : dep1->revoked) {
+    EXPECT_EQ(value.deployment_id, "dep-1");
+    EXPECT_EQ(value.token_id, "tok_a");
+  }
+  EXPECT_THAT(store_->ReadSnapshot("dep-9")->revoked, IsEmpty());
+
+  // A revoked digest does not block a new token's.
+  TokenRecord again = MakeToken("tok_c", "dep-1", kT0);
+  again.secret_digest = DigestFor("a2");
+  Create(again);
+}
+
+TEST_P(TokenStoreConformanceTest, RevokedValuesArePrunedAfterTheRetention) {
+  StoreConfig config;
+  config.revoked_retention = absl::Hours(1);
+  UseFreshStore(config);
+  ASSERT_NE(store_, nullptr);
+  Create(MakeToken("tok_a", "dep-1", kT0));
+  Create(MakeToken("tok_b", "dep-1", kT0));
+  Create(MakeToken("tok_c", "dep-1", kT0));
+  ASSERT_TRUE(
+      store_->Delete("tok_a", AuditAt("token.delete", "tok_a", kT0)).ok());
+  // Still inside the retention an hour later.
+  ASSERT_TRUE(store_
+                  ->Rotate("tok_b", RotateTo("b2", kT0 + absl::Hours(1)),
+                           MakeAudit("token.rotate", "tok_b"))
+                  .ok());
+  EXPECT_THAT(store_->ReadSnapshot("")->revoked, SizeIs(2));
+  EXPECT_EQ(Count("revoked_values"), 2);
+  // Past it, the next write drops it.
+  ASSERT_TRUE(store_
+                  ->Delete("tok_c", AuditAt("token.delete", "tok_c",
+                                            kT0 + absl::Minutes(61)))
+                  .ok());
+  absl::StatusOr<Snapshot> snapshot = store_->ReadSnapshot("");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  ASSERT_THAT(snapshot->revoked, SizeIs(2));
+  for (const RevokedValue& value : snapshot->revoked) {
+    EXPECT_NE(value.token_id, "tok_a");
+  }
+  // A dropped previous value already past the retention is listed in its
+  // change but not remembered.
+  const absl::Time t = kT0 + absl::Hours(2);
+  ASSERT_TRUE(store_
+                  ->Rotate("tok_b", RotateTo("b3", t, absl::Minutes(1)),
+                           MakeAudit("token.rotate", "tok_b"))
+                  .ok());
+  const absl::Time later = t + absl::Hours(3);
+  ASSERT_TRUE(store_
+                  ->Rotate("tok_b", RotateTo("b4", later),
+                           MakeAudit("token.rotate", "tok_b"))
+                  .ok());
+  absl::StatusOr<ChangeBatch> batch =
+      store_->ReadChanges(Revision() - 1, "", 1);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_THAT(batch->changes, SizeIs(1));
+  EXPECT_THAT(batch->changes[0].revoked, SizeIs(2));
+  snapshot = store_->ReadSnapshot("");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_THAT(snapshot->revoked,
+              ElementsAre(IsRevoked(Revoked("b3", "tok_b", "dep-1", later))));
+}
+
+// Tokens for the List order tests: ties, never-expiring, never-used.
+void CreateListFixture(TokenStore& store) {
+  struct Spec {
+    std::string id;
+    std::string name;
+    absl::Duration created;
+    std::optional<absl::Duration> expires;  // nullopt: never.
+    std::optional<absl::Duration> used;     // nullopt: never.
+  };
+  const std::vector<Spec> specs = {
+      {"tok_1", "delta", absl::Seconds(3), absl::Hours(5), absl::Hours(1)},
+      {"tok_2", "Alpha", absl::Seconds(1), std::nullopt, std::nullopt},
+      {"tok_3", "alpha", absl::Seconds(1), absl::Hours(2), absl::Hours(3)},
+      {"tok_4", "delta", absl::Seconds(2), absl::Hours(2), std::nullopt},
+      {"tok_5", "beta", absl::Seconds(5), std::nullopt, absl::Hours(1)},
+      {"tok_6", "ñu", absl::Seconds(4), absl::Hours(9), absl::Hours(2)},
+  };
+  for (const Spec& spec : specs) {
+    TokenRecord token = MakeToken(spec.id, "dep-1", kT0 + spec.created);
+    token.name = spec.name;
+    token.expire_time =
+        spec.expires ? kT0 + *spec.expires : absl::InfiniteFuture();
+    ASSERT_TRUE(
+        store.Create(token, MakeAudit("token.create", spec.id, "dep-1")).ok());
+    if (spec.used) {
+      ASSERT_TRUE(store.RecordUsage({Usage(spec.id, kT0 + *spec.used)}).ok());
+    }
+  }
+  ASSERT_TRUE(store
+                  .Create(MakeToken("tok_other", "dep-2", kT0),
+                          MakeAudit("token.create", "tok_other", "dep-2"))
+                  .ok());
+}
+
+// Every token of `query`, page by page (`limit` each); the cursor is built
+// from each page's last row as a caller would.
+std::vector<std::string> ListAll(TokenStore& store, ListQuery query,
+                                 int32_t* total_size, int* pages) {
+  std::vector<std::string> ids;
+  *pages = 0;
+  while (true) {
+    absl::StatusOr<TokenPage> page = store.List(query);
+    EXPECT_TRUE(page.ok()) << page.status();
+    if (!page.ok()) break;
+    ++*pages;
+    *total_size = page->total_size;
+    for (const TokenRecord& token : page->tokens) ids.push_back(token.id);
+    if (!page->more) break;
+    EXPECT_THAT(page->tokens, SizeIs(query.limit));
+    const TokenRecord& last = page->tokens.back();
+    query.after.id = last.id;
+    query.after.name = last.name;
+    switch (query.order) {
+      case TokenOrder::kCreateTime:
+        query.after.time = last.create_time;
+        break;
+      case TokenOrder::kExpireTime:
+        query.after.time = last.expire_time;
+        break;
+      case TokenOrder::kName:
+        break;
+      case TokenOrder::kLastUsedTime:
+        query.after.time = last.last_used_time;
+        break;
+    }
+    if (*pages > 20) break;
+  }
+  return ids;
+}
+
+TEST_P(TokenStoreConformanceTest, ListPagesInEveryOrder) {
+  CreateListFixture(*store_);
+  struct Case {
+    TokenOrder order;
+    std::vector<std::string> want;
+  };
+  const std::vector<Case> cases = {
+      {TokenOrder::kCreateTime,
+       {"tok_2", "tok_3", "tok_4", "tok_1", "tok_6", "tok_5"}},
+      // Never-expiring tokens last.
+      {TokenOrder::kExpireTime,
+       {"tok_3", "tok_4", "tok_1", "tok_6", "tok_2", "tok_5"}},
+      // Byte order: upper case before lower case, UTF-8 after ASCII.
+      {TokenOrder::kName,
+       {"tok_2", "tok_3", "tok_5", "tok_1", "tok_4", "tok_6"}},
+      // Never-used tokens first.
+      {TokenOrder::kLastUsedTime,
+       {"tok_2", "tok_4", "tok_1", "tok_5", "tok_6", "tok_3"}},
+  };
+  for (const Case& c : cases) {
+    for (int32_t limit : {1, 2, 4, 6, 100}) {
+      ListQuery query;
+      query.deployment_id = "dep-1";
+      query.order = c.order;
+      query.limit = limit;
+      int32_t total = -1;
+      int pages = 0;
+      EXPECT_EQ(ListAll(*store_, query, &total, &pages), c.want)
+          << "order " << static_cast<int>(c.order) << " limit " << limit;
+      EXPECT_EQ(total, 6);
+      EXPECT_EQ(pages, (6 + limit - 1) / limit);
+    }
+  }
+}
+
+TEST_P(TokenStoreConformanceTest, ListFiltersByExpireBeforeAndCountsMatches) {
+  CreateListFixture(*store_);
+  ListQuery query;
+  query.deployment_id = "dep-1";
+  query.order = TokenOrder::kExpireTime;
+  query.limit = 1;
+  // Strictly before: tok_1 expires at exactly kT0 + 5h.
+  query.expire_before = kT0 + absl::Hours(5);
+  int32_t total = -1;
+  int pages = 0;
+  EXPECT_THAT(ListAll(*store_, query, &total, &pages),
+              ElementsAre("tok_3", "tok_4"));
+  EXPECT_EQ(total, 2);
+  query.order = TokenOrder::kName;
+  query.limit = 10;
+  query.expire_before = kT0 + absl::Hours(100);
+  // Never-expiring tokens never match.
+  EXPECT_THAT(ListAll(*store_, query, &total, &pages),
+              ElementsAre("tok_3", "tok_1", "tok_4", "tok_6"));
+  EXPECT_EQ(total, 4);
+  query.expire_before = kT0;
+  absl::StatusOr<TokenPage> none = store_->List(query);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_THAT(none->tokens, IsEmpty());
+  EXPECT_EQ(none->total_size, 0);
+  EXPECT_FALSE(none->more);
+}
+
+TEST_P(TokenStoreConformanceTest, RecordUsageKeepsWhoUsedTheTokenLast) {
+  Create(MakeToken("tok_a", "dep-1", kT0));
+  const absl::Time t1 = kT0 + absl::Minutes(1);
+  ASSERT_TRUE(store_
+                  ->RecordUsage({Usage("tok_a", t1, "verifier-1", "10.0.0.1"),
+                                 Usage("tok_a", t1, "verifier-2", "10.0.0.2"),
+                                 Usage("tok_missing", t1, "v", "c")})
+                  .ok());
+  absl::StatusOr<TokenRecord> got = store_->Get("tok_a");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->last_used_time, t1);
+  EXPECT_EQ(got->last_used_verifier, "verifier-1");
+  EXPECT_EQ(got->last_used_client, "10.0.0.1");
+  // An older report changes nothing; a newer one moves all three.
+  ASSERT_TRUE(store_->RecordUsage({Usage("tok_a", kT0, "old", "old")}).ok());
+  EXPECT_EQ(store_->Get("tok_a")->last_used_verifier, "verifier-1");
+  const absl::Time t2 = t1 + absl::Seconds(1);
+  ASSERT_TRUE(store_
+                  ->RecordUsage({Usage("tok_a", t2, "verifier-3", "[::1]:5"),
+                                 Usage("tok_a", t1, "verifier-4", "x")})
+                  .ok());
+  ListQuery query;
+  query.deployment_id = "dep-1";
+  absl::StatusOr<TokenPage> page = store_->List(query);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_THAT(page->tokens, SizeIs(1));
+  EXPECT_EQ(page->tokens[0].last_used_time, t2);
+  EXPECT_EQ(page->tokens[0].last_used_verifier, "verifier-3");
+  EXPECT_EQ(page->tokens[0].last_used_client, "[::1]:5");
+  // Update and Rotate return them too.
+  TokenUpdate update;
+  update.now = t2;
+  absl::StatusOr<TokenRecord> updated =
+      store_->Update("tok_a", update, MakeAudit("token.update", "tok_a"));
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->last_used_client, "[::1]:5");
+  absl::StatusOr<TokenRecord> rotated = store_->Rotate(
+      "tok_a", RotateTo("new", t2), MakeAudit("token.rotate", "tok_a"));
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
+  EXPECT_EQ(rotated->last_used_verifier, "verifier-3");
+  EXPECT_EQ(Revision(), 3);
+}
+
+TEST_P(TokenStoreConformanceTest, RecordReuseOfALiveTokenMovesItsReuseTime) {
+  Create(MakeToken("tok_a", "dep-1", kT0));
+  ASSERT_TRUE(store_
+                  ->Rotate("tok_a", RotateTo("new", kT0 + absl::Minutes(1)),
+                           MakeAudit("token.rotate", "tok_a"))
+                  .ok());
+  const int64_t revision = Revision();
+  ReuseSighting sighting;
+  sighting.token_id = "tok_a";
+  sighting.time = kT0 + absl::Hours(1);
+  sighting.verifier_name = "verifier-1";
+  sighting.client_address = "10.0.0.9";
+  sighting.count = 3;
+  AuditEntry audit = MakeAudit("token.reuse_detected", "tok_a", "");
+  audit.detail = "count=3";
+  absl::StatusOr<ReuseOutcome> outcome = store_->RecordReuse(sighting, audit);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_TRUE(outcome->token_exists);
+  EXPECT_EQ(outcome->deployment_id, "dep-1");
+  EXPECT_EQ(store_->Get("tok_a")->last_reuse_time, sighting.time);
+  // Never back.
+  sighting.time = kT0;
+  ASSERT_TRUE(store_->RecordReuse(sighting, audit).ok());
+  EXPECT_EQ(store_->Get("tok_a")->last_reuse_time, kT0 + absl::Hours(1));
+  EXPECT_EQ(Revision(), revision);
+  absl::StatusOr<std::vector<AuditEntry>> entries =
+      store_->ListAudit("dep-1", 0, 10);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  // The create and both sightings (the rotation was audited without one).
+  ASSERT_THAT(*entries, SizeIs(3));
+  EXPECT_EQ((*entries)[0].action, "token.reuse_detected");
+  EXPECT_EQ((*entries)[0].deployment_id, "dep-1");
+  EXPECT_EQ((*entries)[0].detail, "count=3");
+}
+
+TEST_P(TokenStoreConformanceTest, RecordReuseOfADeletedTokenUsesItsRevoked) {
+  Create(MakeToken("tok_a", "dep-7", kT0));
+  ASSERT_TRUE(
+      store_->Delete("tok_a", AuditAt("token.delete", "tok_a", kT0)).ok());
+  const int64_t revision = Revision();
+  ReuseSighting sighting;
+  sighting.token_id = "tok_a";
+  sighting.time = kT0 + absl::Hours(1);
+  absl::StatusOr<ReuseOutcome> outcome = store_->RecordReuse(
+      sighting, MakeAudit("token.reuse_detected", "tok_a", ""));
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_FALSE(outcome->token_exists);
+  EXPECT_EQ(outcome->deployment_id, "dep-7");
+  EXPECT_EQ(Revision(), revision);
+  EXPECT_EQ(Count("audit",
+                  "action = 'token.reuse_detected' AND "
+                  "deployment_id = 'dep-7'"),
+            1);
+
+  // Neither a token nor a revoked value: nothing recorded.
+  sighting.token_id = "tok_unknown";
+  EXPECT_EQ(store_
+                ->RecordReuse(sighting,
+                              MakeAudit("token.reuse_detected", "tok_unknown"))
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(Count("audit", "action = 'token.reuse_detected'"), 1);
+}
+
+const std::vector<int32_t> kThresholds = {30, 7, 1, 0};
+
+TokenRecord ExpiringToken(const std::string& id, absl::Time expire_time) {
+  TokenRecord token = MakeToken(id, "dep-1", kT0);
+  token.expire_time = expire_time;
+  return token;
+}
+
+std::vector<std::string> NoticeTexts(
+    const absl::StatusOr<std::vector<ExpiryNotice>>& notices) {
+  std::vector<std::string> out;
+  EXPECT_TRUE(notices.ok()) << notices.status();
+  if (!notices.ok()) return out;
+  for (const ExpiryNotice& n : *notices) {
+    out.push_back(absl::StrCat(n.token_id, ":", n.days));
+  }
+  return out;
+}
+
+TEST_P(TokenStoreConformanceTest, ExpiryNoticesAreRecordedOncePerThreshold) {
+  const absl::Time now = kT0 + absl::Hours(24 * 100);
+  const absl::Duration day = absl::Hours(24);
+  Create(ExpiringToken("tok_5d", now + 5 * day));
+  Create(ExpiringToken("tok_20d", now + 20 * day));
+  Create(ExpiringToken("tok_40d", now + 40 * day));
+  Create(ExpiringToken("tok_never", absl::InfiniteFuture()));
+  const int64_t revision = Revision();
+
+  absl::StatusOr<std::vector<ExpiryNotice>> first =
+      store_->RecordExpiryNotices(now, kThresholds, "sweeper");
+  EXPECT_THAT(NoticeTexts(first), ElementsAre("tok_20d:30", "tok_5d:7"));
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ((*first)[1].deployment_id, "dep-1");
+  EXPECT_EQ((*first)[1].expire_time, now + 5 * day);
+  EXPECT_THAT(NoticeTexts(store_->RecordExpiryNotices(now + absl::Hours(1),
+                                                      kThresholds, "sweeper")),
+              IsEmpty());
+  // The 5-day token gets 1 and 0, never 30.
+  EXPECT_THAT(NoticeTexts(store_->RecordExpiryNotices(
+                  now + 4 * day + absl::Hours(1), kThresholds, "sweeper")),
+              ElementsAre("tok_5d:1"));
+  EXPECT_THAT(NoticeTexts(store_->RecordExpiryNotices(now + 5 * day,
+                                                      kThresholds, "sweeper")),
+              ElementsAre("tok_5d:0"));
+  EXPECT_THAT(NoticeTexts(store_->RecordExpiryNotices(now + 6 * day,
+                                                      kThresholds, "sweeper")),
+              IsEmpty());
+  // A sweep that missed thresholds sends only the latest.
+  EXPECT_THAT(NoticeTexts(store_->RecordExpiryNotices(now + 21 * day,
+                                                      kThresholds, "sweeper")),
+              ElementsAre("tok_20d:0", "tok_40d:30"));
+  EXPECT_EQ(Count("expiry_notices", "token_id = 'tok_5d'"), 3);
+  EXPECT_EQ(Revision(), revision);
+
+  absl::StatusOr<std::vector<AuditEntry>> audit =
+      store_->ListAudit("dep-1", 0, 100);
+  ASSERT_TRUE(audit.ok()) << audit.status();
+  std::vector<std::string> actions;
+  for (const AuditEntry& entry : *audit) {
+    if (entry.principal != "sweeper") continue;
+    EXPECT_EQ(entry.outcome, "OK");
+    EXPECT_THAT(entry.detail, HasSubstr("days="));
+    actions.push_back(absl::StrCat(entry.action, " ", entry.token_id));
+  }
+  EXPECT_THAT(actions,
+              ElementsAre("token.expiring tok_40d", "token.expired tok_20d",
+                          "token.expired tok_5d", "token.expiring tok_5d",
+                          "token.expiring tok_5d", "token.expiring tok_20d"));
+  EXPECT_EQ(store_->RecordExpiryNotices(now, {7, 30, 0}, "x").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->RecordExpiryNotices(now, {30, 7}, "x").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(TokenStoreConformanceTest, RotationResetsAndDeletionRemovesNotices) {
+  const absl::Time now = kT0 + absl::Hours(24 * 100);
+  const absl::Duration day = absl::Hours(24);
+  Create(ExpiringToken("tok_a", now + 2 * day));
+  Create(ExpiringToken("tok_b", now + 2 * day));
+  EXPECT_THAT(
+      NoticeTexts(store_->RecordExpiryNotices(now, kThresholds, "sweeper")),
+      ElementsAre("tok_a:7", "tok_b:7"));
+  Rotation rotation = RotateTo("a2", now);
+  rotation.expire_time = now + 3 * day;
+  ASSERT_TRUE(
+      store_->Rotate("tok_a", rotation, MakeAudit("token.rotate", "tok_a"))
+          .ok());
+  EXPECT_EQ(Count("expiry_notices", "token_id = 'tok_a'"), 0);
+  EXPECT_THAT(NoticeTexts(store_->RecordExpiryNotices(now + absl::Minutes(1),
+                                                      kThresholds, "sweeper")),
+              ElementsAre("tok_a:7"));
+  ASSERT_TRUE(
+      store_->Delete("tok_b", AuditAt("token.delete", "tok_b", now)).ok());
+  EXPECT_EQ(Count("expiry_notices", "token_id = 'tok_b'"), 0);
+  EXPECT_EQ(Count("expiry_notices"), 1);
+}
+
+TEST_P(TokenStoreConformanceTest, ConcurrentSweepsRecordEachNoticeOnce) {
+  const absl::Time now = kT0 + absl::Hours(24 * 100);
+  constexpr int kTokens = 40;
+  for (int i = 0; i < kTokens; ++i) {
+    Create(
+        ExpiringToken(absl::StrCat("tok_", i), now + absl::Hours(1 + i * 12)));
+  }
+  // Two stores on the one database (two processes, or two replicas).
+  absl::StatusOr<std::unique_ptr<TokenStore>> other = harness_->Open(100000);
+  ASSERT_TRUE(other.ok()) << other.status();
+  std::vector<TokenStore*> stores = {store_.get(), other->get()};
+  constexpr int kThreads = 4;
+  constexpr int kSweeps = 5;
+  absl::Mutex mu;
+  std::vector<std::string> recorded;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int sweep = 0; sweep < kSweeps; ++sweep) {
+        absl::StatusOr<std::vector<ExpiryNotice>> notices =
+            stores[t % 2]->RecordExpiryNotices(now, kThresholds, "sweeper");
+        ASSERT_TRUE(notices.ok()) << notices.status();
+        absl::MutexLock lock(&mu);
+        for (const ExpiryNotice& n : *notices) {
+          recorded.push_back(absl::StrCat(n.token_id, ":", n.days));
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  // Every token is within 30 days: one notice each, and one audit row.
+  std::sort(recorded.begin(), recorded.end());
+  EXPECT_THAT(recorded, SizeIs(kTokens));
+  EXPECT_EQ(std::unique(recorded.begin(), recorded.end()), recorded.end());
+  EXPECT_EQ(Count("expiry_notices"), kTokens);
+  EXPECT_EQ(Count("audit", "principal = 'sweeper'"), kTokens);
+}
+
+TEST_P(TokenStoreConformanceTest, CountTokensExpiringBefore) {
+  Create(ExpiringToken("tok_a", kT0 + absl::Hours(1)));
+  Create(ExpiringToken("tok_b", kT0 + absl::Hours(2)));
+  TokenRecord other = ExpiringToken("tok_c", kT0 + absl::Hours(3));
+  other.deployment_id = "dep-2";
+  Create(other);
+  Create(ExpiringToken("tok_never", absl::InfiniteFuture()));
+  EXPECT_EQ(*store_->CountTokensExpiringBefore(kT0 + absl::Hours(1)), 0);
+  EXPECT_EQ(*store_->CountTokensExpiringBefore(kT0 + absl::Hours(2)), 1);
+  EXPECT_EQ(*store_->CountTokensExpiringBefore(kT0 + absl::Hours(4)), 3);
+  EXPECT_EQ(*store_->CountTokensExpiringBefore(absl::InfiniteFuture()), 3);
+}
+
+std::vector<std::string> Claimed(
+    const absl::StatusOr<std::vector<PendingNotification>>& claimed) {
+  std::vector<std::string> out;
+  EXPECT_TRUE(claimed.ok()) << claimed.status();
+  if (!claimed.ok()) return out;
+  for (const PendingNotification& n : *claimed) {
+    out.push_back(
+        absl::StrCat(n.event.action, " ", n.event.token_id, " ", n.attempts));
+  }
+  return out;
+}
+
+TEST_P(TokenStoreConformanceTest, TheOutboxQueuesNothingWhenOff) {
+  Create(MakeToken("tok_a", "dep-1", kT0));
+  ASSERT_TRUE(store_->RecordAudit(MakeAudit("token.rotate", "tok_a")).ok());
+  EXPECT_THAT(Claimed(store_->ClaimNotifications(kT0 + absl::Hours(1),
+                                                 absl::Minutes(1), 10)),
+              IsEmpty());
+  EXPECT_EQ(Count("notification_outbox"), 0);
+}
+
+TEST_P(TokenStoreConformanceTest, TheOutboxQueuesNotifiedEventsUntilDone) {
+  StoreConfig config;
+  config.notification_outbox = true;
+  UseFreshStore(config);
+  ASSERT_NE(store_, nullptr);
+  Create(MakeToken("tok_a", "dep-1", kT0));
+  TokenUpdate update;
+  update.now = kT0;
+  ASSERT_TRUE(
+      store_->Update("tok_a", update, MakeAudit("token.update", "tok_a")).ok());
+  AuditEntry denied = MakeAudit("token.delete", "tok_a", "dep-1");
+  denied.outcome = "PERMISSION_DENIED";
+  ASSERT_TRUE(store_->RecordAudit(denied).ok());
+  ASSERT_TRUE(store_
+                  ->Rotate("tok_a", RotateTo("a2", kT0),
+                           MakeAudit("token.rotate", "tok_a"))
+                  .ok());
+  ReuseSighting sighting;
+  sighting.token_id = "tok_a";
+  sighting.time = kT0;
+  ASSERT_TRUE(
+      store_->RecordReuse(sighting, MakeAudit("token.reuse_detected", "tok_a"))
+          .ok());
+  Create(ExpiringToken("tok_b", kT0 + absl::Hours(1)));
+  ASSERT_TRUE(store_->RecordExpiryNotices(kT0, kThresholds, "sweeper").ok());
+  ASSERT_TRUE(
+      store_->Delete("tok_b", AuditAt("token.delete", "tok_b", kT0)).ok());
+  // Concurrent creates share a statement on PostgreSQL: each is queued.
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      const std::string id = absl::StrCat("tok_c", i);
+      ASSERT_TRUE(store_
+                      ->Create(MakeToken(id, "dep-1", kT0),
+                               MakeAudit("token.create", id, "dep-1"))
+                      .ok());
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(Count("notification_outbox"), 11);
+
+  const absl::Time now = kT0 + absl::Minutes(1);
+  absl::StatusOr<std::vector<PendingNotification>> first =
+      store_->ClaimNotifications(now, absl::Minutes(5), 6);
+  EXPECT_THAT(
+      Claimed(first),
+      ElementsAre("token.create tok_a 0", "token.rotate tok_a 0",
+                  "token.reuse_detected tok_a 0", "token.create tok_b 0",
+                  "token.expiring tok_a 0", "token.expiring tok_b 0"));
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ((*first)[0].event.deployment_id, "dep-1");
+  EXPECT_EQ((*first)[2].event.deployment_id, "dep-1");
+  EXPECT_EQ((*first)[5].event.deployment_id, "dep-1");
+  EXPECT_GT((*first)[0].event.id, 0);
+  // The lease hides the claimed rows; the rest are still due.
+  EXPECT_THAT(Claimed(store_->ClaimNotifications(now, absl::Minutes(5), 100)),
+              SizeIs(5));
+  EXPECT_THAT(Claimed(store_->ClaimNotifications(now + absl::Minutes(4),
+                                                 absl::Minutes(5), 100)),
+              IsEmpty());
+
+  ASSERT_TRUE(store_->CompleteNotification((*first)[0].event.id).ok());
+  ASSERT_TRUE(store_->CompleteNotification((*first)[0].event.id).ok());
+  ASSERT_TRUE(store_->CompleteNotification(987654).ok());
+  ASSERT_TRUE(
+      store_->RetryNotification((*first)[1].event.id, now + absl::Minutes(2))
+          .ok());
+  EXPECT_THAT(Claimed(store_->ClaimNotifications(now + absl::Minutes(2),
+                                                 absl::Minutes(5), 100)),
+              ElementsAre("token.rotate tok_a 1"));
+  EXPECT_EQ(Count("notification_outbox"), 10);
+
+  // The outbox survives reopening; once the leases pass, all are due again.
+  Reopen(config);
+  ASSERT_NE(store_, nullptr);
+  absl::StatusOr<std::vector<PendingNotification>> all =
+      store_->ClaimNotifications(now + absl::Hours(1), absl::Minutes(5), 100);
+  ASSERT_THAT(Claimed(all), SizeIs(10));
+  EXPECT_EQ((*all)[0].event.action, "token.rotate");
+  EXPECT_EQ((*all)[0].attempts, 1);
+  for (const PendingNotification& n : *all) {
+    EXPECT_TRUE(store_->CompleteNotification(n.event.id).ok());
+  }
+  EXPECT_EQ(Count("notification_outbox"), 0);
+  EXPECT_EQ(
+      store_->ClaimNotifications(now, absl::Minutes(1), 0).status().code(),
+      absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(TokenStoreConformanceTest, TheOutboxLeasesARowToOneClaimerAtATime) {
+  StoreConfig config;
+  config.notification_outbox = true;
+  UseFreshStore(config);
+  ASSERT_NE(store_, nullptr);
+  constexpr int kEvents = 30;
+  for (int i = 0; i < kEvents; ++i) {
+    ASSERT_TRUE(store_
+                    ->RecordAudit(MakeAudit("token.rotate",
+                                            absl::StrCat("tok_", i), "dep-1"))
+                    .ok());
+  }
+  absl::StatusOr<std::unique_ptr<TokenStore>> other = harness_->Open(config);
+  ASSERT_TRUE(other.ok()) << other.status();
+  std::vector<TokenStore*> stores = {store_.get(), other->get()};
+  absl::Mutex mu;
+  std::vector<int64_t> ids;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 10; ++round) {
+        absl::StatusOr<std::vector<PendingNotification>> claimed =
+            stores[t % 2]->ClaimNotifications(kT0 + absl::Minutes(1),
+                                              absl::Hours(1), 2);
+        ASSERT_TRUE(claimed.ok()) << claimed.status();
+        absl::MutexLock lock(&mu);
+        for (const PendingNotification& n : *claimed) ids.push_back(n.event.id);
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  std::sort(ids.begin(), ids.end());
+  EXPECT_THAT(ids, SizeIs(kEvents));
+  EXPECT_EQ(std::unique(ids.begin(), ids.end()), ids.end());
+}
+
 // The same calls on both stores, every result written out in full: the two
 // transcripts must be identical, byte for byte.
 std::string TimeText(absl::Time t) {
@@ -1002,17 +1789,27 @@ std::string TokenText(const TokenRecord& t) {
       TimeText(t.previous_valid_until), "|", TimeText(t.create_time), "|",
       TimeText(t.update_time), "|", TimeText(t.expire_time), "|",
       TimeText(t.last_rotate_time), "|", TimeText(t.last_used_time), "|",
-      t.created_by, "|", t.updated_by, "}");
+      t.created_by, "|", t.updated_by, "|", t.last_used_verifier, "|",
+      t.last_used_client, "|", TimeText(t.last_reuse_time), "}");
+}
+
+std::string RevokedText(const RevokedValue& v) {
+  return absl::StrCat("revoked{", DigestText(v.digest), "|", v.token_id, "|",
+                      v.deployment_id, "|", TimeText(v.revoke_time), "}");
 }
 
 std::string ChangeText(const TokenChange& c) {
+  std::string revoked;
+  for (const RevokedValue& v : c.revoked) {
+    absl::StrAppend(&revoked, RevokedText(v));
+  }
   return absl::StrCat(
       "change{", c.revision, "|",
       c.type == TokenChange::Type::kUpsert ? "upsert" : "delete", "|",
       c.token_id, "|", c.deployment_id, "|", DigestText(c.digest), "|",
       TimeText(c.expire_time), "|",
       c.previous_digest ? DigestText(*c.previous_digest) : "none", "|",
-      TimeText(c.previous_valid_until), "}");
+      TimeText(c.previous_valid_until), "|", revoked, "}");
 }
 
 template <typename T>
@@ -1055,29 +1852,61 @@ std::string Transcript(TokenStore& store) {
   Rotation clash;
   clash.new_digest = DigestFor("tok_c");
   note_token(store.Rotate(a.id, clash, MakeAudit("token.rotate", a.id)));
-  note(StatusText(store.RecordUsage({{a.id, kT0 + absl::Hours(1)},
-                                     {b.id, kT0 + absl::Hours(2)},
-                                     {a.id, kT0 + absl::Minutes(30)}})
-                          .ok()
-                      ? absl::StatusOr<int>(0)
-                      : absl::StatusOr<int>(absl::InternalError("usage"))));
+  note(StatusText(
+      store.RecordUsage({Usage(a.id, kT0 + absl::Hours(1), "v1", "c1"),
+                         Usage(b.id, kT0 + absl::Hours(2), "v2", "c2"),
+                         Usage(a.id, kT0 + absl::Minutes(30), "v3")})
+              .ok()
+          ? absl::StatusOr<int>(0)
+          : absl::StatusOr<int>(absl::InternalError("usage"))));
   absl::StatusOr<int64_t> deleted =
       store.Delete(c.id, MakeAudit("token.delete", c.id));
   note(absl::StrCat("delete ", StatusText(deleted), " ",
                     deleted.ok() ? *deleted : -1));
   note(StatusText(store.Delete(c.id, MakeAudit("token.delete", c.id))));
-  for (const std::string& id : {a.id, b.id, c.id}) note_token(store.Get(id));
-  ListCursor cursor;
-  while (true) {
-    absl::StatusOr<TokenPage> page = store.List("dep-1", cursor, 1);
-    if (!page.ok()) {
-      note(StatusText(page));
-      break;
+  ReuseSighting sighting;
+  sighting.token_id = b.id;
+  sighting.time = kT0 + absl::Hours(3);
+  for (const std::string& id : {b.id, c.id, std::string("tok_none")}) {
+    sighting.token_id = id;
+    absl::StatusOr<ReuseOutcome> reuse =
+        store.RecordReuse(sighting, MakeAudit("token.reuse_detected", id));
+    note(absl::StrCat("reuse ", StatusText(reuse), " ",
+                      reuse.ok() ? reuse->deployment_id : "", " ",
+                      reuse.ok() && reuse->token_exists));
+  }
+  absl::StatusOr<std::vector<ExpiryNotice>> notices = store.RecordExpiryNotices(
+      kT0 + absl::Hours(24 * 29), {30, 7, 1, 0}, "sweeper");
+  if (notices.ok()) {
+    for (const ExpiryNotice& n : *notices) {
+      note(absl::StrCat("notice ", n.token_id, "|", n.deployment_id, "|",
+                        n.days, "|", TimeText(n.expire_time)));
     }
-    note(absl::StrCat("page total=", page->total_size, " more=", page->more));
-    for (const TokenRecord& token : page->tokens) note(TokenText(token));
-    if (!page->more) break;
-    cursor = {page->tokens.back().create_time, page->tokens.back().id};
+  }
+  for (const std::string& id : {a.id, b.id, c.id}) note_token(store.Get(id));
+  for (TokenOrder order : {TokenOrder::kCreateTime, TokenOrder::kExpireTime,
+                           TokenOrder::kName, TokenOrder::kLastUsedTime}) {
+    ListQuery query;
+    query.deployment_id = "dep-1";
+    query.order = order;
+    query.limit = 1;
+    while (true) {
+      absl::StatusOr<TokenPage> page = store.List(query);
+      if (!page.ok()) {
+        note(StatusText(page));
+        break;
+      }
+      note(absl::StrCat("page total=", page->total_size, " more=", page->more));
+      for (const TokenRecord& token : page->tokens) note(TokenText(token));
+      if (!page->more) break;
+      const TokenRecord& last = page->tokens.back();
+      query.after.id = last.id;
+      query.after.name = last.name;
+      query.after.time = order == TokenOrder::kExpireTime ? last.expire_time
+                         : order == TokenOrder::kLastUsedTime
+                             ? last.last_used_time
+                             : last.create_time;
+    }
   }
   for (const std::string& filter : {std::string(), std::string("dep-1")}) {
     for (int32_t limit : {2, 100}) {
@@ -1095,6 +1924,9 @@ std::string Transcript(TokenStore& store) {
       note(absl::StrCat("snapshot ", snapshot->revision));
       for (const TokenChange& token : snapshot->tokens) {
         note(ChangeText(token));
+      }
+      for (const RevokedValue& value : snapshot->revoked) {
+        note(RevokedText(value));
       }
     }
   }
