@@ -59,6 +59,23 @@
 // change_retention is stored in `settings` by the first store that opens the
 // database; later stores use the stored value.
 //
+// Token hygiene (schema v3). Rotate and Delete stay one statement each in the
+// group commit: it locks the token row (SELECT ... FOR UPDATE, so concurrent
+// rotations each revoke the value the previous one installed), remembers the
+// revoked values in `revoked_values` (ON CONFLICT DO UPDATE; those past
+// revoked_retention are pruned in the same statement), clears the token's
+// expiry notices and returns the revoked values for the change-log row's
+// `revoked` column. RecordExpiryNotices inserts into `expiry_notices` (primary
+// key token and threshold) with ON CONFLICT DO NOTHING and writes audit rows
+// only for the notices it inserted, in one transaction, so several stores
+// sweeping at once record each notice exactly once. With notification_outbox
+// on, every statement that appends a notified OK audit row queues it in
+// `notification_outbox` too; ClaimNotifications takes due rows with FOR UPDATE
+// SKIP LOCKED, so concurrent claimers never get the same row. None of these
+// (nor RecordUsage or RecordReuse) takes the revision counter, so they create
+// no revision. ReadSnapshot reads tokens, revision and revoked values in one
+// REPEATABLE READ transaction.
+//
 // WatchExternalCommits(wake): a dedicated connection (not from the pool) on the
 // store's own thread LISTENs on `token_changes` and calls wake() for every
 // batch of notifications, after every poll_interval without one (the fallback
@@ -71,9 +88,11 @@
 // connection.
 //
 // Errors beyond those of TokenStore and ClusterState: Open returns
-// InvalidArgument for bad options; List/ListAudit/ReadChanges return
-// InvalidArgument for limit <= 0; Create returns InvalidArgument for a record
-// without create_time. Error mapping: storage/postgres_status.h.
+// InvalidArgument for bad options; List/ListAudit/ReadChanges/
+// ClaimNotifications return InvalidArgument for limit <= 0,
+// RecordExpiryNotices for thresholds that are not strictly descending to 0;
+// Create returns InvalidArgument for a record without create_time. Error
+// mapping: storage/postgres_status.h.
 #ifndef STORAGE_POSTGRES_TOKEN_STORE_H_
 #define STORAGE_POSTGRES_TOKEN_STORE_H_
 

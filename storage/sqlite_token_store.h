@@ -18,11 +18,22 @@
 // WatchExternalCommits polls `PRAGMA data_version` (it changes only when
 // another connection commits) every `external_commit_poll` on its own thread.
 //
+// Token hygiene (schema v3): Rotate and Delete remember the values they revoke
+// in `revoked_values` (pruning those past revoked_retention in the same
+// transaction) and list them in the change-log row's `revoked` column
+// (token_hygiene.h's encoding); expiry notices are rows of `expiry_notices`
+// (primary key token and threshold), written with their audit rows in one
+// write transaction; with notification_outbox on, InsertAudit queues every
+// notified OK audit row in `notification_outbox` in the same transaction.
+// RecordUsage, RecordReuse, the notices and the outbox create no revision.
+//
 // Errors beyond those of TokenStore: Open() returns InvalidArgument for bad
 // options, FailedPrecondition for a schema newer than kSchemaVersion,
 // Unavailable when the file cannot be created or opened.
-// List/ListAudit/ReadChanges return InvalidArgument for limit <= 0; Create
-// returns InvalidArgument for a record without create_time.
+// List/ListAudit/ReadChanges/ClaimNotifications return InvalidArgument for
+// limit <= 0, RecordExpiryNotices for thresholds that are not strictly
+// descending to 0; Create returns InvalidArgument for a record without
+// create_time.
 #ifndef STORAGE_SQLITE_TOKEN_STORE_H_
 #define STORAGE_SQLITE_TOKEN_STORE_H_
 

@@ -1133,6 +1133,51 @@ TEST_P(TokenStoreConformanceTest, RotationsRecordTheValuesTheyRevoke) {
   EXPECT_EQ(snapshot->revision, 5);
 }
 
+// Rotations of one token racing each other (group-committed, or from two
+// stores) still each revoke exactly the value the one before installed.
+TEST_P(TokenStoreConformanceTest, ConcurrentRotationsRevokeAChainOfValues) {
+  Create(MakeToken("tok_a", "dep-1", kT0));
+  absl::StatusOr<std::unique_ptr<TokenStore>> other = harness_->Open(100000);
+  ASSERT_TRUE(other.ok()) << other.status();
+  std::vector<TokenStore*> stores = {store_.get(), other->get()};
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 10;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        // Every other rotation keeps a grace period, so previous values are
+        // dropped too.
+        std::optional<absl::Duration> grace;
+        if (i % 2 == 0) grace = absl::Hours(1);
+        ASSERT_TRUE(stores[t % 2]
+                        ->Rotate("tok_a",
+                                 RotateTo(absl::StrCat("v", t, "_", i),
+                                          kT0 + absl::Minutes(1), grace),
+                                 MakeAudit("token.rotate", "tok_a"))
+                        .ok());
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  absl::StatusOr<ChangeBatch> batch = store_->ReadChanges(0, "", 1000);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_THAT(batch->changes, SizeIs(1 + kThreads * kPerThread));
+  for (size_t i = 1; i < batch->changes.size(); ++i) {
+    const TokenChange& before = batch->changes[i - 1];
+    const TokenChange& change = batch->changes[i];
+    ASSERT_FALSE(change.revoked.empty()) << i;
+    EXPECT_EQ(change.revoked[0].digest, before.digest) << i;
+    if (before.previous_digest.has_value()) {
+      ASSERT_THAT(change.revoked, SizeIs(2)) << i;
+      EXPECT_EQ(change.revoked[1].digest, *before.previous_digest) << i;
+    } else {
+      EXPECT_THAT(change.revoked, SizeIs(1)) << i;
+    }
+  }
+  EXPECT_THAT(store_->ReadSnapshot("")->revoked, SizeIs(kThreads * kPerThread));
+}
+
 TEST_P(TokenStoreConformanceTest, DeletionsRecordEveryValueOfTheToken) {
   Create(MakeToken("tok_a", "dep-1", kT0));
   Create(MakeToken("tok_b", "dep-2", kT0));
