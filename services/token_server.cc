@@ -193,10 +193,8 @@ std::string TokenServer::RenderMetrics() const {
   absl::StrAppend(
       &out,
       "# HELP token_service_tokens_expiring Live tokens that expire within "
-      "the window (-1 before the first sweep).
-      "
-      "# TYPE token_service_tokens_expiring gauge
-      ",
+      "the window (-1 before the first sweep).\n"
+      "# TYPE token_service_tokens_expiring gauge\n",
       "token_service_tokens_expiring{within=\"7d\"} ",
       expiry.expiring_within_7d, "\n",
       "token_service_tokens_expiring{within=\"30d\"} ",
