@@ -17,7 +17,10 @@ std::string Explain(v1::Reason reason) {
     case v1::MALFORMED_TOKEN:
       return "the value is not a token (wrong prefix, length or checksum)";
     case v1::UNKNOWN_TOKEN:
-      return "no such token: never issued, deleted, or rotated away";
+      return "no such token: never issued, or revoked long ago";
+    case v1::REVOKED_TOKEN:
+      return "this value was rotated away or its token deleted; the reuse is "
+             "reported to TokenService";
     case v1::EXPIRED:
       return "the token has expired";
     case v1::WRONG_DEPLOYMENT:
@@ -87,41 +90,41 @@ int Check(const ParsedArgs& args, CliContext& context) {
 }  // namespace
 
 Command CheckCommand() {
-  return {
-      {"check",
-       "",
-       0,
-       0,
-       "Ask the verifier whether the token in ASTRO_API_TOKEN may perform "
-       "an operation.",
-       "Exits 0 when allowed and 1 when denied, printing the reason "
-       "(UNKNOWN_TOKEN,\nEXPIRED, WRONG_DEPLOYMENT, OPERATION_NOT_PERMITTED, "
-       "UNKNOWN_OPERATION, ...).\n\n"
-       "Environment:\n"
-       "  ASTRO_API_TOKEN        the Deployment API token to check\n"
-       "  ASTRONOMER_KEY_ID      deprecated Deployment API key pair: used "
-       "only when\n"
-       "  ASTRONOMER_KEY_SECRET  ASTRO_API_TOKEN is unset; the secret is "
-       "checked as the\n"
-       "                         token value (a warning is printed). "
-       "ASTRO_API_TOKEN wins\n"
-       "                         when both are set.\n"
-       "  TOKENS_VERIFIER_ADDR   the verifier's address (default "
-       "127.0.0.1:50061)\n"
-       "A missing or malformed token exits 3 without contacting the "
-       "verifier; its value is\nnever printed.\n",
-       {{"deployment", "", "ID", "the Deployment acted on", true},
-        {"operation", "", "OP", "the operation, e.g. deployment.envVars.create",
-         true},
-        OutputFlag(kOutputs),
-        {"verifier", "", "ADDR",
-         "verifier address (default $TOKENS_VERIFIER_ADDR, else "
-         "127.0.0.1:50061)"},
-        TimeoutFlag(),
-        TlsFlags()[0],
-        TlsFlags()[1],
-        TlsFlags()[2]}},
-      Check};
+  return {{"check",
+           "",
+           0,
+           0,
+           "Ask the verifier whether the token in ASTRO_API_TOKEN may perform "
+           "an operation.",
+           "Exits 0 when allowed and 1 when denied, printing the reason "
+           "(REVOKED_TOKEN,\nUNKNOWN_TOKEN, EXPIRED, WRONG_DEPLOYMENT, "
+           "OPERATION_NOT_PERMITTED, "
+           "UNKNOWN_OPERATION, ...).\n\n"
+           "Environment:\n"
+           "  ASTRO_API_TOKEN        the Deployment API token to check\n"
+           "  ASTRONOMER_KEY_ID      deprecated Deployment API key pair: used "
+           "only when\n"
+           "  ASTRONOMER_KEY_SECRET  ASTRO_API_TOKEN is unset; the secret is "
+           "checked as the\n"
+           "                         token value (a warning is printed). "
+           "ASTRO_API_TOKEN wins\n"
+           "                         when both are set.\n"
+           "  TOKENS_VERIFIER_ADDR   the verifier's address (default "
+           "127.0.0.1:50061)\n"
+           "A missing or malformed token exits 3 without contacting the "
+           "verifier; its value is\nnever printed.\n",
+           {{"deployment", "", "ID", "the Deployment acted on", true},
+            {"operation", "", "OP",
+             "the operation, e.g. deployment.envVars.create", true},
+            OutputFlag(kOutputs),
+            {"verifier", "", "ADDR",
+             "verifier address (default $TOKENS_VERIFIER_ADDR, else "
+             "127.0.0.1:50061)"},
+            TimeoutFlag(),
+            TlsFlags()[0],
+            TlsFlags()[1],
+            TlsFlags()[2]}},
+          Check};
 }
 
 }  // namespace tokens::cli

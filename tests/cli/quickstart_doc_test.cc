@@ -92,7 +92,8 @@ TEST(QuickstartDocTest, EveryCommandRunsAsWritten) {
   EXPECT_THAT(result.out, HasSubstr("denied: OPERATION_NOT_PERMITTED"))
       << shown;
   EXPECT_THAT(result.out, HasSubstr("denied: WRONG_DEPLOYMENT")) << shown;
-  EXPECT_EQ(Count(result.out, "denied: UNKNOWN_TOKEN"), 2u) << shown;
+  // The rotated-away value and the deleted token's value are remembered.
+  EXPECT_EQ(Count(result.out, "denied: REVOKED_TOKEN"), 2u) << shown;
   EXPECT_EQ(Count(result.out, "exit 1 (denied, as expected)"), 2u) << shown;
   EXPECT_THAT(result.out, HasSubstr("exit 1 (old value denied, as expected)"))
       << shown;
@@ -101,6 +102,9 @@ TEST(QuickstartDocTest, EveryCommandRunsAsWritten) {
   EXPECT_THAT(result.out, Not(HasSubstr("exit 3"))) << shown;
   // Rename, audit, delete, JSON.
   EXPECT_THAT(result.out, HasSubstr("ci-deploy-main")) << shown;
+  // The rotated token expires within 30 days: the --expiring-within list
+  // shows it (after the rename).
+  EXPECT_GE(Count(result.out, "ci-deploy-main"), 2u) << shown;
   EXPECT_THAT(result.out, HasSubstr("token.rotate")) << shown;
   EXPECT_THAT(result.out, HasSubstr("Deleted token tok_")) << shown;
   EXPECT_THAT(result.out, HasSubstr("\"deployment_id\": \"my-deployment\""))

@@ -285,7 +285,7 @@ TEST_F(TokenctlTest, QuickstartWalk) {
   CommandResult old_denied =
       CheckUntil(1, graced_value, deployment, "deployment.get");
   EXPECT_EQ(old_denied.exit_code, 1);
-  EXPECT_THAT(old_denied.out, HasSubstr("UNKNOWN_TOKEN"));
+  EXPECT_THAT(old_denied.out, HasSubstr("REVOKED_TOKEN"));
   EXPECT_EQ(CheckUntil(0, new_value, deployment, "deployment.get").exit_code,
             0);
 

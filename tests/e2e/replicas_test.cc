@@ -355,7 +355,7 @@ TEST_F(ReplicasTest, KillEachReplicaAndRestartPostgresLosingNothing) {
   }
   for (const std::string& secret : ledger.revoked) {
     for (int v = 0; v < 2; ++v) {
-      EXPECT_EQ(Check(v, secret), v1::UNKNOWN_TOKEN);
+      EXPECT_EQ(Check(v, secret), v1::REVOKED_TOKEN);
     }
   }
   std::printf("acknowledged %d changes (%d failed or in doubt), %d checks\n",

@@ -5,7 +5,8 @@
 //     WatchTokens snapshot, and a real verifier that stayed up across the
 //     crash answers ALLOWED for the value;
 //   * every value acknowledged as deleted or rotated away is in no snapshot
-//     and the verifier answers UNKNOWN_TOKEN for it;
+//     and the verifier answers REVOKED_TOKEN for it (it remembers revoked
+//     values);
 //   * `PRAGMA integrity_check` of the crashed database file is "ok";
 //   * the revision never goes backwards and grows by at least the number of
 //     acknowledged changes.
@@ -358,7 +359,7 @@ TEST_F(CrashConsistencyTest, AcknowledgedChangesSurviveKillNine) {
             }
           }
           for (const std::string& value : dead_) {
-            if (VerifierReason(value, "dep-0") != v1::UNKNOWN_TOKEN) {
+            if (VerifierReason(value, "dep-0") != v1::REVOKED_TOKEN) {
               return false;
             }
           }

@@ -65,7 +65,7 @@ TEST(RejectedTokenLogTest, UnknownAndRotatedAwayUsesAreLoggedByDigestPrefix) {
   // Wait until the verifier has the rotation.
   ASSERT_TRUE(WaitFor([&] { return reason(rotated.secret()) == v1::ALLOWED; },
                       absl::Seconds(20)));
-  EXPECT_EQ(reason(old_value), v1::UNKNOWN_TOKEN);
+  EXPECT_EQ(reason(old_value), v1::REVOKED_TOKEN);
   EXPECT_EQ(reason(never_issued), v1::UNKNOWN_TOKEN);
 
   const std::string old_prefix = DigestPrefixHex(DigestOf(old_value));
