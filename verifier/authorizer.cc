@@ -1,5 +1,7 @@
 #include "verifier/authorizer.h"
 
+#include <utility>
+
 #include "common/token_value.h"
 #include "verifier/operation_catalog.h"
 
@@ -76,14 +78,15 @@ Decision Authorizer::Check(std::string_view token,
     decision.reason = CheckReason::kUnknownToken;
     return decision;
   }
-  const CachedToken* entry = &*found.token;
+  CachedToken* entry = &*found.token;
   // A rotated-away value past its grace period is revoked, whether or not the
   // feed also listed it as revoked: the table keeps it until the token's next
   // change or snapshot, and it must already answer as the feed would.
   if (entry->is_previous && now >= entry->valid_until) {
     return revoked(entry->valid_until, entry->token_id);
   }
-  decision.token_id = entry->token_id;
+  // The lookup's copy is ours: moved, not copied again.
+  decision.token_id = std::move(entry->token_id);
   if (entry->expire_time != absl::InfiniteFuture()) {
     decision.expire_time = entry->expire_time;
   }

@@ -2,7 +2,7 @@
 
 #include <string_view>
 
-#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/bearer.h"
 
@@ -20,31 +20,34 @@ constexpr int kUnavailable = 14;
 constexpr int kUnauthenticated = 16;
 
 // A request header by lower-case name, from the map or the raw header list.
-std::string Header(const auth::AttributeContext::HttpRequest& http,
-                   const std::string& name) {
+// A view into `http`.
+std::string_view Header(const auth::AttributeContext::HttpRequest& http,
+                        const std::string& name) {
   if (auto it = http.headers().find(name); it != http.headers().end()) {
     return it->second;
   }
   for (const auto& header : http.header_map().headers()) {
-    if (absl::AsciiStrToLower(header.key()) == name) {
+    if (absl::EqualsIgnoreCase(header.key(), name)) {
       return header.value().empty() ? header.raw_value() : header.value();
     }
   }
   return {};
 }
 
-std::string ContextExtension(const auth::AttributeContext& attributes,
-                             const std::string& key) {
+// A view into `attributes`.
+std::string_view ContextExtension(const auth::AttributeContext& attributes,
+                                  const std::string& key) {
   auto it = attributes.context_extensions().find(key);
-  return it == attributes.context_extensions().end() ? std::string()
-                                                     : it->second;
+  return it == attributes.context_extensions().end()
+             ? std::string_view()
+             : std::string_view(it->second);
 }
 
 void AddHeader(google::protobuf::RepeatedPtrField<HeaderValueOption>* headers,
-               const std::string& key, const std::string& value) {
+               std::string_view key, std::string_view value) {
   HeaderValueOption* option = headers->Add();
-  option->mutable_header()->set_key(key);
-  option->mutable_header()->set_value(value);
+  option->mutable_header()->set_key(key.data(), key.size());
+  option->mutable_header()->set_value(value.data(), value.size());
   // Never append to a header of the same name the client sent.
   option->set_append_action(HeaderValueOption::OVERWRITE_IF_EXISTS_OR_ADD);
 }
@@ -72,10 +75,12 @@ void AnswerExtAuthz(VerifierCore* core, const std::string& default_deployment,
                     auth::CheckResponse* response) {
   const auth::AttributeContext& attributes = request.attributes();
   const auth::AttributeContext::HttpRequest& http = attributes.request().http();
-  std::string deployment_id = ContextExtension(attributes, "deployment_id");
+  // Views into the request (or default_deployment): nothing is copied.
+  std::string_view deployment_id =
+      ContextExtension(attributes, "deployment_id");
   if (deployment_id.empty()) deployment_id = Header(http, "x-deployment-id");
   if (deployment_id.empty()) deployment_id = default_deployment;
-  std::string operation = ContextExtension(attributes, "operation");
+  std::string_view operation = ContextExtension(attributes, "operation");
   if (operation.empty()) operation = Header(http, "x-operation");
   // Without a Deployment or an operation there is nothing to allow: denied,
   // never allowed, and never an RPC error.
@@ -86,8 +91,8 @@ void AnswerExtAuthz(VerifierCore* core, const std::string& default_deployment,
          std::string(valid.message()), response);
     return;
   }
-  const std::string authorization = Header(http, "authorization");
-  const std::string_view token = BearerCredential(authorization);
+  const std::string_view token =
+      BearerCredential(Header(http, "authorization"));
   const absl::StatusOr<Decision> checked = core->CheckFrom(
       {peer,
        [&attributes] {
@@ -103,13 +108,13 @@ void AnswerExtAuthz(VerifierCore* core, const std::string& default_deployment,
     return;
   }
   const Decision& decision = *checked;
-  const std::string reason(CheckReasonName(decision.reason));
   if (decision.allowed()) {
     response->mutable_status()->set_code(kOk);
     AddHeader(response->mutable_ok_response()->mutable_headers(), "x-token-id",
               decision.token_id);
     return;
   }
+  const std::string reason(CheckReasonName(decision.reason));
   const int http_status = HttpStatusForDecision(decision.reason);
   const int code = http_status == 401   ? kUnauthenticated
                    : http_status == 503 ? kUnavailable
