@@ -164,8 +164,15 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
 HttpResponse MakeHttpResponse(http::status status, unsigned version,
                               std::string body) {
+  return MakeHttpResponse(status, version, std::move(body),
+                          "deployment-tokens");
+}
+
+HttpResponse MakeHttpResponse(http::status status, unsigned version,
+                              std::string body, std::string_view server) {
   HttpResponse response(status, version);
-  response.set(http::field::server, "deployment-tokens");
+  response.set(http::field::server,
+               beast::string_view(server.data(), server.size()));
   response.set(http::field::content_type, "text/plain; charset=utf-8");
   response.set(http::field::cache_control, "no-store");
   response.body() = std::move(body);

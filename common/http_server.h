@@ -46,6 +46,10 @@ struct HttpTlsFiles {
 // Content-Type text/plain, Cache-Control no-store).
 HttpResponse MakeHttpResponse(boost::beast::http::status status,
                               unsigned version, std::string body);
+// The same with `server` as the Server header.
+HttpResponse MakeHttpResponse(boost::beast::http::status status,
+                              unsigned version, std::string body,
+                              std::string_view server);
 
 // What the server answers to one request given as raw bytes: parsed with the
 // same limits and rules as a live connection (431, 413, 400 as above; input

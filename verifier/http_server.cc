@@ -20,14 +20,20 @@ std::string_view ToStd(beast::string_view s) {
   return std::string_view(s.data(), s.size());
 }
 
+// A response of the verifier's: MakeHttpResponse's headers, naming
+// token_verifier in Server from the start (not set and then replaced).
+Response Reply(http::status status, unsigned version, std::string body) {
+  return MakeHttpResponse(status, version, std::move(body), "token_verifier");
+}
+
 Response Authorize(const Request& request, VerifierCore* core,
                    std::string_view peer) {
   const std::string_view deployment_id = ToStd(request["X-Deployment-Id"]);
   const std::string_view operation = ToStd(request["X-Operation"]);
   absl::Status valid = VerifierCore::ValidateRequest(deployment_id, operation);
   if (!valid.ok()) {
-    return MakeHttpResponse(http::status::bad_request, request.version(),
-                            absl::StrCat(valid.message(), "\n"));
+    return Reply(http::status::bad_request, request.version(),
+                 absl::StrCat(valid.message(), "\n"));
   }
   const std::string_view token =
       BearerCredential(ToStd(request[http::field::authorization]));
@@ -49,9 +55,8 @@ Response Authorize(const Request& request, VerifierCore* core,
     // auth_request turns any status but 2xx, 401 and 403 into a 500.
     const auto status =
         static_cast<http::status>(core->throttled_http_status());
-    Response response =
-        MakeHttpResponse(status, request.version(),
-                         absl::StrCat(checked.status().message(), "\n"));
+    Response response = Reply(status, request.version(),
+                              absl::StrCat(checked.status().message(), "\n"));
     response.set(http::field::retry_after, "1");
     response.set("X-Auth-Reason", "THROTTLED");
     if (status == http::status::unauthorized) {
@@ -62,9 +67,9 @@ Response Authorize(const Request& request, VerifierCore* core,
   }
   const Decision& decision = *checked;
   const std::string_view reason = CheckReasonName(decision.reason);
-  Response response = MakeHttpResponse(
-      static_cast<http::status>(HttpStatusForDecision(decision.reason)),
-      request.version(), std::string(reason) + "\n");
+  Response response =
+      Reply(static_cast<http::status>(HttpStatusForDecision(decision.reason)),
+            request.version(), std::string(reason) + "\n");
   response.set("X-Auth-Reason",
                beast::string_view(reason.data(), reason.size()));
   if (decision.allowed()) response.set("X-Token-Id", decision.token_id);
@@ -87,27 +92,25 @@ Response Route(const Request& request, VerifierCore* core,
     return Authorize(request, core, peer);
   }
   if (path != "/healthz" && path != "/readyz" && path != "/metrics") {
-    return MakeHttpResponse(http::status::not_found, request.version(),
-                            "not found\n");
+    return Reply(http::status::not_found, request.version(), "not found\n");
   }
   if (!read_only) {
-    Response response =
-        MakeHttpResponse(http::status::method_not_allowed, request.version(),
-                         "method not allowed\n");
+    Response response = Reply(http::status::method_not_allowed,
+                              request.version(), "method not allowed\n");
     response.set(http::field::allow, "GET, HEAD");
     return response;
   }
   if (path == "/healthz") {
-    return MakeHttpResponse(http::status::ok, request.version(), "ok\n");
+    return Reply(http::status::ok, request.version(), "ok\n");
   }
   if (path == "/readyz") {
-    return core->IsReady() ? MakeHttpResponse(http::status::ok,
-                                              request.version(), "ready\n")
-                           : MakeHttpResponse(http::status::service_unavailable,
-                                              request.version(), "not ready\n");
+    return core->IsReady()
+               ? Reply(http::status::ok, request.version(), "ready\n")
+               : Reply(http::status::service_unavailable, request.version(),
+                       "not ready\n");
   }
-  Response response = MakeHttpResponse(http::status::ok, request.version(),
-                                       core->RenderMetrics());
+  Response response =
+      Reply(http::status::ok, request.version(), core->RenderMetrics());
   response.set(http::field::content_type,
                "text/plain; version=0.0.4; charset=utf-8");
   return response;
@@ -128,9 +131,7 @@ RawHttpAnswer AnswerRawHttpRequest(std::string_view raw, VerifierCore* core,
 
 HttpHandler VerifierHttpHandler(VerifierCore* core) {
   return [core](const HttpRequest& request, std::string_view peer) {
-    Response response = Route(request, core, peer);
-    response.set(http::field::server, "token_verifier");
-    return response;
+    return Route(request, core, peer);
   };
 }
 
