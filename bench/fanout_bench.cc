@@ -24,11 +24,7 @@
 //
 // recovered_s: from the restart command returning until every stream is
 // current again; snapshots and catch_up_reads: the new process's counters.
-#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -50,6 +46,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/http_get.h"
 #include "proto/tokens/v1/tokens.grpc.pb.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "TokenService address");
@@ -91,30 +88,11 @@ int64_t RssKb(int pid) {
   return -1;
 }
 
-// GET /metrics over HTTP/1.0; "" on failure.
+// GET /metrics; "" on failure.
 std::string Metrics(const std::string& address) {
-  if (address.empty()) return "";
-  const size_t colon = address.rfind(':');
-  int port = 0;
-  if (!absl::SimpleAtoi(address.substr(colon + 1), &port)) return "";
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr);
-  std::string response;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string request = "GET /metrics HTTP/1.0\r\n\r\n";
-    if (write(fd, request.data(), request.size()) ==
-        static_cast<ssize_t>(request.size())) {
-      char buffer[4096];
-      for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) {
-        response.append(buffer, static_cast<size_t>(n));
-      }
-    }
-  }
-  close(fd);
-  return response;
+  absl::StatusOr<std::string> page =
+      HttpGet(address, "/metrics", absl::Seconds(absl::GetFlag(FLAGS_timeout)));
+  return page.ok() ? *std::move(page) : "";
 }
 
 int64_t Sample(const std::string& page, const std::string& series) {

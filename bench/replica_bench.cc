@@ -18,11 +18,8 @@
 //       recovery_ms: from the kill until the new token is allowed.
 //
 // Exit code 1 when a step times out or a call fails.
-#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -46,6 +43,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/http_get.h"
 #include "bench/load_engine.h"
 #include "proto/tokens/v1/tokens.grpc.pb.h"
 
@@ -269,32 +267,10 @@ int RunPropagation() {
   return 0;
 }
 
-// GET /metrics over HTTP/1.0; "" on failure.
+// GET /metrics; "" on failure.
 std::string Metrics(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
-    return "";
-  }
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr);
-  std::string response;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string request = "GET /metrics HTTP/1.0\r\n\r\n";
-    if (write(fd, request.data(), request.size()) ==
-        static_cast<ssize_t>(request.size())) {
-      char buffer[4096];
-      for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) {
-        response.append(buffer, static_cast<size_t>(n));
-      }
-    }
-  }
-  close(fd);
-  return absl::StrContains(response, " 200 ") ? response : "";
+  absl::StatusOr<std::string> page = HttpGet(address, "/metrics", Timeout());
+  return page.ok() ? *std::move(page) : "";
 }
 
 // The text after `prefix` on the line that starts with it, up to `end`.
