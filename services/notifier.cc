@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
 #include "common/json_log.h"
+#include "common/prometheus_text.h"
 
 namespace tokens {
 namespace {
@@ -306,30 +307,29 @@ void Notifier::StoreError(const char* operation, const absl::Status& status) {
 std::string Notifier::RenderMetrics() const {
   const NotifierStats s = stats();
   std::string out;
-  auto metric = [&out](const char* name, const char* type, const char* help,
-                       auto value) {
-    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ",
-                    type, "\n", name, " ", value, "\n");
-  };
-  metric("token_service_notifications_delivered_total", "counter",
-         "Notifications the --notify-url receiver answered with a 2xx.",
-         s.delivered_total);
-  metric("token_service_notification_failures_total", "counter",
-         "Delivery attempts that got no 2xx (status, connection, TLS, "
-         "timeout); each is retried.",
-         s.failed_attempts_total);
-  metric("token_service_notification_consecutive_failures", "gauge",
-         "Failed deliveries since the last 2xx; 0 while the receiver is "
-         "healthy.",
-         s.consecutive_failures);
-  metric("token_service_notification_store_errors_total", "counter",
-         "Outbox reads or updates that failed (retried).",
-         s.store_errors_total);
-  metric("token_service_notification_last_delivery_timestamp_seconds", "gauge",
-         "Unix time of the last 2xx; 0 before the first.",
-         s.last_delivery_time == absl::InfinitePast()
-             ? int64_t{0}
-             : absl::ToUnixSeconds(s.last_delivery_time));
+  AppendPrometheusMetric(
+      &out, "token_service_notifications_delivered_total", "counter",
+      "Notifications the --notify-url receiver answered with a 2xx.",
+      s.delivered_total);
+  AppendPrometheusMetric(
+      &out, "token_service_notification_failures_total", "counter",
+      "Delivery attempts that got no 2xx (status, connection, TLS, "
+      "timeout); each is retried.",
+      s.failed_attempts_total);
+  AppendPrometheusMetric(
+      &out, "token_service_notification_consecutive_failures", "gauge",
+      "Failed deliveries since the last 2xx; 0 while the receiver is "
+      "healthy.",
+      s.consecutive_failures);
+  AppendPrometheusMetric(
+      &out, "token_service_notification_store_errors_total", "counter",
+      "Outbox reads or updates that failed (retried).", s.store_errors_total);
+  AppendPrometheusMetric(
+      &out, "token_service_notification_last_delivery_timestamp_seconds",
+      "gauge", "Unix time of the last 2xx; 0 before the first.",
+      s.last_delivery_time == absl::InfinitePast()
+          ? int64_t{0}
+          : absl::ToUnixSeconds(s.last_delivery_time));
   return out;
 }
 

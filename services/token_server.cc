@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
+#include "common/prometheus_text.h"
 #include "storage/open_store.h"
 
 namespace tokens {
@@ -176,77 +177,80 @@ int TokenServer::http_port() const {
 std::string TokenServer::RenderMetrics() const {
   const WatchCacheStats s = feed_->stats();
   std::string out;
-  auto metric = [&out](const char* name, const char* type, const char* help,
-                       int64_t value) {
-    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ",
-                    type, "\n", name, " ", value, "\n");
-  };
-  metric("token_service_watchers", "gauge", "Open WatchTokens streams.",
-         s.watchers);
+  AppendPrometheusMetric(&out, "token_service_watchers", "gauge",
+                         "Open WatchTokens streams.", s.watchers);
   const TokenManagerStats tokens = manager_->stats();
-  metric("token_service_reuse_detected_total", "counter",
-         "Reported uses of revoked token values (audit token.reuse_detected).",
-         tokens.reuse_detected_total);
-  metric("token_service_reuse_revoked_total", "counter",
-         "Tokens deleted by --on-reuse revoke.", tokens.reuse_revoked_total);
+  AppendPrometheusMetric(
+      &out, "token_service_reuse_detected_total", "counter",
+      "Reported uses of revoked token values (audit token.reuse_detected).",
+      tokens.reuse_detected_total);
+  AppendPrometheusMetric(&out, "token_service_reuse_revoked_total", "counter",
+                         "Tokens deleted by --on-reuse revoke.",
+                         tokens.reuse_revoked_total);
   const ExpirySweeperStats expiry = sweeper_->stats();
-  absl::StrAppend(
-      &out,
-      "# HELP token_service_tokens_expiring Live tokens that expire within "
-      "the window (-1 before the first sweep).\n"
-      "# TYPE token_service_tokens_expiring gauge\n",
-      "token_service_tokens_expiring{within=\"7d\"} ",
-      expiry.expiring_within_7d, "\n",
-      "token_service_tokens_expiring{within=\"30d\"} ",
-      expiry.expiring_within_30d, "\n");
-  metric("token_service_expiry_notices_total", "counter",
-         "token.expiring and token.expired events this process recorded.",
-         expiry.notices_total);
-  metric("token_service_expiry_sweep_failures_total", "counter",
-         "Expiry sweeps the store failed.", expiry.sweep_failures_total);
+  AppendPrometheusHeader(&out, "token_service_tokens_expiring", "gauge",
+                         "Live tokens that expire within the window (-1 "
+                         "before the first sweep).");
+  absl::StrAppend(&out, "token_service_tokens_expiring{within=\"7d\"} ",
+                  expiry.expiring_within_7d, "\n",
+                  "token_service_tokens_expiring{within=\"30d\"} ",
+                  expiry.expiring_within_30d, "\n");
+  AppendPrometheusMetric(
+      &out, "token_service_expiry_notices_total", "counter",
+      "token.expiring and token.expired events this process recorded.",
+      expiry.notices_total);
+  AppendPrometheusMetric(&out, "token_service_expiry_sweep_failures_total",
+                         "counter", "Expiry sweeps the store failed.",
+                         expiry.sweep_failures_total);
   if (notifier_ != nullptr) absl::StrAppend(&out, notifier_->RenderMetrics());
-  metric("token_service_watch_window_changes", "gauge",
-         "Changes held in the watch cache's window.", s.window_changes);
-  metric("token_service_watch_window_bytes", "gauge",
-         "Memory of the changes held in the window.", s.window_bytes);
-  metric("token_service_watch_window_oldest_revision", "gauge",
-         "The window holds every change after this revision.",
-         s.oldest_revision);
-  metric("token_service_watch_window_newest_revision", "gauge",
-         "The newest revision the window has read.", s.newest_revision);
-  metric("token_service_feed_store_ok", "gauge",
-         "1 while the feed's last store read succeeded (heartbeats are sent); "
-         "0 while the database cannot be read.",
-         s.store_ok);
-  metric("token_service_watchers_cut_off_total", "counter",
-         "Streams ended with RESOURCE_EXHAUSTED for falling too far behind.",
-         s.cut_off_total);
-  absl::StrAppend(
-      &out,
-      "# HELP token_service_feed_store_reads_total Store reads by the change "
-      "feed: tail (one reader for every stream), catch_up (a stream older "
-      "than the window), snapshot.\n"
-      "# TYPE token_service_feed_store_reads_total counter\n",
-      "token_service_feed_store_reads_total{reader=\"tail\"} ",
-      s.tail_reads_total, "\n",
-      "token_service_feed_store_reads_total{reader=\"catch_up\"} ",
-      s.catch_up_reads_total, "\n",
-      "token_service_feed_store_reads_total{reader=\"snapshot\"} ",
-      s.snapshot_reads_total, "\n");
-  metric("token_service_feed_changes_read_total", "counter",
-         "Changes the tail reader took from the store.", s.changes_read_total);
-  metric("token_service_snapshots_built_total", "counter",
-         "Snapshots read from the store and encoded.", s.snapshots_built_total);
-  metric("token_service_snapshots_shared_total", "counter",
-         "Streams that got a snapshot another stream's request built.",
-         s.snapshots_shared_total);
-  metric("token_service_snapshots_sent_total", "counter",
-         "Snapshots sent to the end.", s.snapshots_sent_total);
+  AppendPrometheusMetric(&out, "token_service_watch_window_changes", "gauge",
+                         "Changes held in the watch cache's window.",
+                         s.window_changes);
+  AppendPrometheusMetric(&out, "token_service_watch_window_bytes", "gauge",
+                         "Memory of the changes held in the window.",
+                         s.window_bytes);
+  AppendPrometheusMetric(
+      &out, "token_service_watch_window_oldest_revision", "gauge",
+      "The window holds every change after this revision.", s.oldest_revision);
+  AppendPrometheusMetric(&out, "token_service_watch_window_newest_revision",
+                         "gauge", "The newest revision the window has read.",
+                         s.newest_revision);
+  AppendPrometheusMetric(
+      &out, "token_service_feed_store_ok", "gauge",
+      "1 while the feed's last store read succeeded (heartbeats are sent); "
+      "0 while the database cannot be read.",
+      s.store_ok);
+  AppendPrometheusMetric(
+      &out, "token_service_watchers_cut_off_total", "counter",
+      "Streams ended with RESOURCE_EXHAUSTED for falling too far behind.",
+      s.cut_off_total);
+  AppendPrometheusHeader(
+      &out, "token_service_feed_store_reads_total", "counter",
+      "Store reads by the change feed: tail (one reader for every stream), "
+      "catch_up (a stream older than the window), snapshot.");
   absl::StrAppend(&out,
-                  "# HELP token_service_feed_fan_out_seconds How long the last "
-                  "change took to hand to every stream.\n"
-                  "# TYPE token_service_feed_fan_out_seconds gauge\n"
-                  "token_service_feed_fan_out_seconds ",
+                  "token_service_feed_store_reads_total{reader=\"tail\"} ",
+                  s.tail_reads_total, "\n",
+                  "token_service_feed_store_reads_total{reader=\"catch_up\"} ",
+                  s.catch_up_reads_total, "\n",
+                  "token_service_feed_store_reads_total{reader=\"snapshot\"} ",
+                  s.snapshot_reads_total, "\n");
+  AppendPrometheusMetric(
+      &out, "token_service_feed_changes_read_total", "counter",
+      "Changes the tail reader took from the store.", s.changes_read_total);
+  AppendPrometheusMetric(&out, "token_service_snapshots_built_total", "counter",
+                         "Snapshots read from the store and encoded.",
+                         s.snapshots_built_total);
+  AppendPrometheusMetric(
+      &out, "token_service_snapshots_shared_total", "counter",
+      "Streams that got a snapshot another stream's request built.",
+      s.snapshots_shared_total);
+  AppendPrometheusMetric(&out, "token_service_snapshots_sent_total", "counter",
+                         "Snapshots sent to the end.", s.snapshots_sent_total);
+  AppendPrometheusHeader(
+      &out, "token_service_feed_fan_out_seconds", "gauge",
+      "How long the last change took to hand to every stream.");
+  absl::StrAppend(&out, "token_service_feed_fan_out_seconds ",
                   static_cast<double>(s.last_fan_out_us) / 1e6, "\n");
   return out;
 }

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "common/prometheus_text.h"
 #include "fmt/format.h"
 
 namespace tokens {
@@ -15,11 +16,6 @@ std::string FormatValue(double value) {
   if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
   if (std::isnan(value)) return "NaN";
   return fmt::format("{}", value);
-}
-
-void AppendHeader(std::string* out, std::string_view name,
-                  std::string_view type, std::string_view help) {
-  *out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
 
 }  // namespace
@@ -64,8 +60,8 @@ std::string Metrics::Render(const Gauges& gauges) const {
   std::string out;
   out.reserve(4096);
 
-  AppendHeader(&out, "token_verifier_checks_total", "counter",
-               "Check decisions, by decision and reason.");
+  AppendPrometheusHeader(&out, "token_verifier_checks_total", "counter",
+                         "Check decisions, by decision and reason.");
   for (int i = 0; i < kCheckReasonCount; ++i) {
     const auto reason = static_cast<CheckReason>(i);
     out += fmt::format(
@@ -74,8 +70,8 @@ std::string Metrics::Render(const Gauges& gauges) const {
         CheckReasonName(reason), checks_[i].load(kRelaxed));
   }
 
-  AppendHeader(&out, "token_verifier_check_duration_seconds", "histogram",
-               "Time to decide one check.");
+  AppendPrometheusHeader(&out, "token_verifier_check_duration_seconds",
+                         "histogram", "Time to decide one check.");
   uint64_t cumulative = 0;
   for (size_t i = 0; i < latency_buckets_.size(); ++i) {
     cumulative += latency_buckets_[i].load(kRelaxed);
@@ -92,51 +88,56 @@ std::string Metrics::Render(const Gauges& gauges) const {
   out += fmt::format("token_verifier_check_duration_seconds_count {}\n",
                      cumulative);
 
-  AppendHeader(&out, "token_verifier_ready", "gauge",
-               "1 when synced and fresh enough to answer checks.");
+  AppendPrometheusHeader(&out, "token_verifier_ready", "gauge",
+                         "1 when synced and fresh enough to answer checks.");
   out += fmt::format("token_verifier_ready {}\n", gauges.ready ? 1 : 0);
-  AppendHeader(&out, "token_verifier_cached_tokens", "gauge",
-               "Tokens held in the cache.");
+  AppendPrometheusHeader(&out, "token_verifier_cached_tokens", "gauge",
+                         "Tokens held in the cache.");
   out += fmt::format("token_verifier_cached_tokens {}\n", gauges.cached_tokens);
-  AppendHeader(&out, "token_verifier_revision", "gauge",
-               "Change feed revision the cache reflects.");
+  AppendPrometheusHeader(&out, "token_verifier_revision", "gauge",
+                         "Change feed revision the cache reflects.");
   out += fmt::format("token_verifier_revision {}\n", gauges.revision);
-  AppendHeader(&out, "token_verifier_seconds_since_heartbeat", "gauge",
-               "Seconds since the last change feed message.");
+  AppendPrometheusHeader(&out, "token_verifier_seconds_since_heartbeat",
+                         "gauge",
+                         "Seconds since the last change feed message.");
   out += fmt::format("token_verifier_seconds_since_heartbeat {}\n",
                      FormatValue(gauges.seconds_since_heartbeat));
-  AppendHeader(&out, "token_verifier_reconnects_total", "counter",
-               "Change feed streams that ended and were retried.");
+  AppendPrometheusHeader(&out, "token_verifier_reconnects_total", "counter",
+                         "Change feed streams that ended and were retried.");
   out += fmt::format("token_verifier_reconnects_total {}\n",
                      reconnects_.load(kRelaxed));
-  AppendHeader(&out, "token_verifier_snapshots_total", "counter",
-               "Complete snapshots swapped into the cache.");
+  AppendPrometheusHeader(&out, "token_verifier_snapshots_total", "counter",
+                         "Complete snapshots swapped into the cache.");
   out += fmt::format("token_verifier_snapshots_total {}\n",
                      snapshots_.load(kRelaxed));
-  AppendHeader(&out, "token_verifier_feed_revision_gaps_total", "counter",
-               "Changes of an unfiltered feed that did not carry the next "
-               "revision (should stay 0).");
+  AppendPrometheusHeader(
+      &out, "token_verifier_feed_revision_gaps_total", "counter",
+      "Changes of an unfiltered feed that did not carry the next "
+      "revision (should stay 0).");
   out += fmt::format("token_verifier_feed_revision_gaps_total {}\n",
                      revision_gaps_.load(kRelaxed));
-  AppendHeader(&out, "token_verifier_usage_reports_total", "counter",
-               "ReportUsage calls, by result.");
+  AppendPrometheusHeader(&out, "token_verifier_usage_reports_total", "counter",
+                         "ReportUsage calls, by result.");
   out += fmt::format(
       "token_verifier_usage_reports_total{{result=\"ok\"}} {}\n"
       "token_verifier_usage_reports_total{{result=\"error\"}} {}\n",
       usage_reports_ok_.load(kRelaxed), usage_reports_failed_.load(kRelaxed));
-  AppendHeader(&out, "token_verifier_revoked_values", "gauge",
-               "Revoked (rotated-away or deleted) values remembered, answered "
-               "REVOKED_TOKEN within --revoked-retention.");
+  AppendPrometheusHeader(
+      &out, "token_verifier_revoked_values", "gauge",
+      "Revoked (rotated-away or deleted) values remembered, answered "
+      "REVOKED_TOKEN within --revoked-retention.");
   out +=
       fmt::format("token_verifier_revoked_values {}\n", gauges.revoked_values);
-  AppendHeader(&out, "token_verifier_revoked_evicted_total", "counter",
-               "Revoked values forgotten early because --revoked-max was "
-               "reached (oldest first).");
+  AppendPrometheusHeader(
+      &out, "token_verifier_revoked_evicted_total", "counter",
+      "Revoked values forgotten early because --revoked-max was "
+      "reached (oldest first).");
   out += fmt::format("token_verifier_revoked_evicted_total {}\n",
                      gauges.revoked_evicted);
-  AppendHeader(&out, "token_verifier_reuse_sightings_dropped_total", "counter",
-               "Reuses of revoked values not reported because too many "
-               "(token, client) pairs were pending.");
+  AppendPrometheusHeader(
+      &out, "token_verifier_reuse_sightings_dropped_total", "counter",
+      "Reuses of revoked values not reported because too many "
+      "(token, client) pairs were pending.");
   out += fmt::format("token_verifier_reuse_sightings_dropped_total {}\n",
                      reuse_sightings_dropped_.load(kRelaxed));
   return out;

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/prometheus_text.h"
 
 namespace tokens {
 namespace {
@@ -32,20 +33,6 @@ bool IsPlain(absl::string_view address) {
     }
   }
   return true;
-}
-
-// A Prometheus label value: backslash, double quote and newline escaped.
-std::string LabelValue(absl::string_view value) {
-  std::string out;
-  for (const char c : value) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
 }
 
 }  // namespace
@@ -102,18 +89,17 @@ void TokenServiceTargets::MoveTo(size_t i) {
 }
 
 std::string TokenServiceTargets::Render() const {
-  return absl::StrCat(
-      "# HELP token_verifier_feed_target_info The TokenService address the "
-      "change feed is on (or trying).\n"
-      "# TYPE token_verifier_feed_target_info gauge\n"
-      "token_verifier_feed_target_info{target=\"",
-      LabelValue(address(current())),
-      "\"} 1\n"
-      "# HELP token_verifier_feed_failovers_total Times the change feed moved "
-      "to another TokenService address.\n"
-      "# TYPE token_verifier_feed_failovers_total counter\n"
-      "token_verifier_feed_failovers_total ",
-      failovers(), "\n");
+  std::string out;
+  AppendPrometheusHeader(
+      &out, "token_verifier_feed_target_info", "gauge",
+      "The TokenService address the change feed is on (or trying).");
+  absl::StrAppend(&out, "token_verifier_feed_target_info{target=\"",
+                  PrometheusLabelValue(address(current())), "\"} 1\n");
+  AppendPrometheusMetric(
+      &out, "token_verifier_feed_failovers_total", "counter",
+      "Times the change feed moved to another TokenService address.",
+      static_cast<int64_t>(failovers()));
+  return out;
 }
 
 }  // namespace tokens
