@@ -26,6 +26,7 @@
 #include "gtest/gtest.h"
 #include "storage/postgres_schema.h"
 #include "storage/postgres_status.h"
+#include "storage/test_records.h"
 #include "storage/token_store.h"
 #include "tests/testing/postgres_server.h"
 #include "tests/testing/server_process.h"
@@ -40,31 +41,6 @@ using ::tokens::testing::ExecuteSql;
 using ::tokens::testing::PostgresServer;
 using ::tokens::testing::QuerySql;
 using ::tokens::testing::WaitFor;
-
-const absl::Time kT0 = absl::FromUnixSeconds(1700000000);
-
-TokenRecord MakeToken(const std::string& id, const std::string& deployment) {
-  TokenRecord token;
-  token.id = id;
-  token.deployment_id = deployment;
-  token.name = "name of " + id;
-  token.secret_digest = DigestOf("dpt_test_value_" + id);
-  token.create_time = kT0;
-  token.update_time = kT0;
-  token.expire_time = kT0 + absl::Hours(24);
-  return token;
-}
-
-AuditEntry MakeAudit(const std::string& action, const std::string& token_id) {
-  AuditEntry entry;
-  entry.time = kT0;
-  entry.principal = "admin";
-  entry.action = action;
-  entry.token_id = token_id;
-  entry.deployment_id = "dep-1";
-  entry.outcome = "OK";
-  return entry;
-}
 
 int64_t QueryInt(const std::string& uri, const std::string& sql) {
   absl::StatusOr<std::string> text = QuerySql(uri, sql);
@@ -561,7 +537,7 @@ TEST_F(PostgresTokenStoreTest, AFailingStatementFailsOnlyItsOwnWrite) {
       for (int i = 0; i < kPerThread; ++i) {
         if (t == 0) {
           Rotation rotation;
-          rotation.new_digest = DigestOf("dpt_test_value_tok_taken");
+          rotation.new_digest = DigestFor("tok_taken");
           rotation.now = kT0;
           absl::Status status =
               store->Rotate("tok_rot", rotation, MakeAudit("r", "x")).status();
@@ -595,8 +571,7 @@ TEST_F(PostgresTokenStoreTest, AFailingStatementFailsOnlyItsOwnWrite) {
     EXPECT_EQ(batch->changes[i].revision, static_cast<int64_t>(i + 1));
   }
   EXPECT_EQ(QueryInt(uri_, "SELECT count(*) FROM audit_log"), current);
-  EXPECT_EQ(store->Get("tok_rot")->secret_digest,
-            DigestOf("dpt_test_value_tok_rot"));
+  EXPECT_EQ(store->Get("tok_rot")->secret_digest, DigestFor("tok_rot"));
 }
 
 // --- LISTEN / NOTIFY ---

@@ -20,7 +20,7 @@ inline Digest DigestFor(const std::string& seed) {
 
 inline TokenRecord MakeToken(const std::string& id,
                              const std::string& deployment,
-                             absl::Time create_time) {
+                             absl::Time create_time = kT0) {
   TokenRecord token;
   token.id = id;
   token.deployment_id = deployment;
