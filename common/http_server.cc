@@ -2,6 +2,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <optional>
@@ -32,22 +33,28 @@ constexpr auto kDrainTimeout = std::chrono::seconds(2);
 using Request = HttpRequest;
 using Response = HttpResponse;
 
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+// Sessions run on the server's io_context, and name its executor type: with
+// beast::tcp_stream's type-erased executor (any_io_executor), every
+// asynchronous operation would wrap and copy it once more per request.
+using Executor = asio::io_context::executor_type;
+using Socket = tcp::socket::rebind_executor<Executor>::other;
+using TcpStream = beast::basic_stream<tcp, Executor>;
+using TlsStream = beast::ssl_stream<TcpStream>;
 
 // One connection: read a request, answer it, repeat while keep-alive holds.
-// `Stream` is beast::tcp_stream (HTTP) or TlsStream (HTTPS).
+// `Stream` is TcpStream (HTTP) or TlsStream (HTTPS).
 template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
   template <class... StreamArgs>
-  Session(tcp::socket socket, const HttpHandler* handler, StreamArgs&&... args)
+  Session(Socket socket, const HttpHandler* handler, StreamArgs&&... args)
       : peer_(PeerOf(socket)),
         stream_(std::move(socket), std::forward<StreamArgs>(args)...),
         handler_(handler) {}
 
   void Run() {
     if constexpr (std::is_same_v<Stream, TlsStream>) {
-      Socket().expires_after(kIdleTimeout);
+      Lowest().expires_after(kIdleTimeout);
       stream_.async_handshake(
           asio::ssl::stream_base::server,
           [self = this->shared_from_this()](beast::error_code ec) {
@@ -64,7 +71,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     parser_.emplace();
     parser_->header_limit(HttpServer::kMaxHeaderBytes);
     parser_->body_limit(HttpServer::kMaxBodyBytes);
-    Socket().expires_after(kIdleTimeout);
+    Lowest().expires_after(kIdleTimeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = this->shared_from_this()](
                          beast::error_code ec, size_t) { self->OnRead(ec); });
@@ -101,18 +108,48 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void Write(Response response, bool close) {
-    response_ = std::move(response);
     // OnRead prepared its answers already (a HEAD answer keeps the GET length).
-    if (!response_.has_content_length()) response_.prepare_payload();
-    response_.keep_alive(!close);
-    Socket().expires_after(kIdleTimeout);
-    http::async_write(
-        stream_, response_,
+    if (!response.has_content_length()) response.prepare_payload();
+    response.keep_alive(!close);
+    Render(response, &wire_);
+    Lowest().expires_after(kIdleTimeout);
+    asio::async_write(
+        stream_, asio::buffer(wire_),
         [self = this->shared_from_this(), close](beast::error_code ec, size_t) {
           if (ec) return self->Close();
           if (close) return self->DrainAndClose();
           self->ReadRequest();
         });
+  }
+
+  // `response` as Beast's serializer puts it on the wire (status line, the
+  // fields in order, a blank line, the body), into `out`: one buffer that the
+  // connection reuses, written in one go, instead of the serializer's walk
+  // over a sequence of header and body buffers. The body is never chunked:
+  // every answer has a Content-Length (prepare_payload).
+  static void Render(const Response& response, std::string* out) {
+    const unsigned version = response.version();
+    const unsigned code = response.result_int();
+    char status_line[] = "HTTP/1.1 200 ";
+    status_line[5] = static_cast<char>('0' + version / 10);
+    status_line[7] = static_cast<char>('0' + version % 10);
+    status_line[9] = static_cast<char>('0' + code / 100);
+    status_line[10] = static_cast<char>('0' + code / 10 % 10);
+    status_line[11] = static_cast<char>('0' + code % 10);
+    out->assign(status_line, sizeof(status_line) - 1);
+    const beast::string_view reason = response.reason();
+    out->append(reason.data(), reason.size());
+    out->append("\r\n");
+    for (const auto& field : response) {
+      const beast::string_view name = field.name_string();
+      const beast::string_view value = field.value();
+      out->append(name.data(), name.size());
+      out->append(": ");
+      out->append(value.data(), value.size());
+      out->append("\r\n");
+    }
+    out->append("\r\n");
+    out->append(response.body());
   }
 
   // Closing a socket with unread input makes the kernel send a reset, which can
@@ -121,8 +158,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   // client closes or kDrainTimeout, then close.
   void DrainAndClose() {
     beast::error_code ignored;
-    Socket().socket().shutdown(tcp::socket::shutdown_send, ignored);
-    Socket().expires_after(kDrainTimeout);
+    Lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    Lowest().expires_after(kDrainTimeout);
     Drain();
   }
 
@@ -130,7 +167,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     buffer_.clear();
     // Reads the raw socket: after a TLS peer's close_notify (or none) there
     // is nothing to decrypt, only bytes to discard.
-    Socket().async_read_some(
+    Lowest().async_read_some(
         buffer_.prepare(4096),
         [self = this->shared_from_this()](beast::error_code ec, size_t) {
           if (ec) return self->Close();
@@ -140,13 +177,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void Close() {
     beast::error_code ignored;
-    Socket().socket().shutdown(tcp::socket::shutdown_send, ignored);
-    Socket().socket().close(ignored);
+    Lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    Lowest().socket().close(ignored);
   }
 
-  beast::tcp_stream& Socket() { return beast::get_lowest_layer(stream_); }
+  TcpStream& Lowest() { return beast::get_lowest_layer(stream_); }
 
-  static std::string PeerOf(const tcp::socket& socket) {
+  static std::string PeerOf(const Socket& socket) {
     beast::error_code ec;
     const tcp::endpoint remote = socket.remote_endpoint(ec);
     return ec ? std::string() : remote.address().to_string();
@@ -156,7 +193,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  Response response_;
+  // The answer being written, as bytes (Render).
+  std::string wire_;
   const HttpHandler* const handler_;
 };
 
@@ -253,21 +291,21 @@ class HttpServer::Impl {
 
  private:
   void Accept() {
-    acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
-      if (ec == asio::error::operation_aborted) return;
-      if (!ec && tls_ != nullptr) {
-        std::make_shared<Session<TlsStream>>(std::move(socket), &handler_,
-                                             *tls_)
-            ->Run();
-      } else if (!ec) {
-        std::make_shared<Session<beast::tcp_stream>>(std::move(socket),
-                                                     &handler_)
-            ->Run();
-      } else {
-        JsonLog("http.accept_failed", "warn").Str("error", ec.message());
-      }
-      Accept();
-    });
+    acceptor_.async_accept(
+        ioc_.get_executor(), [this](beast::error_code ec, Socket socket) {
+          if (ec == asio::error::operation_aborted) return;
+          if (!ec && tls_ != nullptr) {
+            std::make_shared<Session<TlsStream>>(std::move(socket), &handler_,
+                                                 *tls_)
+                ->Run();
+          } else if (!ec) {
+            std::make_shared<Session<TcpStream>>(std::move(socket), &handler_)
+                ->Run();
+          } else {
+            JsonLog("http.accept_failed", "warn").Str("error", ec.message());
+          }
+          Accept();
+        });
   }
 
   const HttpHandler handler_;

@@ -280,6 +280,42 @@ TEST_F(HttpServerTest, HeadAnswersHeadersOnly) {
   EXPECT_EQ(raw.substr(raw.size() - 4), "\r\n\r\n") << "no body after HEAD";
 }
 
+// Answers are written byte for byte as Beast's serializer would: status line
+// of the request's version, the fields in order, a blank line, the body; an
+// HTTP/1.0 request without keep-alive is answered and the connection closed.
+TEST_F(HttpServerTest, AnswersAreExactBytesOnTheWire) {
+  auto exchange = [&](const std::string& request) {
+    tcp::socket socket = Connect();
+    asio::write(socket, asio::buffer(request));
+    std::string raw;
+    beast::error_code ec;
+    char chunk[1024];
+    while (!ec) {
+      const size_t n = socket.read_some(asio::buffer(chunk), ec);
+      raw.append(chunk, n);
+    }
+    return raw;
+  };
+  EXPECT_EQ(exchange("GET /healthz HTTP/1.0\r\n\r\n"),
+            "HTTP/1.0 200 OK\r\n"
+            "Server: token_verifier\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n"
+            "Cache-Control: no-store\r\n"
+            "Content-Length: 3\r\n"
+            "\r\n"
+            "ok\n");
+  EXPECT_EQ(
+      exchange("GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+      "HTTP/1.1 404 Not Found\r\n"
+      "Server: token_verifier\r\n"
+      "Content-Type: text/plain; charset=utf-8\r\n"
+      "Cache-Control: no-store\r\n"
+      "Content-Length: 10\r\n"
+      "Connection: close\r\n"
+      "\r\n"
+      "not found\n");
+}
+
 // Stop closes the listener and stops serving; a second Stop (and the
 // destructor's) is a no-op that neither blocks nor crashes; destruction
 // closes the connections that were open.
