@@ -23,8 +23,9 @@ prefix=${TSAN_CACHE:-$cache_root/absl-$absl_version}
 base=${TSAN_OUTPUT_BASE:-$cache_root/bazel}
 jobs=${TSAN_JOBS:-2}
 
-# The concurrency tests that run no gRPC code: token cache, group commit (concurrent writers),
-# work pool, throttle, the usage reporter's flush thread, the HTTP server's threads. The verifier
+# The concurrency tests that run no gRPC code: token cache, revoked set, group commit
+# (concurrent writers), work pool, throttle, the usage reporter's flush thread, the HTTP
+# server's threads, the webhook client and the notifier's delivery thread. The verifier
 # ones link libgrpc++ (through //verifier:usage_reporter) without calling it. There is no
 # gRPC-free test of the change feed. docs/security.md lists what is left out and why.
 targets=(
@@ -35,6 +36,9 @@ targets=(
   //verifier:usage_reporter_test
   //verifier:http_server_test
   //services:watch_cache_test
+  //verifier:revoked_set_test
+  //common:http_client_test
+  //services:notifier_test
 )
 
 sudo=""
@@ -149,6 +153,10 @@ opts=(
   # Bazel does not see the libraries outside the workspace: a rebuilt Abseil must not leave
   # test results cached from the previous one.
   --test_env=TOKENS_TSAN_ABSL="$(cat "$prefix/DEBIAN_VERSION")"
+  # usage_reporter_test's GrpcUsageSenderTest cases call a real gRPC server, and Debian's
+  # libgrpc is not instrumented (its own locking looks like races): left out here, run by
+  # make test.
+  --test_arg=--gtest_filter=-GrpcUsageSenderTest.*
 )
 log=$(mktemp /tmp/tsan-bazel.XXXXXX)
 trap 'rm -f "$log"' EXIT
