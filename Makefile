@@ -21,7 +21,8 @@ run-ha: build
 
 # Formatting first (make lint), then every test case, counted in the closing line
 # `N passed, N failed, N skipped`: the unit and integration tests run twice, under ASan+UBSan
-# (--config=asan, its own output directory) and as built normally (scripts/test.sh).
+# (--config=asan, its own output directory; not //tests/e2e nor the benchmark smoke run) and
+# as built normally (scripts/test.sh).
 test: deps
 	@scripts/test.sh
 
