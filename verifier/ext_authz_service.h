@@ -38,6 +38,7 @@
 #include <string>
 
 #include "envoy/service/auth/v3/external_auth.grpc.pb.h"
+#include "grpcpp/support/message_allocator.h"
 #include "verifier/verifier_core.h"
 
 namespace tokens {
@@ -49,12 +50,27 @@ void AnswerExtAuthz(VerifierCore* core, const std::string& default_deployment,
                     absl::FunctionRef<std::string()> peer,
                     envoy::service::auth::v3::CheckResponse* response);
 
+// Gives each Check call's request and response one protobuf arena with its
+// first block inline, so parsing Envoy's header map and building the answer
+// allocate nothing from the heap but that block (about 30 mallocs and frees
+// fewer per call). Thread-safe.
+class ArenaCheckAllocator
+    : public grpc::MessageAllocator<envoy::service::auth::v3::CheckRequest,
+                                    envoy::service::auth::v3::CheckResponse> {
+ public:
+  grpc::MessageHolder<envoy::service::auth::v3::CheckRequest,
+                      envoy::service::auth::v3::CheckResponse>*
+  AllocateMessages() override;
+};
+
 class ExtAuthzService final
     : public envoy::service::auth::v3::Authorization::CallbackService {
  public:
   // `default_deployment`: the sidecar's --deployment (may be empty).
   ExtAuthzService(VerifierCore* core, std::string default_deployment)
-      : core_(core), default_deployment_(std::move(default_deployment)) {}
+      : core_(core), default_deployment_(std::move(default_deployment)) {
+    SetMessageAllocatorFor_Check(&allocator_);
+  }
 
   grpc::ServerUnaryReactor* Check(
       grpc::CallbackServerContext* context,
@@ -64,6 +80,7 @@ class ExtAuthzService final
  private:
   VerifierCore* const core_;
   const std::string default_deployment_;
+  ArenaCheckAllocator allocator_;
 };
 
 }  // namespace tokens
