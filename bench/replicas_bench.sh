@@ -18,6 +18,9 @@
 #                ready) every 5 ms. Each trial restarts A and the verifier.
 #
 #   bench/replicas_bench.sh --bin DIR [--smoke] [--work DIR]
+#       [--only create]    only the CreateToken figure (prints its line; no
+#                          table, no section)
+#       [--reps N]         CreateToken runs of each (default 5, 1 with --smoke)
 #       [--section FILE]   writes the Markdown section there
 #       [--splice DOC]     replaces the section in DOC (between its markers,
 #                          else before "## How each figure")
@@ -31,17 +34,22 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-work="" section="" splice=""
-parse_args "work section splice" "$@"
+work="" section="" splice="" only="" reps=""
+parse_args "work section splice only reps" "$@"
+case "$only" in
+  "" | create) ;;
+  *) echo "--only takes create" >&2; exit 2 ;;
+esac
+[ -z "$reps" ] || [[ "$reps" =~ ^[1-9][0-9]*$ ]] || { echo "--reps takes a positive number" >&2; exit 2; }
 need_binaries bench/loadgen bench/pg_raw bench/replica_bench services/token_service \
   verifier/token_verifier
 pg_bin=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 [ -x "$pg_bin/initdb" ] || { echo "no PostgreSQL in $pg_bin (install postgresql-15)" >&2; exit 2; }
 
 if [ "$smoke" = 1 ]; then
-  reps=1; create_duration=0.5; warmup=0.2; changes=5; trials=1; settle=0.2
+  reps=${reps:-1}; create_duration=0.5; warmup=0.2; changes=5; trials=1; settle=0.2
 else
-  reps=5; create_duration=2; warmup=0.5; changes=200; trials=5; settle=0.5
+  reps=${reps:-5}; create_duration=2; warmup=0.5; changes=200; trials=5; settle=0.5
 fi
 # On disk (not tmpfs): the CreateToken figures are about commits.
 [ -n "$work" ] || work="${TEST_TMPDIR:-$(mktemp -d)}/replicas"
@@ -157,6 +165,15 @@ log "CreateToken on PostgreSQL ${cq[*]} /s; raw libpq ${rq[*]} /s"
 record create_qps "$(median "${cq[@]}")"; record create_p99 "$(median "${c99[@]}")"
 record raw_qps "$(median "${rq[@]}")"; record raw_p99 "$(median "${r99[@]}")"
 create_runs="${cq[*]}"; raw_runs="${rq[*]}"
+if [ "$only" = create ]; then
+  check_numbers
+  create_ratio=$(calc "$(v create_qps) / $(v raw_qps)")
+  ratios=()
+  for i in "${!cq[@]}"; do ratios+=("$(calc "${cq[$i]} / ${rq[$i]}")"); done
+  echo "CreateToken on PostgreSQL: service $(v create_qps) /s, raw libpq $(v raw_qps) /s (medians of $reps)," \
+    "ratio of medians $create_ratio; per-run ratios ${ratios[*]} (median $(median "${ratios[@]}"))"
+  exit 0
+fi
 
 ##### Two replicas on one database; a verifier on B only.
 new_dir "$work/a"; new_dir "$work/b"
