@@ -18,8 +18,10 @@
 // Every caller returns after the transaction holding its write committed.
 //
 // Up to `max_leaders` batches are in flight at once (each on its own
-// connection), so one batch's token statements overlap the previous one's
-// COMMIT; a lone writer never waits for anyone.
+// connection; PostgresTokenStore uses one, see kMaxBatchesInFlight): a writer
+// that arrives while they are all in flight queues, and the first batch to
+// finish hands the queue, up to kMaxBatch writes, to the next leader. A lone
+// writer never waits for anyone.
 #ifndef STORAGE_POSTGRES_GROUP_COMMIT_H_
 #define STORAGE_POSTGRES_GROUP_COMMIT_H_
 
