@@ -6,7 +6,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "verifier/record_layout.h"
 
@@ -14,13 +13,12 @@ namespace tokens {
 namespace {
 
 using record_layout::FromMicros;
-using record_layout::kLongId;
+using record_layout::RecordSlots;
 using record_layout::ToMicros;
 
 // Ids up to this many bytes (a TokenService id is 30) live in the record;
 // longer ones in a side map.
 constexpr size_t kInlineIdBytes = 35;
-static_assert(kInlineIdBytes < kLongId, "kLongId must not be a valid size");
 
 }  // namespace
 
@@ -30,7 +28,7 @@ struct RevokedSet::Impl {
     Digest digest;
     int64_t revoke_micros = 0;
     uint32_t heap_pos = 0;  // where this record is in `heap`
-    uint8_t id_size = 0;    // kLongId: the id is in long_ids
+    uint8_t id_size = 0;    // RecordSlots' inline id
     char id[kInlineIdBytes];
   };
   static_assert(sizeof(Record) == 80, "keep the record compact");
@@ -65,24 +63,6 @@ struct RevokedSet::Impl {
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
 
-  std::string_view IdOf(uint32_t index) const {
-    const Record& record = records[index];
-    if (record.id_size == kLongId) return long_ids.at(index);
-    return std::string_view(record.id, record.id_size);
-  }
-
-  void SetId(uint32_t index, const std::string& id) {
-    Record& record = records[index];
-    if (record.id_size == kLongId) long_ids.erase(index);
-    if (id.size() <= kInlineIdBytes) {
-      record.id_size = static_cast<uint8_t>(id.size());
-      std::copy(id.begin(), id.end(), record.id);
-    } else {
-      record.id_size = kLongId;
-      long_ids[index] = id;
-    }
-  }
-
   // The min-heap of record indices by revoke time.
   bool Older(uint32_t a, uint32_t b) const {
     return records[a].revoke_micros < records[b].revoke_micros;
@@ -114,19 +94,6 @@ struct RevokedSet::Impl {
     }
     Place(pos, index);
   }
-  uint32_t NewRecord() {
-    uint32_t index;
-    if (!free_records.empty()) {
-      index = free_records.back();
-      free_records.pop_back();
-    } else {
-      index = static_cast<uint32_t>(records.size());
-      records.emplace_back();
-    }
-    records[index] = Record{};
-    return index;
-  }
-
   void Remove(uint32_t index) {
     by_digest.erase(index);  // before the record goes: the set hashes it
     const size_t pos = records[index].heap_pos;
@@ -137,15 +104,11 @@ struct RevokedSet::Impl {
       SiftUp(pos);
       SiftDown(records[last].heap_pos);
     }
-    if (records[index].id_size == kLongId) long_ids.erase(index);
-    records[index] = Record{};
-    free_records.push_back(index);
+    records.Free(index);
   }
 
-  std::vector<Record> records;
-  std::vector<uint32_t> free_records;
+  RecordSlots<Record> records;
   std::vector<uint32_t> heap;
-  absl::flat_hash_map<uint32_t, std::string> long_ids;
   absl::flat_hash_set<uint32_t, RefHash, RefEq> by_digest;
   uint64_t evicted = 0;
 };
@@ -166,7 +129,7 @@ void RevokedSet::Insert(const RevokedValue& value) {
   const int64_t micros = ToMicros(value.revoke_time);
   if (auto it = s.by_digest.find(value.digest); it != s.by_digest.end()) {
     const uint32_t index = *it;
-    s.SetId(index, value.token_id);
+    s.records.SetId(index, value.token_id);
     s.records[index].revoke_micros = micros;
     const size_t pos = s.records[index].heap_pos;
     s.SiftUp(pos);
@@ -179,11 +142,11 @@ void RevokedSet::Insert(const RevokedValue& value) {
     if (micros < s.records[s.heap.front()].revoke_micros) return;
     s.Remove(s.heap.front());
   }
-  const uint32_t index = s.NewRecord();
+  const uint32_t index = s.records.Take();
   Impl::Record& record = s.records[index];
   record.digest = value.digest;
   record.revoke_micros = micros;
-  s.SetId(index, value.token_id);
+  s.records.SetId(index, value.token_id);
   s.by_digest.insert(index);
   s.heap.push_back(index);
   s.SiftUp(s.heap.size() - 1);
@@ -195,7 +158,7 @@ std::optional<RevokedEntry> RevokedSet::Find(const Digest& digest) const {
   auto it = s.by_digest.find(digest);
   if (it == s.by_digest.end()) return std::nullopt;
   RevokedEntry entry;
-  entry.token_id = std::string(s.IdOf(*it));
+  entry.token_id = std::string(s.records.IdOf(*it));
   entry.revoke_time = FromMicros(s.records[*it].revoke_micros);
   return entry;
 }

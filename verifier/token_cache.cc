@@ -13,14 +13,13 @@ namespace tokens {
 namespace {
 
 using record_layout::FromMicros;
-using record_layout::kLongId;
 using record_layout::kMicrosNever;
+using record_layout::RecordSlots;
 using record_layout::ToMicros;
 
 // Ids up to this many bytes (a TokenService id is 30) live in the record;
 // longer ones in a side map.
 constexpr size_t kInlineIdBytes = 34;
-static_assert(kInlineIdBytes < kLongId, "kLongId must not be a valid size");
 
 size_t DefaultIdHash(std::string_view id) {
   return absl::Hash<absl::string_view>{}(
@@ -35,7 +34,7 @@ struct TokenTable::Impl {
     Digest digest;  // the current value's, when has_current
     int64_t expire_micros = kMicrosNever;
     uint32_t deployment = 0;  // index into deployment_names
-    uint8_t id_size = 0;      // kLongId: the id is in long_ids
+    uint8_t id_size = 0;      // RecordSlots' inline id
     // False only when the current digest moved to another token and the
     // rotated-away one is still in its grace period.
     bool has_current = false;
@@ -112,11 +111,7 @@ struct TokenTable::Impl {
     return (ref & 1) != 0 ? previous.at(index).digest : records[index].digest;
   }
 
-  std::string_view IdOf(uint32_t index) const {
-    const Record& record = records[index];
-    if (record.id_size == kLongId) return long_ids.at(index);
-    return std::string_view(record.id, record.id_size);
-  }
+  std::string_view IdOf(uint32_t index) const { return records.IdOf(index); }
 
   uint32_t InternDeployment(const std::string& deployment_id) {
     auto [it, inserted] = deployment_index.try_emplace(deployment_id, 0);
@@ -148,26 +143,11 @@ struct TokenTable::Impl {
 
   // A record for a token not held yet, without digests, in by_id.
   uint32_t NewRecord(const TokenChange& change) {
-    uint32_t index;
-    if (!free_records.empty()) {
-      index = free_records.back();
-      free_records.pop_back();
-    } else {
-      index = static_cast<uint32_t>(records.size());
-      records.emplace_back();
-    }
+    const uint32_t index = records.Take();
     Record& record = records[index];
-    record = Record{};
     record.expire_micros = ToMicros(change.expire_time);
     record.deployment = InternDeployment(change.deployment_id);
-    const std::string& id = change.token_id;
-    if (id.size() <= kInlineIdBytes) {
-      record.id_size = static_cast<uint8_t>(id.size());
-      std::copy(id.begin(), id.end(), record.id);
-    } else {
-      record.id_size = kLongId;
-      long_ids[index] = id;
-    }
+    records.SetId(index, change.token_id);
     by_id.insert(index);
     return index;
   }
@@ -176,9 +156,7 @@ struct TokenTable::Impl {
   void FreeRecord(uint32_t index) {
     by_id.erase(index);  // before the id goes: the set hashes through it
     ReleaseDeployment(records[index].deployment);
-    if (records[index].id_size == kLongId) long_ids.erase(index);
-    records[index] = Record{};
-    free_records.push_back(index);
+    records.Free(index);
   }
 
   void RemoveToken(std::string_view token_id) {
@@ -214,9 +192,7 @@ struct TokenTable::Impl {
   }
 
   TokenIdHash id_hash;
-  std::vector<Record> records;
-  std::vector<uint32_t> free_records;
-  absl::flat_hash_map<uint32_t, std::string> long_ids;
+  RecordSlots<Record> records;
   absl::flat_hash_map<uint32_t, Previous> previous;
 
   // Deployment ids, interned and counted by the records that use them.
