@@ -22,6 +22,7 @@
 #include "proto/tokens/v1/tokens.grpc.pb.h"
 #include "tests/testing/http_client.h"
 #include "tests/testing/server_process.h"
+#include "tests/testing/service_and_verifier.h"
 
 extern char** environ;
 
@@ -108,45 +109,26 @@ TEST(NginxForwardAuthTest, BadTokensFromOneClientNeverBecome500s) {
   ASSERT_EQ(access(kNginx, X_OK), 0)
       << kNginx << " is missing: scripts/install-deps.sh installs nginx";
   const std::string dir = NewTempDir("nginx");
-  const std::string data_dir = dir + "/var";
-  auto service =
-      ServerProcess::Start(RunfilePath("services/token_service"),
-                           {"--listen", "127.0.0.1:0", "--data-dir", data_dir});
-  ASSERT_TRUE(service.ok()) << service.status();
-  auto verifier = ServerProcess::Start(
-      RunfilePath("verifier/token_verifier"),
-      {"--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-       "--token-service", (*service)->address(), "--key-file",
-       data_dir + "/verifier.key", "--failed-check-burst", "5",
-       "--failed-check-rate", "0.01", "--trusted-proxies", "127.0.0.1/32"},
-      /*listen_lines=*/2);
-  ASSERT_TRUE(verifier.ok()) << verifier.status();
-
-  auto admin = v1::TokenService::NewStub(grpc::CreateChannel(
-      (*service)->address(), grpc::InsecureChannelCredentials()));
-  v1::CreateTokenRequest create;
-  create.set_deployment_id("prod");
-  create.set_name("ci");
-  v1::CreateTokenResponse created;
-  {
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization",
-                    "Bearer " + *ReadKeyFile(data_dir + "/admin.key"));
-    ASSERT_TRUE(admin->CreateToken(&ctx, create, &created).ok());
-  }
+  auto system = ServiceAndVerifier::Start(
+      dir + "/var", {},
+      {"--failed-check-burst", "5", "--failed-check-rate", "0.01",
+       "--trusted-proxies", "127.0.0.1/32"});
+  ASSERT_TRUE(system.ok()) << system.status();
+  auto created = (*system)->CreateToken("prod", "ci");
+  ASSERT_TRUE(created.ok()) << created.status();
 
   const std::string nginx_address = FreeLoopbackAddress();
-  Nginx nginx(dir, nginx_address, (*verifier)->http_address());
+  Nginx nginx(dir, nginx_address, (*system)->verifier().http_address());
   ASSERT_TRUE(nginx.spawned());
   // Up when it answers; the valid token passing also means the verifier has
   // synced. Only valid tokens are sent while waiting, so nothing is charged.
   ASSERT_TRUE(WaitFor(
       [&] {
-        return Get("127.0.0.2", nginx_address, created.secret()).status == 200;
+        return Get("127.0.0.2", nginx_address, created->secret()).status == 200;
       },
       absl::Seconds(20)))
       << nginx.ErrorLog();
-  EXPECT_EQ(Get("127.0.0.2", nginx_address, created.secret()).body,
+  EXPECT_EQ(Get("127.0.0.2", nginx_address, created->secret()).body,
             "hello from the app\n");
   // From here on nginx must never see a status it turns into a 500. (While
   // the verifier was still syncing, its 503 NOT_READY did: nginx makes any
@@ -165,8 +147,8 @@ TEST(NginxForwardAuthTest, BadTokensFromOneClientNeverBecome500s) {
   // throttled: the verifier charges end clients, not nginx).
   EXPECT_EQ(Get("127.0.0.3", nginx_address, *GenerateTokenValue()).status, 401);
   // Both clients' valid tokens pass.
-  EXPECT_EQ(Get("127.0.0.2", nginx_address, created.secret()).status, 200);
-  EXPECT_EQ(Get("127.0.0.3", nginx_address, created.secret()).status, 200);
+  EXPECT_EQ(Get("127.0.0.2", nginx_address, created->secret()).status, 200);
+  EXPECT_EQ(Get("127.0.0.3", nginx_address, created->secret()).status, 200);
 
   // The verifier saw the end clients: of 127.0.0.2's 31 bad tokens (30 and
   // the missing one) all but its burst of 5 were throttled, none of
@@ -175,7 +157,7 @@ TEST(NginxForwardAuthTest, BadTokensFromOneClientNeverBecome500s) {
             std::string::npos)
       << nginx.ErrorLog().substr(log_before);
   const std::string text =
-      HttpGet((*verifier)->http_address(), "/metrics").body;
+      HttpGet((*system)->verifier().http_address(), "/metrics").body;
   EXPECT_NE(text.find("\ntoken_verifier_throttled_total 26\n"),
             std::string::npos)
       << text;

@@ -5,52 +5,29 @@
 
 #include <string>
 
-#include "common/file_util.h"
 #include "common/token_value.h"
 #include "gtest/gtest.h"
 #include "proto/tokens/v1/tokens.grpc.pb.h"
 #include "tests/testing/server_process.h"
+#include "tests/testing/service_and_verifier.h"
 
 namespace tokens::testing {
 namespace {
 
 TEST(RejectedTokenLogTest, UnknownAndRotatedAwayUsesAreLoggedByDigestPrefix) {
-  const std::string data_dir = NewTempDir("rejected") + "/var";
-  auto service =
-      ServerProcess::Start(RunfilePath("services/token_service"),
-                           {"--listen", "127.0.0.1:0", "--data-dir", data_dir});
-  ASSERT_TRUE(service.ok()) << service.status();
-  auto verifier = ServerProcess::Start(
-      RunfilePath("verifier/token_verifier"),
-      {"--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-       "--token-service", (*service)->address(), "--key-file",
-       data_dir + "/verifier.key"},
-      /*listen_lines=*/2);
-  ASSERT_TRUE(verifier.ok()) << verifier.status();
-  auto admin = v1::TokenService::NewStub(grpc::CreateChannel(
-      (*service)->address(), grpc::InsecureChannelCredentials()));
-  auto check = v1::Verifier::NewStub(grpc::CreateChannel(
-      (*verifier)->address(), grpc::InsecureChannelCredentials()));
-  const std::string admin_key = *ReadKeyFile(data_dir + "/admin.key");
-
-  v1::CreateTokenRequest create;
-  create.set_deployment_id("prod");
-  create.set_name("ci");
-  v1::CreateTokenResponse created;
-  {
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", "Bearer " + admin_key);
-    ASSERT_TRUE(admin->CreateToken(&ctx, create, &created).ok());
-  }
+  auto system = ServiceAndVerifier::Start(NewTempDir("rejected") + "/var");
+  ASSERT_TRUE(system.ok()) << system.status();
+  auto created = (*system)->CreateToken("prod", "ci");
+  ASSERT_TRUE(created.ok()) << created.status();
   v1::RotateTokenRequest rotate;
-  rotate.set_id(created.token().id());
+  rotate.set_id(created->token().id());
   v1::RotateTokenResponse rotated;
   {
     grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", "Bearer " + admin_key);
-    ASSERT_TRUE(admin->RotateToken(&ctx, rotate, &rotated).ok());
+    (*system)->AuthorizeAdmin(&ctx);
+    ASSERT_TRUE((*system)->admin().RotateToken(&ctx, rotate, &rotated).ok());
   }
-  const std::string old_value = created.secret();
+  const std::string old_value = created->secret();
   const std::string never_issued = GenerateTokenValue().value();
   auto reason = [&](const std::string& value) {
     v1::CheckRequest request;
@@ -59,7 +36,7 @@ TEST(RejectedTokenLogTest, UnknownAndRotatedAwayUsesAreLoggedByDigestPrefix) {
     request.set_operation("deployment.get");
     v1::CheckResponse response;
     grpc::ClientContext ctx;
-    check->Check(&ctx, request, &response);
+    (*system)->check().Check(&ctx, request, &response);
     return response.reason();
   };
   // Wait until the verifier has the rotation.
@@ -72,19 +49,20 @@ TEST(RejectedTokenLogTest, UnknownAndRotatedAwayUsesAreLoggedByDigestPrefix) {
   const std::string never_prefix = DigestPrefixHex(DigestOf(never_issued));
   ASSERT_TRUE(WaitFor(
       [&] {
-        const std::string log = (*verifier)->Log();
+        const std::string log = (*system)->verifier().Log();
         return log.find(old_prefix) != std::string::npos &&
                log.find(never_prefix) != std::string::npos;
       },
       absl::Seconds(10)))
-      << (*verifier)->Log();
-  const std::string log = (*verifier)->Log();
+      << (*system)->verifier().Log();
+  const std::string log = (*system)->verifier().Log();
   EXPECT_NE(log.find("check.rejected_token"), std::string::npos);
   for (const std::string& secret :
        {old_value, never_issued, rotated.secret()}) {
     // Neither the value nor its random body appears anywhere.
     EXPECT_EQ(log.find(secret.substr(4, 40)), std::string::npos);
-    EXPECT_EQ((*service)->Log().find(secret.substr(4, 40)), std::string::npos);
+    EXPECT_EQ((*system)->service().Log().find(secret.substr(4, 40)),
+              std::string::npos);
   }
 }
 

@@ -15,12 +15,12 @@
 #include <string>
 #include <utility>
 
-#include "common/file_util.h"
 #include "common/token_value.h"
 #include "gtest/gtest.h"
 #include "proto/tokens/v1/tokens.grpc.pb.h"
 #include "tests/testing/http_client.h"
 #include "tests/testing/server_process.h"
+#include "tests/testing/service_and_verifier.h"
 
 namespace tokens::testing {
 namespace {
@@ -44,34 +44,14 @@ HttpAnswer Authorize(const std::string& source, const std::string& address,
 }
 
 TEST(ThrottleTest, BadTokensSlowOnlyTheEndClientThatSendsThem) {
-  const std::string data_dir = NewTempDir("throttle") + "/var";
-  auto service =
-      ServerProcess::Start(RunfilePath("services/token_service"),
-                           {"--listen", "127.0.0.1:0", "--data-dir", data_dir});
-  ASSERT_TRUE(service.ok()) << service.status();
   // Refill is slow so that the counts below do not depend on timing.
-  auto verifier = ServerProcess::Start(
-      RunfilePath("verifier/token_verifier"),
-      {"--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-       "--token-service", (*service)->address(), "--key-file",
-       data_dir + "/verifier.key", "--failed-check-burst", "20",
-       "--failed-check-rate", "0.01", "--trusted-proxies", "127.0.0.1/32"},
-      /*listen_lines=*/2);
-  ASSERT_TRUE(verifier.ok()) << verifier.status();
-  auto admin = v1::TokenService::NewStub(grpc::CreateChannel(
-      (*service)->address(), grpc::InsecureChannelCredentials()));
-  auto check = v1::Verifier::NewStub(grpc::CreateChannel(
-      (*verifier)->address(), grpc::InsecureChannelCredentials()));
-  v1::CreateTokenRequest create;
-  create.set_deployment_id("prod");
-  create.set_name("ci");
-  v1::CreateTokenResponse created;
-  {
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization",
-                    "Bearer " + *ReadKeyFile(data_dir + "/admin.key"));
-    ASSERT_TRUE(admin->CreateToken(&ctx, create, &created).ok());
-  }
+  auto system = ServiceAndVerifier::Start(
+      NewTempDir("throttle") + "/var", {},
+      {"--failed-check-burst", "20", "--failed-check-rate", "0.01",
+       "--trusted-proxies", "127.0.0.1/32"});
+  ASSERT_TRUE(system.ok()) << system.status();
+  auto created = (*system)->CreateToken("prod", "ci");
+  ASSERT_TRUE(created.ok()) << created.status();
   // `forwarded_for` empty: the trusted caller speaks for itself.
   auto grpc_check = [&](const std::string& value,
                         const std::string& forwarded_for,
@@ -84,14 +64,14 @@ TEST(ThrottleTest, BadTokensSlowOnlyTheEndClientThatSendsThem) {
     if (!forwarded_for.empty()) {
       ctx.AddMetadata("x-forwarded-for", forwarded_for);
     }
-    return check->Check(&ctx, request, response);
+    return (*system)->check().Check(&ctx, request, response);
   };
   // Every UNKNOWN_TOKEN answer while the token syncs goes to the trusted
   // caller itself, which is never charged.
   ASSERT_TRUE(WaitFor(
       [&] {
         v1::CheckResponse response;
-        return grpc_check(created.secret(), "", &response).ok() &&
+        return grpc_check(created->secret(), "", &response).ok() &&
                response.reason() == v1::ALLOWED;
       },
       absl::Seconds(20)));
@@ -124,7 +104,7 @@ TEST(ThrottleTest, BadTokensSlowOnlyTheEndClientThatSendsThem) {
 
   // 127.0.0.2 over HTTP forward-auth, a direct untrusted peer: its burst,
   // then 401 THROTTLED with Retry-After (a status nginx passes on).
-  const std::string http = (*verifier)->http_address();
+  const std::string http = (*system)->verifier().http_address();
   for (int i = 0; i < 20; ++i) {
     HttpAnswer answer = Authorize("127.0.0.2", http, "/v1/authorize",
                                   GenerateTokenValue().value());
@@ -138,12 +118,12 @@ TEST(ThrottleTest, BadTokensSlowOnlyTheEndClientThatSendsThem) {
   EXPECT_EQ(throttled.retry_after, "1");
   // Its valid token still passes (a peer may be an app relaying many users).
   EXPECT_EQ(
-      Authorize("127.0.0.2", http, "/v1/authorize", created.secret()).status,
+      Authorize("127.0.0.2", http, "/v1/authorize", created->secret()).status,
       200);
   // Another address is not slowed down, and its own bad token is decided.
   for (int i = 0; i < 30; ++i) {
     HttpAnswer answer =
-        Authorize("127.0.0.3", http, "/v1/authorize", created.secret());
+        Authorize("127.0.0.3", http, "/v1/authorize", created->secret());
     ASSERT_EQ(answer.status, 200) << answer.body;
   }
   HttpAnswer other = Authorize("127.0.0.3", http, "/v1/authorize",
