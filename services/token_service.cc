@@ -23,7 +23,7 @@ namespace tokens {
 namespace {
 
 // A stream refused before it started.
-class RefusedWatch : public grpc::ServerWriteReactor<v1::WatchTokensResponse> {
+class RefusedWatch : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   explicit RefusedWatch(const grpc::Status& status) { Finish(status); }
   void OnDone() override { delete this; }
@@ -308,10 +308,22 @@ grpc::ServerUnaryReactor* TokenService::ReportUsage(
       });
 }
 
-grpc::ServerWriteReactor<v1::WatchTokensResponse>* TokenService::WatchTokens(
-    grpc::CallbackServerContext* ctx, const v1::WatchTokensRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* TokenService::WatchTokens(
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw_request) {
   auto principal = Authenticate(*ctx, CallerRole::kVerifier);
   absl::Status status = principal.status();
+  v1::WatchTokensRequest parsed;
+  const v1::WatchTokensRequest* request = &parsed;
+  if (status.ok()) {
+    grpc::ByteBuffer bytes(*raw_request);  // Deserialize consumes its input.
+    if (!grpc::SerializationTraits<v1::WatchTokensRequest>::Deserialize(&bytes,
+                                                                        &parsed)
+             .ok()) {
+      status = absl::InvalidArgumentError(
+          "WatchTokensRequest: not a well-formed message (deployment_id "
+          "must be UTF-8)");
+    }
+  }
   if (status.ok() && request->since_revision() < 0) {
     status = absl::InvalidArgumentError("since_revision: must be >= 0");
   }

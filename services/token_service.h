@@ -27,8 +27,13 @@ bool ParseUpdateTokenRequest(const std::string& bytes,
 // generated parser of google.protobuf.FieldMask rejects invalid UTF-8 in
 // update_mask.paths before any of our code runs, and gRPC then answers
 // UNIMPLEMENTED with no message.
-class TokenService : public v1::TokenService::WithRawCallbackMethod_UpdateToken<
-                         v1::TokenService::CallbackService> {
+//
+// WatchTokens is raw too: its reactor writes the watch cache's pre-serialized
+// messages (services/watch_reactor.h). Same method name and wire format, so
+// reflection and every client see no difference.
+class TokenService : public v1::TokenService::WithRawCallbackMethod_WatchTokens<
+                         v1::TokenService::WithRawCallbackMethod_UpdateToken<
+                             v1::TokenService::CallbackService>> {
  public:
   // Store work runs on `pool`, never on gRPC's callback threads.
   TokenService(TokenManager* manager, const CallerRegistry* callers,
@@ -56,9 +61,9 @@ class TokenService : public v1::TokenService::WithRawCallbackMethod_UpdateToken<
       grpc::CallbackServerContext* ctx,
       const v1::ListAuditEventsRequest* request,
       v1::ListAuditEventsResponse* response) override;
-  grpc::ServerWriteReactor<v1::WatchTokensResponse>* WatchTokens(
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchTokens(
       grpc::CallbackServerContext* ctx,
-      const v1::WatchTokensRequest* request) override;
+      const grpc::ByteBuffer* request) override;
   grpc::ServerUnaryReactor* ReportUsage(
       grpc::CallbackServerContext* ctx, const v1::ReportUsageRequest* request,
       google::protobuf::Empty* response) override;

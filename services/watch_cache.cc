@@ -1,5 +1,8 @@
 #include "services/watch_cache.h"
 
+#include <grpc/slice.h>
+#include <grpcpp/support/slice.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -20,16 +23,41 @@ absl::Status ResumeLater(absl::string_view why, int64_t revision) {
 }
 
 FeedMessage EncodeChange(const TokenChange& change) {
-  auto message = std::make_shared<v1::WatchTokensResponse>();
-  message->set_kind(v1::WatchTokensResponse::CHANGES);
-  message->set_revision(change.revision);
-  ToProto(change, message->add_changes());
-  // Caches the sizes, so that concurrent serializations only read.
-  message->ByteSizeLong();
-  return message;
+  v1::WatchTokensResponse message;
+  message.set_kind(v1::WatchTokensResponse::CHANGES);
+  message.set_revision(change.revision);
+  ToProto(change, message.add_changes());
+  return std::make_shared<const WireMessage>(message);
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------- WireMessage
+
+WireMessage::WireMessage(const v1::WatchTokensResponse& message) {
+  const size_t size = message.ByteSizeLong();
+  // One slice of exactly the message (inline in the slice itself when tiny).
+  grpc::Slice slice(grpc_slice_malloc(size), grpc::Slice::STEAL_REF);
+  message.SerializeWithCachedSizesToArray(const_cast<uint8_t*>(slice.begin()));
+  bytes_ = grpc::ByteBuffer(&slice, 1);
+  size_ = static_cast<int64_t>(size);
+}
+
+int64_t WireMessage::memory_bytes() const {
+  // The slice's bytes and refcount header, the byte buffer, this object.
+  constexpr int64_t kOverhead = 64 + sizeof(WireMessage);
+  return size_ + kOverhead;
+}
+
+bool WireMessage::Parse(v1::WatchTokensResponse* message) const {
+  std::vector<grpc::Slice> slices;
+  if (!bytes_.Dump(&slices).ok()) return false;
+  std::string all;
+  for (const grpc::Slice& slice : slices) {
+    all.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return message->ParseFromString(all);
+}
 
 // ---------------------------------------------------------------- WatchStream
 
@@ -93,7 +121,7 @@ std::optional<absl::Status> WatchStream::TakeEndLocked() {
 }
 
 void WatchStream::Pump() {
-  const v1::WatchTokensResponse* to_write = nullptr;
+  const WireMessage* to_write = nullptr;
   std::optional<absl::Status> end;
   bool catch_up = false;
   bool need_snapshot = false;
@@ -136,13 +164,13 @@ void WatchStream::Pump() {
           // older than it too, sends us here again).
           phase_ = Phase::kLive;
           if (batch.changes.empty()) break;
-          auto message = std::make_shared<v1::WatchTokensResponse>();
-          message->set_kind(v1::WatchTokensResponse::CHANGES);
-          message->set_revision(position_);
+          v1::WatchTokensResponse message;
+          message.set_kind(v1::WatchTokensResponse::CHANGES);
+          message.set_revision(position_);
           for (const TokenChange& change : batch.changes) {
-            ToProto(change, message->add_changes());
+            ToProto(change, message.add_changes());
           }
-          in_flight_ = std::move(message);
+          in_flight_ = std::make_shared<const WireMessage>(message);
           to_write = in_flight_.get();
           break;
         }
@@ -166,10 +194,7 @@ void WatchStream::Pump() {
             case WatchCache::Pull::Kind::kCaughtUp: {
               position_ = pull.revision;
               if (!heartbeat_due_) return;
-              auto heartbeat = std::make_shared<v1::WatchTokensResponse>();
-              heartbeat->set_kind(v1::WatchTokensResponse::HEARTBEAT);
-              heartbeat->set_revision(position_);
-              in_flight_ = std::move(heartbeat);
+              in_flight_ = cache_->HeartbeatAt(position_);
               to_write = in_flight_.get();
               break;
             }
@@ -487,6 +512,18 @@ WatchCacheStats WatchCache::stats() const {
   return stats;
 }
 
+FeedMessage WatchCache::HeartbeatAt(int64_t revision) {
+  absl::MutexLock lock(&heartbeat_mu_);
+  if (heartbeat_ == nullptr || heartbeat_revision_ != revision) {
+    v1::WatchTokensResponse message;
+    message.set_kind(v1::WatchTokensResponse::HEARTBEAT);
+    message.set_revision(revision);
+    heartbeat_ = std::make_shared<const WireMessage>(message);
+    heartbeat_revision_ = revision;
+  }
+  return heartbeat_;
+}
+
 // The window ------------------------------------------------------------------
 
 bool WatchCache::Covers(int64_t position) const {
@@ -540,9 +577,9 @@ void WatchCache::Append(std::vector<TokenChange> changes,
     entry.message = EncodeChange(change);
     entry.deployment_id = std::move(change.deployment_id);
     entry.memory_bytes =
-        static_cast<int64_t>(entry.message->SpaceUsedLong() + sizeof(Entry) +
-                             entry.deployment_id.capacity());
-    wire_sizes.push_back(static_cast<int64_t>(entry.message->ByteSizeLong()));
+        entry.message->memory_bytes() +
+        static_cast<int64_t>(sizeof(Entry) + entry.deployment_id.capacity());
+    wire_sizes.push_back(entry.message->size());
     fresh.push_back(std::move(entry));
   }
   changes_read_total_.fetch_add(static_cast<int64_t>(fresh.size()));
@@ -767,21 +804,20 @@ void WatchCache::BuildSnapshot(const std::string& deployment_id) {
         static_cast<size_t>(std::max(1, options_.snapshot_chunk));
     size_t at = 0;
     do {
-      auto message = std::make_shared<v1::WatchTokensResponse>();
-      message->set_kind(v1::WatchTokensResponse::SNAPSHOT);
-      message->set_revision(snapshot->revision);
-      message->set_reset(at == 0);
+      v1::WatchTokensResponse message;
+      message.set_kind(v1::WatchTokensResponse::SNAPSHOT);
+      message.set_revision(snapshot->revision);
+      message.set_reset(at == 0);
       const size_t end = std::min(total, at + chunk);
       for (; at < end; ++at) {
         if (at < tokens) {
-          ToProto(snapshot->tokens[at], message->add_changes());
+          ToProto(snapshot->tokens[at], message.add_changes());
         } else {
-          ToProto(snapshot->revoked[at - tokens], message->add_revoked());
+          ToProto(snapshot->revoked[at - tokens], message.add_revoked());
         }
       }
-      message->set_snapshot_complete(at == total);
-      message->ByteSizeLong();
-      built->chunks.push_back(std::move(message));
+      message.set_snapshot_complete(at == total);
+      built->chunks.push_back(std::make_shared<const WireMessage>(message));
     } while (at < total);
     snapshot->tokens.clear();
     snapshot->revoked.clear();

@@ -8,10 +8,11 @@
 //     one it holds (TokenStore::ReadChanges, unfiltered): one store read per
 //     commit (or per batch of commits) whatever the number of watchers.
 //   * Each change is converted to its wire message (a CHANGES response with
-//   that
-//     one change) once, and the immutable message is shared by every stream
-//     that sends it (shared_ptr). The window is bounded by a count of changes
-//     and by bytes; the oldest leave first.
+//     that one change) and serialized once, into a refcounted slice
+//     (WireMessage); every stream that sends it writes those same bytes
+//     (gRPC refs the slice, no copy, no serialization per stream). The window
+//     is bounded by a count of changes and by bytes; the oldest leave first.
+//     Heartbeats at one revision and snapshot chunks are shared the same way.
 //   * A stream is a position (the last revision it sent) over the window, not a
 //     queue: it sends the next matching entry whenever its previous write is
 //     done, so a slow stream delays only itself, and a writer never waits for
@@ -43,10 +44,12 @@
 // PostgreSQL uses it unchanged.
 //
 // Thread-safe. Lock order: WatchStream::mu_, then snapshot_mu_, then mu_ (and
-// streams_mu_, signal_mu_ are leaves). The store, clock and pool must outlive
-// the cache; Stop (or the destructor) joins the reader.
+// streams_mu_, signal_mu_, heartbeat_mu_ are leaves). The store, clock and pool
+// must outlive the cache; Stop (or the destructor) joins the reader.
 #ifndef SERVICES_WATCH_CACHE_H_
 #define SERVICES_WATCH_CACHE_H_
+
+#include <grpcpp/support/byte_buffer.h>
 
 #include <atomic>
 #include <cstdint>
@@ -116,7 +119,26 @@ struct WatchCacheStats {
   int64_t store_ok = 0;
 };
 
-using FeedMessage = std::shared_ptr<const v1::WatchTokensResponse>;
+// A WatchTokensResponse serialized once, in one refcounted slice, and never
+// changed: gRPC writes the same bytes for every stream that sends it (a
+// ByteBuffer copy only refs the slice). Thread-safe (immutable).
+class WireMessage {
+ public:
+  explicit WireMessage(const v1::WatchTokensResponse& message);
+
+  const grpc::ByteBuffer& bytes() const { return bytes_; }
+  // Wire bytes, and the memory this object holds.
+  int64_t size() const { return size_; }
+  int64_t memory_bytes() const;
+  // Decodes the bytes again (tests and tools); false when they do not parse.
+  bool Parse(v1::WatchTokensResponse* message) const;
+
+ private:
+  grpc::ByteBuffer bytes_;
+  int64_t size_ = 0;
+};
+
+using FeedMessage = std::shared_ptr<const WireMessage>;
 
 // Where a WatchStream's messages go: the gRPC reactor, or a test's fake.
 class WatchSink {
@@ -125,7 +147,7 @@ class WatchSink {
   // Starts writing `message` (valid until the sink calls
   // WatchStream::WriteDone, which it must do exactly once per write). Never
   // called with a write in flight, nor with the stream's lock held.
-  virtual void Write(const v1::WatchTokensResponse* message) = 0;
+  virtual void Write(const WireMessage* message) = 0;
   // Ends the stream. Called once, with no write in flight; nothing else is
   // called after it.
   virtual void End(const absl::Status& status) = 0;
@@ -283,6 +305,10 @@ class WatchCache {
   // Whether the window holds every change after `position`.
   bool Covers(int64_t position) const;
 
+  // The HEARTBEAT message at `revision`, shared by every stream that sends
+  // one at that revision (built once per revision).
+  FeedMessage HeartbeatAt(int64_t revision);
+
   // The first read of the store (Start, then the reader until it succeeds).
   absl::Status Initialize();
   void Run();
@@ -334,6 +360,11 @@ class WatchCache {
   absl::Mutex snapshot_mu_;
   absl::flat_hash_map<std::string, SnapshotSlot> snapshots_
       ABSL_GUARDED_BY(snapshot_mu_);
+
+  // The last heartbeat built (a leaf lock).
+  absl::Mutex heartbeat_mu_;
+  FeedMessage heartbeat_ ABSL_GUARDED_BY(heartbeat_mu_);
+  int64_t heartbeat_revision_ ABSL_GUARDED_BY(heartbeat_mu_) = 0;
 
   // Set once Initialize succeeded; streams are refused before.
   std::atomic<bool> initialized_{false};

@@ -196,12 +196,15 @@ class FakeSink : public WatchSink {
   void Attach(std::shared_ptr<WatchStream> stream) { stream_ = stream; }
   WatchStream* stream() const { return stream_.get(); }
 
-  void Write(const v1::WatchTokensResponse* message) override {
+  void Write(const WireMessage* message) override {
     std::shared_ptr<WatchStream> stream;
     WorkPool* acks = acks_;
+    v1::WatchTokensResponse decoded;
+    EXPECT_TRUE(message->Parse(&decoded));
+    EXPECT_EQ(message->size(), static_cast<int64_t>(decoded.ByteSizeLong()));
     {
       absl::MutexLock lock(&mu_);
-      received_.push_back(*message);
+      received_.push_back(std::move(decoded));
       pointers_.push_back(message);
       if (auto_ack_) {
         stream = stream_;

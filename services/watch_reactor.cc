@@ -20,8 +20,10 @@ WatchReactor::WatchReactor(ChangeFeed* feed, TokenStore* store,
   stream_->Start();
 }
 
-void WatchReactor::Write(const v1::WatchTokensResponse* message) {
-  StartWrite(message);
+void WatchReactor::Write(const WireMessage* message) {
+  // gRPC refs the message's slice (no copy); the stream keeps the message
+  // alive until OnWriteDone.
+  StartWrite(&message->bytes());
 }
 
 void WatchReactor::End(const absl::Status& status) {

@@ -3,6 +3,11 @@
 // stream decides what to send and when; the reactor writes it (one write in
 // flight at a time, so a slow verifier only delays itself) and reports back
 // OnWriteDone, OnCancel and OnDone. Deletes itself when the RPC is done.
+//
+// WatchTokens is a raw method (grpc::ByteBuffer in and out, same name and
+// wire format): the reactor writes the cache's pre-serialized bytes, shared
+// by every stream, so gRPC neither serializes nor copies a message per
+// stream.
 #ifndef SERVICES_WATCH_REACTOR_H_
 #define SERVICES_WATCH_REACTOR_H_
 
@@ -18,7 +23,7 @@
 
 namespace tokens {
 
-class WatchReactor : public grpc::ServerWriteReactor<v1::WatchTokensResponse>,
+class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                      public WatchSink {
  public:
   // Opens a stream on `feed` and starts it (the snapshot, the missed changes,
@@ -29,7 +34,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::WatchTokensResponse>,
                std::string deployment_id, bool resume = false);
 
   // WatchSink.
-  void Write(const v1::WatchTokensResponse* message) override;
+  void Write(const WireMessage* message) override;
   void End(const absl::Status& status) override;
 
   void OnWriteDone(bool ok) override;
