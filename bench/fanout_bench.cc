@@ -9,10 +9,14 @@
 //
 //   RESULT streams=N changes=K p50_ms= p99_ms= max_ms= connect_s=
 //          rss_per_stream_kb= store_reads_per_change= snapshots_built=
+//          service_cpu_ms_per_change= client_cpu_ms_per_change=
 //
 // rss_per_stream_kb comes from --service_pid's VmRSS before and after the
 // streams are open (idle); the store figures from the service's /metrics
-// (--metrics HOST:PORT). Deletes tokens it created itself, one per change.
+// (--metrics HOST:PORT). The CPU figures (user + system time of the service,
+// from /proc, and of this client, over the measured changes) say what one
+// change costs each side, which a shared machine's noise affects far less
+// than the latencies. Deletes tokens it created itself, one per change.
 //
 // With --restart_command (a shell command that kill -9s TokenService and
 // starts it again on the same addresses) it then measures a reconnect storm:
@@ -25,12 +29,16 @@
 // recovered_s: from the restart command returning until every stream is
 // current again; snapshots and catch_up_reads: the new process's counters.
 #include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <thread>
@@ -55,6 +63,9 @@ ABSL_FLAG(std::string, verifier_key_file, "", "verifier key file");
 ABSL_FLAG(int, streams, 1000, "WatchTokens streams");
 ABSL_FLAG(int, channels, 100, "connections the streams are spread over");
 ABSL_FLAG(int, changes, 50, "DeleteToken calls measured");
+ABSL_FLAG(int, queues, 10,
+          "completion queues (one thread each) the streams' connections are "
+          "spread over");
 ABSL_FLAG(std::string, metrics, "", "TokenService /metrics HOST:PORT");
 ABSL_FLAG(int, service_pid, 0, "TokenService pid, for its RSS");
 ABSL_FLAG(double, timeout, 60, "seconds to wait for any one step");
@@ -86,6 +97,36 @@ int64_t RssKb(int pid) {
     }
   }
   return -1;
+}
+
+// User + system CPU seconds of process `pid` so far (-1 when unknown).
+double ProcessCpuSeconds(int pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  // Fields after the command name, which is in parentheses: state is the
+  // first, utime the 12th and stime the 13th.
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::vector<std::string> fields =
+      absl::StrSplit(stat.substr(close + 2), ' ', absl::SkipEmpty());
+  int64_t utime = 0;
+  int64_t stime = 0;
+  if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &utime) ||
+      !absl::SimpleAtoi(fields[12], &stime)) {
+    return -1;
+  }
+  return static_cast<double>(utime + stime) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// This process's user + system CPU seconds so far.
+double OwnCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) /
+             1e6;
 }
 
 // GET /metrics; "" on failure.
@@ -155,11 +196,20 @@ class Reconnector {
   virtual void Ended(Stream* stream) = 0;
 };
 
-class Stream final : public grpc::ClientReadReactor<v1::WatchTokensResponse> {
+// One WatchTokens stream on the async API, driven by its connection's
+// completion queue (one queue and one thread per connection). Not the callback
+// API: Debian's libgrpc is built with its debug checks, so every completion
+// on a queue scans a list of every operation outstanding on that queue, and
+// the callback API puts all 10,000 streams (two operations each) on one
+// queue, a fifth of the client's time. Here --queues queues (10: 1,000 streams
+// each) share the streams, and only a read is outstanding while a stream is
+// open (Finish after the last read). More queues mean more threads switching
+// on the client's core.
+class Stream final {
  public:
-  Stream(v1::TokenService::Stub* stub, const std::string& key,
-         int64_t since_revision, Progress* progress, int index = 0,
-         int generation = 0, Reconnector* reconnector = nullptr,
+  Stream(v1::TokenService::Stub* stub, grpc::CompletionQueue* cq,
+         const std::string& key, int64_t since_revision, Progress* progress,
+         int index = 0, int generation = 0, Reconnector* reconnector = nullptr,
          int backoff_ms = 100)
       : progress_(progress),
         index_(index),
@@ -168,39 +218,20 @@ class Stream final : public grpc::ClientReadReactor<v1::WatchTokensResponse> {
         reconnector_(reconnector),
         revision_(since_revision) {
     context_.AddMetadata("authorization", "Bearer " + key);
-    request_.set_since_revision(since_revision);
-    request_.set_resume(true);
-    stub->async()->WatchTokens(&context_, &request_, this);
-    StartRead(&message_);
-    StartCall();
+    v1::WatchTokensRequest request;
+    request.set_since_revision(since_revision);
+    request.set_resume(true);
+    reader_ = stub->PrepareAsyncWatchTokens(&context_, request, cq);
+    reader_->StartCall(&started_);
   }
 
-  void OnReadDone(bool ok) override {
-    if (!ok) return;
-    const int64_t revision = message_.revision();
-    revision_.store(revision);
-    got_message_.store(true);
-    const int64_t target = progress_->target.load();
-    if (revision >= target && counted_ != target &&
-        generation_ >= progress_->min_generation.load()) {
-      counted_ = target;
-      progress_->Reached();
-    }
-    StartRead(&message_);
+  // A completion of one of this stream's operations (`tag` is one of its
+  // Op members), on its queue's thread.
+  static void Complete(void* tag, bool ok) {
+    Op* op = static_cast<Op*>(tag);
+    op->stream->OnComplete(op->kind, ok);
   }
-  void OnDone(const grpc::Status& status) override {
-    if (!cancelled_.load()) {
-      if (reconnector_ != nullptr) {
-        reconnector_->Ended(this);
-      } else {
-        progress_->failed.fetch_add(1);
-        std::fprintf(stderr, "stream ended: %d %s\n", status.error_code(),
-                     status.error_message().c_str());
-      }
-    }
-    absl::MutexLock lock(&mu_);
-    done_ = true;
-  }
+
   int index() const { return index_; }
   int generation() const { return generation_; }
   int64_t revision() const { return revision_.load(); }
@@ -219,6 +250,55 @@ class Stream final : public grpc::ClientReadReactor<v1::WatchTokensResponse> {
   }
 
  private:
+  enum class Kind { kStarted, kRead, kFinished };
+  struct Op {
+    Stream* stream;
+    Kind kind;
+  };
+
+  void OnComplete(Kind kind, bool ok) {
+    switch (kind) {
+      case Kind::kStarted:
+      case Kind::kRead:
+        if (kind == Kind::kRead && ok) OnMessage();
+        if (ok) {
+          reader_->Read(&message_, &read_);
+        } else {
+          reader_->Finish(&status_, &finished_);
+        }
+        return;
+      case Kind::kFinished:
+        OnDone();
+        return;
+    }
+  }
+
+  void OnMessage() {
+    const int64_t revision = message_.revision();
+    revision_.store(revision);
+    got_message_.store(true);
+    const int64_t target = progress_->target.load();
+    if (revision >= target && counted_ != target &&
+        generation_ >= progress_->min_generation.load()) {
+      counted_ = target;
+      progress_->Reached();
+    }
+  }
+
+  void OnDone() {
+    if (!cancelled_.load()) {
+      if (reconnector_ != nullptr) {
+        reconnector_->Ended(this);
+      } else {
+        progress_->failed.fetch_add(1);
+        std::fprintf(stderr, "stream ended: %d %s\n", status_.error_code(),
+                     status_.error_message().c_str());
+      }
+    }
+    absl::MutexLock lock(&mu_);
+    done_ = true;
+  }
+
   Progress* const progress_;
   const int index_;
   const int generation_;
@@ -227,13 +307,35 @@ class Stream final : public grpc::ClientReadReactor<v1::WatchTokensResponse> {
   std::atomic<int64_t> revision_;
   std::atomic<bool> got_message_{false};
   grpc::ClientContext context_;
-  v1::WatchTokensRequest request_;
+  std::unique_ptr<grpc::ClientAsyncReader<v1::WatchTokensResponse>> reader_;
+  Op started_{this, Kind::kStarted};
+  Op read_{this, Kind::kRead};
+  Op finished_{this, Kind::kFinished};
+  // Only touched on the queue's thread, one operation at a time.
   v1::WatchTokensResponse message_;
-  // Only touched in OnReadDone, which gRPC runs one at a time per stream.
+  grpc::Status status_;
   int64_t counted_ = -1;
   std::atomic<bool> cancelled_{false};
   absl::Mutex mu_;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// A completion queue and the thread that drives its streams.
+struct Queue {
+  grpc::CompletionQueue cq;
+  std::thread thread;
+
+  void Drive() {
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq.Next(&tag, &ok)) Stream::Complete(tag, ok);
+  }
+};
+
+// A connection: its stub, and the queue its streams are on.
+struct Connection {
+  v1::TokenService::Stub* stub = nullptr;
+  grpc::CompletionQueue* cq = nullptr;
 };
 
 // Reopens ended streams, like a verifier's FeedClient: after
@@ -241,10 +343,10 @@ class Stream final : public grpc::ClientReadReactor<v1::WatchTokensResponse> {
 // the stream's revision.
 class StormReconnector final : public Reconnector {
  public:
-  StormReconnector(std::vector<std::unique_ptr<v1::TokenService::Stub>>* stubs,
-                   std::string key, Progress* progress,
+  StormReconnector(std::vector<Connection>* connections, std::string key,
+                   Progress* progress,
                    std::vector<std::unique_ptr<Stream>>* streams)
-      : stubs_(stubs),
+      : connections_(connections),
         key_(std::move(key)),
         progress_(progress),
         streams_(streams),
@@ -294,14 +396,16 @@ class StormReconnector final : public Reconnector {
       }
       for (const Due& d : ready) {
         graveyard.push_back(std::move((*streams_)[d.index]));
+        Connection& connection =
+            (*connections_)[d.index % connections_->size()];
         (*streams_)[d.index] = std::make_unique<Stream>(
-            (*stubs_)[d.index % stubs_->size()].get(), key_, d.revision,
-            progress_, d.index, d.generation, this, d.backoff_ms);
+            connection.stub, connection.cq, key_, d.revision, progress_,
+            d.index, d.generation, this, d.backoff_ms);
       }
     }
   }
 
-  std::vector<std::unique_ptr<v1::TokenService::Stub>>* const stubs_;
+  std::vector<Connection>* const connections_;
   const std::string key_;
   Progress* const progress_;
   std::vector<std::unique_ptr<Stream>>* const streams_;
@@ -311,6 +415,13 @@ class StormReconnector final : public Reconnector {
   std::vector<Due> due_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
+
+// Ends the process on a failure while streams are open (their calls and
+// queue threads cannot be torn down in order then).
+[[noreturn]] void Abandon() {
+  std::fflush(stdout);
+  std::_Exit(1);
+}
 
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
@@ -339,6 +450,12 @@ int Run() {
     stubs.push_back(v1::TokenService::NewStub(
         grpc::CreateCustomChannel(absl::GetFlag(FLAGS_target),
                                   grpc::InsecureChannelCredentials(), args)));
+  }
+  // The watch streams' side of each connection (the stub's channel, and a
+  // completion queue with its thread).
+  std::vector<Connection> connections(stubs.size());
+  for (size_t i = 0; i < stubs.size(); ++i) {
+    connections[i].stub = stubs[i].get();
   }
   auto admin_context = [&] {
     auto context = std::make_unique<grpc::ClientContext>();
@@ -395,11 +512,22 @@ int Run() {
   streams.reserve(n);
   std::unique_ptr<StormReconnector> reconnector;
   if (!restart.empty()) {
-    reconnector = std::make_unique<StormReconnector>(&stubs, verifier,
+    reconnector = std::make_unique<StormReconnector>(&connections, verifier,
                                                      &progress, &streams);
   }
+  const int nqueues = std::clamp(absl::GetFlag(FLAGS_queues), 1, nchannels);
+  std::vector<std::unique_ptr<Queue>> queues;
+  for (int i = 0; i < nqueues; ++i) {
+    queues.push_back(std::make_unique<Queue>());
+    Queue* queue = queues.back().get();
+    queue->thread = std::thread([queue] { queue->Drive(); });
+  }
+  for (int i = 0; i < nchannels; ++i) {
+    connections[i].cq = &queues[i % nqueues]->cq;
+  }
   for (int i = 0; i < n; ++i) {
-    streams.push_back(std::make_unique<Stream>(stubs[i % nchannels].get(),
+    Connection& connection = connections[i % nchannels];
+    streams.push_back(std::make_unique<Stream>(connection.stub, connection.cq,
                                                verifier, revision, &progress, i,
                                                0, reconnector.get()));
   }
@@ -407,7 +535,7 @@ int Run() {
   if (!progress.Wait(timeout, &at)) {
     std::fprintf(stderr, "only %d of %d streams connected\n",
                  progress.reached.load(), n);
-    return 1;
+    Abandon();
   }
   const double connect_s = absl::ToDoubleSeconds(absl::Now() - connect_start);
   // Idle streams: let the allocator settle before reading RSS.
@@ -415,6 +543,8 @@ int Run() {
   const int64_t rss_after = pid > 0 ? RssKb(pid) : -1;
   const std::string metrics = absl::GetFlag(FLAGS_metrics);
   const std::string before = Metrics(metrics);
+  const double service_cpu_before = pid > 0 ? ProcessCpuSeconds(pid) : -1;
+  const double client_cpu_before = OwnCpuSeconds();
 
   std::vector<double> latencies_ms;
   for (int i = 0; i < k; ++i) {
@@ -428,16 +558,23 @@ int Run() {
     const Clock::time_point returned = Clock::now();
     if (!status.ok()) {
       std::fprintf(stderr, "DeleteToken: %s\n", status.error_message().c_str());
-      return 1;
+      Abandon();
     }
     if (!progress.Wait(timeout, &at)) {
       std::fprintf(stderr, "change %d reached only %d of %d streams\n", i,
                    progress.reached.load(), n);
-      return 1;
+      Abandon();
     }
     latencies_ms.push_back(std::max(
         0.0, std::chrono::duration<double, std::milli>(at - returned).count()));
   }
+  const double service_cpu_after = pid > 0 ? ProcessCpuSeconds(pid) : -1;
+  const double client_cpu_ms_per_change =
+      (OwnCpuSeconds() - client_cpu_before) * 1e3 / k;
+  const double service_cpu_ms_per_change =
+      service_cpu_before >= 0 && service_cpu_after >= 0
+          ? (service_cpu_after - service_cpu_before) * 1e3 / k
+          : -1;
   const std::string after = Metrics(metrics);
   const auto reads = [](const std::string& page) {
     return Sample(page,
@@ -457,13 +594,13 @@ int Run() {
     progress.Arm(revision, n);
     if (std::system(restart.c_str()) != 0) {
       std::fprintf(stderr, "restart command failed\n");
-      return 1;
+      Abandon();
     }
     const Clock::time_point restarted = Clock::now();
     if (!progress.Wait(timeout, &at)) {
       std::fprintf(stderr, "after the restart only %d of %d streams are back\n",
                    progress.reached.load(), n);
-      return 1;
+      Abandon();
     }
     const std::string page = Metrics(metrics);
     storm = absl::StrCat(
@@ -478,11 +615,16 @@ int Run() {
 
   for (auto& stream : streams) stream->Cancel();
   for (auto& stream : streams) stream->WaitDone();
+  // Nothing is outstanding on the queues any more: drain and join them before
+  // any stream (the reconnector's included) goes.
+  for (auto& queue : queues) queue->cq.Shutdown();
+  for (auto& queue : queues) queue->thread.join();
   reconnector.reset();
   std::printf(
       "RESULT streams=%d channels=%d changes=%d p50_ms=%.2f p99_ms=%.2f "
       "max_ms=%.2f connect_s=%.2f rss_per_stream_kb=%.1f "
-      "store_reads_per_change=%.3f snapshots_built=%lld failed_streams=%d\n",
+      "store_reads_per_change=%.3f snapshots_built=%lld failed_streams=%d "
+      "service_cpu_ms_per_change=%.2f client_cpu_ms_per_change=%.2f\n",
       n, nchannels, k, Percentile(latencies_ms, 0.5),
       Percentile(latencies_ms, 0.99),
       *std::max_element(latencies_ms.begin(), latencies_ms.end()), connect_s,
@@ -492,7 +634,8 @@ int Run() {
       reads_per_change,
       static_cast<long long>(
           Sample(after, "token_service_snapshots_built_total")),
-      progress.failed.load());
+      progress.failed.load(), service_cpu_ms_per_change,
+      client_cpu_ms_per_change);
   std::printf("%s", storm.c_str());
   return progress.failed.load() == 0 ? 0 : 1;
 }
