@@ -18,8 +18,8 @@ absl::StatusOr<std::unique_ptr<ServiceAndVerifier>> ServiceAndVerifier::Start(
                                            "--data-dir", data_dir};
   service_argv.insert(service_argv.end(), service_args.begin(),
                       service_args.end());
-  auto service = ServerProcess::Start(RunfilePath("services/token_service"),
-                                      service_argv);
+  auto service =
+      ServerProcess::Start(RunfilePath("services/token_service"), service_argv);
   if (!service.ok()) return service.status();
   system->service_ = *std::move(service);
 
