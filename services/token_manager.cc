@@ -4,6 +4,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "common/json_log.h"
 #include "common/token_value.h"
 #include "common/validation.h"
@@ -131,6 +132,18 @@ void TokenManager::AuditRefusal(const std::string& principal,
 
 absl::StatusOr<IssuedToken> TokenManager::Create(
     const Principal& caller, const CreateTokenParams& params) {
+  absl::Notification created;
+  absl::StatusOr<IssuedToken> result;
+  CreateAsync(caller, params, [&](absl::StatusOr<IssuedToken> issued) {
+    result = std::move(issued);
+    created.Notify();
+  });
+  created.WaitForNotification();
+  return result;
+}
+
+absl::Status TokenManager::ValidateCreate(
+    const CreateTokenParams& params) const {
   absl::Status valid = ValidateDeploymentId(params.deployment_id);
   if (valid.ok()) valid = ValidateName(params.name);
   if (valid.ok()) valid = ValidateDescription(params.description);
@@ -138,14 +151,27 @@ absl::StatusOr<IssuedToken> TokenManager::Create(
     valid = ValidateExpirationDays(params.expiration_days,
                                    options_.max_expiration_days);
   }
-  if (!valid.ok()) {
-    return RecordIfRejected(this, valid, caller, "token.create", "",
-                            params.deployment_id);
+  return valid;
+}
+
+bool TokenManager::CreateNeverBlocks(const CreateTokenParams& params) const {
+  return store_->CreateAsyncNeverBlocks() && ValidateCreate(params).ok();
+}
+
+void TokenManager::CreateAsync(const Principal& caller,
+                               const CreateTokenParams& params,
+                               CreateDone done) {
+  if (absl::Status valid = ValidateCreate(params); !valid.ok()) {
+    done(RecordIfRejected(this, valid, caller, "token.create", "",
+                          params.deployment_id));
+    return;
   }
   auto id = GenerateTokenId();
   auto secret = GenerateTokenValue();
-  if (!id.ok()) return id.status();
-  if (!secret.ok()) return secret.status();
+  if (!id.ok() || !secret.ok()) {
+    done(!id.ok() ? id.status() : secret.status());
+    return;
+  }
 
   const absl::Time now = clock_->Now();
   TokenRecord record;
@@ -162,16 +188,23 @@ absl::StatusOr<IssuedToken> TokenManager::Create(
   record.created_by = caller.name;
   record.updated_by = caller.name;
 
-  auto revision = store_->Create(
-      record,
-      Audit(caller.name, "token.create", record.id, record.deployment_id));
-  if (!revision.ok()) {
-    return RecordIfRejected(this, revision.status(), caller, "token.create",
-                            record.id, record.deployment_id);
-  }
-  feed_->Notify();
-  AuditWritten();
-  return IssuedToken{std::move(record), *std::move(secret)};
+  AuditEntry audit =
+      Audit(caller.name, "token.create", record.id, record.deployment_id);
+  // `record` goes to the store; the answer needs a copy of it.
+  store_->CreateAsync(
+      record, std::move(audit),
+      [this, caller_name = caller.name, issued = IssuedToken{record, *secret},
+       done = std::move(done)](absl::StatusOr<int64_t> revision) mutable {
+        if (!revision.ok()) {
+          AuditRefusal(caller_name, "token.create", issued.token.id,
+                       issued.token.deployment_id, revision.status());
+          done(revision.status());
+          return;
+        }
+        feed_->Notify();
+        AuditWritten();
+        done(std::move(issued));
+      });
 }
 
 absl::StatusOr<TokenRecord> TokenManager::Get(const std::string& id) {

@@ -100,6 +100,16 @@ class TokenManager {
 
   absl::StatusOr<IssuedToken> Create(const Principal& caller,
                                      const CreateTokenParams& params);
+  // Create without waiting for the commit: `done` runs once, with what Create
+  // would return, on this thread or the store's committing thread
+  // (TokenStore::CreateAsync). Create is this and a wait.
+  using CreateDone = std::function<void(absl::StatusOr<IssuedToken>)>;
+  void CreateAsync(const Principal& caller, const CreateTokenParams& params,
+                   CreateDone done);
+  // True when CreateAsync(caller, params) would not block its thread: the
+  // store's CreateAsync never blocks and `params` are valid (a refusal is
+  // audited, which writes to the store). Pure, cheap.
+  bool CreateNeverBlocks(const CreateTokenParams& params) const;
   absl::StatusOr<TokenRecord> Get(const std::string& id);
   absl::StatusOr<TokenList> List(const ListTokensParams& params);
   // UpdateToken as the API defines it: `update_mask` names the fields to
@@ -133,6 +143,8 @@ class TokenManager {
                     const absl::Status& refusal);
 
  private:
+  // CreateToken's field rules, naming the field.
+  absl::Status ValidateCreate(const CreateTokenParams& params) const;
   AuditEntry Audit(const std::string& principal, const std::string& action,
                    const std::string& token_id,
                    const std::string& deployment_id) const;

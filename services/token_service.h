@@ -85,6 +85,12 @@ class TokenService : public v1::TokenService::WithRawCallbackMethod_WatchTokens<
   grpc::ServerUnaryReactor* Unary(
       grpc::CallbackServerContext* ctx, const char* method, CallerRole role,
       AuditTarget audit, std::function<absl::Status(const Principal&)> body);
+  // The same for a `body` that finishes later: it calls `finish` exactly once
+  // (from any thread), which logs the line and finishes the call.
+  using Finish = std::function<void(const absl::Status&)>;
+  grpc::ServerUnaryReactor* UnaryAsync(
+      grpc::CallbackServerContext* ctx, const char* method, CallerRole role,
+      AuditTarget audit, std::function<void(const Principal&, Finish)> body);
 
   TokenManager* const manager_;
   const CallerRegistry* const callers_;

@@ -373,6 +373,9 @@ absl::StatusOr<std::unique_ptr<SqliteTokenStore>> SqliteTokenStore::Open(
   }
   auto store = absl::WrapUnique(new SqliteTokenStore(db, options));
   RETURN_IF_ERROR(store->Initialize(options));
+  store->committer_ =
+      std::thread([s = store.get()] { s->CommitAsyncWrites(); });
+  store->finisher_ = std::thread([s = store.get()] { s->FinishAsyncWrites(); });
   return store;
 }
 
@@ -385,6 +388,16 @@ SqliteTokenStore::SqliteTokenStore(sqlite3* db,
       external_commit_poll_(options.external_commit_poll) {}
 
 SqliteTokenStore::~SqliteTokenStore() {
+  {
+    absl::MutexLock lock(&batch_mu_);
+    committer_stopping_ = true;  // after the writes still queued
+  }
+  if (committer_.joinable()) committer_.join();
+  {
+    absl::MutexLock lock(&finish_mu_);
+    finisher_stopping_ = true;  // after the writes still to finish
+  }
+  if (finisher_.joinable()) finisher_.join();
   {
     absl::MutexLock lock(&poll_mu_);
     stopping_ = true;
@@ -489,11 +502,16 @@ absl::Status SqliteTokenStore::InTransaction(bool write, Body body) {
   return status;
 }
 
-// One caller's write waiting in InWriteBatch.
+// One write waiting for a group commit: a caller blocked in InWriteBatch, or
+// an asynchronous write (CreateAsync) that owns its body and is finished by
+// whichever thread commits it.
 struct SqliteTokenStore::PendingWrite {
   const std::function<absl::Status()>* body = nullptr;
   absl::Status status;
   bool done = false;
+  // Asynchronous writes only.
+  std::function<absl::Status()> owned_body;
+  std::function<void(const absl::Status&)> finish;
 };
 
 namespace {
@@ -504,6 +522,18 @@ struct BatchTurn {
 };
 
 bool MayProceed(BatchTurn* turn) { return *turn->done || !*turn->committing; }
+
+struct CommitterTurn {
+  const int* async_pending;
+  const bool* committing;
+  const bool* stopping;
+};
+
+// Asynchronous writes to commit, or nothing left and stopping.
+bool CommitterMayProceed(CommitterTurn* turn) {
+  if (*turn->async_pending > 0) return !*turn->committing;
+  return *turn->stopping;
+}
 
 }  // namespace
 
@@ -525,14 +555,76 @@ absl::Status SqliteTokenStore::InWriteBatch(
     BatchTurn turn{&write.done, &committing_};
     batch_mu_.Await(absl::Condition(&MayProceed, &turn));
     if (write.done) return write.status;
-    committing_ = true;
-    batch.swap(pending_);
+    batch = TakeBatchLocked();
   }
   CommitBatch(batch);
-  absl::MutexLock lock(&batch_mu_);
-  for (PendingWrite* w : batch) w->done = true;
-  committing_ = false;
-  return write.status;
+  // `write` is this thread's and is not touched by FinishBatch once done.
+  const absl::Status status = write.status;
+  FinishBatch(batch);
+  return status;
+}
+
+std::vector<SqliteTokenStore::PendingWrite*>
+SqliteTokenStore::TakeBatchLocked() {
+  committing_ = true;
+  std::vector<PendingWrite*> batch;
+  batch.swap(pending_);
+  for (const PendingWrite* w : batch) {
+    if (w->finish) --async_pending_;
+  }
+  return batch;
+}
+
+void SqliteTokenStore::FinishBatch(const std::vector<PendingWrite*>& batch) {
+  std::vector<PendingWrite*> finished;
+  {
+    absl::MutexLock lock(&batch_mu_);
+    for (PendingWrite* w : batch) {
+      if (w->finish) {
+        finished.push_back(w);
+      } else {
+        w->done = true;  // its thread may return and free it from now on
+      }
+    }
+    committing_ = false;
+  }
+  if (finished.empty()) return;
+  absl::MutexLock lock(&finish_mu_);
+  to_finish_.insert(to_finish_.end(), finished.begin(), finished.end());
+}
+
+void SqliteTokenStore::FinishAsyncWrites() {
+  while (true) {
+    std::vector<PendingWrite*> finished;
+    {
+      absl::MutexLock lock(&finish_mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(finish_mu_) {
+        return !to_finish_.empty() || finisher_stopping_;
+      };
+      finish_mu_.Await(absl::Condition(&ready));
+      if (to_finish_.empty()) return;  // stopping, and nothing is left
+      finished.swap(to_finish_);
+    }
+    for (PendingWrite* w : finished) {
+      w->finish(w->status);
+      delete w;
+    }
+  }
+}
+
+void SqliteTokenStore::CommitAsyncWrites() {
+  while (true) {
+    std::vector<PendingWrite*> batch;
+    {
+      absl::MutexLock lock(&batch_mu_);
+      CommitterTurn turn{&async_pending_, &committing_, &committer_stopping_};
+      batch_mu_.Await(absl::Condition(&CommitterMayProceed, &turn));
+      if (async_pending_ == 0) return;  // stopping, and nothing is left
+      batch = TakeBatchLocked();
+    }
+    CommitBatch(batch);
+    FinishBatch(batch);
+  }
 }
 
 void SqliteTokenStore::CommitBatch(const std::vector<PendingWrite*>& batch) {
@@ -697,17 +789,55 @@ absl::StatusOr<int64_t> SqliteTokenStore::Create(const TokenRecord& record,
     return absl::InvalidArgumentError("create_time must be set");
   }
   int64_t revision = 0;
-  RETURN_IF_ERROR(InWriteBatch([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(
-                                   mu_) -> absl::Status {
-    {
-      ASSIGN_OR_RETURN(SqliteStatement insert, Prepare(kInsertToken.data()));
-      BindToken(record, insert);
-      RETURN_IF_ERROR(insert.Run());
-    }
-    ASSIGN_OR_RETURN(revision, LogUpsert(record.id, {}));
-    return InsertAudit(audit);
-  }));
+  RETURN_IF_ERROR(
+      InWriteBatch([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        return InsertToken(record, audit, &revision);
+      }));
   return revision;
+}
+
+void SqliteTokenStore::CreateAsync(TokenRecord record, AuditEntry audit,
+                                   CreateDone done) {
+  if (IsInfinite(record.create_time)) {
+    done(absl::InvalidArgumentError("create_time must be set"));
+    return;
+  }
+  struct Job {
+    TokenRecord record;
+    AuditEntry audit;
+    int64_t revision = 0;
+    CreateDone done;
+  };
+  auto job = std::make_shared<Job>(
+      Job{std::move(record), std::move(audit), 0, std::move(done)});
+  auto* write = new PendingWrite;
+  write->owned_body = [this, job]()
+                          ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+    return InsertToken(job->record, job->audit, &job->revision);
+  };
+  write->body = &write->owned_body;
+  write->finish = [job](const absl::Status& status) {
+    if (status.ok()) {
+      job->done(job->revision);
+    } else {
+      job->done(status);
+    }
+  };
+  absl::MutexLock lock(&batch_mu_);
+  pending_.push_back(write);
+  ++async_pending_;
+}
+
+absl::Status SqliteTokenStore::InsertToken(const TokenRecord& record,
+                                           const AuditEntry& audit,
+                                           int64_t* revision) {
+  {
+    ASSIGN_OR_RETURN(SqliteStatement insert, Prepare(kInsertToken.data()));
+    BindToken(record, insert);
+    RETURN_IF_ERROR(insert.Run());
+  }
+  ASSIGN_OR_RETURN(*revision, LogUpsert(record.id, {}));
+  return InsertAudit(audit);
 }
 
 absl::StatusOr<TokenRecord> SqliteTokenStore::Get(const std::string& id) {

@@ -13,6 +13,11 @@
 // `BEGIN IMMEDIATE` transaction (each in its own savepoint) and one fsync, and
 // every caller returns only after that commit, so an acknowledged change is
 // durable. A lone writer gets a transaction of its own, as before.
+// CreateAsync queues its write and returns at once: the store's committer
+// thread commits queued asynchronous writes (with any blocked ones) whenever
+// no other caller is committing, and its finisher thread then runs their
+// `done` in commit order, so the committer starts the next batch meanwhile and
+// no thread is woken per write.
 // Several processes may open the same file; a write that cannot get the lock
 // within `busy_timeout` fails with Unavailable and changes nothing.
 // WatchExternalCommits polls `PRAGMA data_version` (it changes only when
@@ -98,6 +103,11 @@ class SqliteTokenStore : public TokenStore {
 
   absl::StatusOr<int64_t> Create(const TokenRecord& record,
                                  const AuditEntry& audit) override;
+  // Queued for the next group commit; the committing thread (the committer,
+  // or a blocked writer that leads the batch) runs `done`.
+  void CreateAsync(TokenRecord record, AuditEntry audit,
+                   CreateDone done) override;
+  bool CreateAsyncNeverBlocks() const override { return true; }
   absl::StatusOr<TokenRecord> Get(const std::string& id) override;
   absl::StatusOr<TokenPage> List(const ListQuery& query) override;
   absl::StatusOr<TokenRecord> Update(const std::string& id,
@@ -163,6 +173,23 @@ class SqliteTokenStore : public TokenStore {
   // Commits `batch` in one transaction (the leader of InWriteBatch).
   void CommitBatch(const std::vector<PendingWrite*>& batch)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // The leader's turn: takes every queued write.
+  std::vector<PendingWrite*> TakeBatchLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(batch_mu_);
+  // After CommitBatch: wakes the batch's blocked writers, ends the turn, and
+  // hands its asynchronous writes to the finisher.
+  void FinishBatch(const std::vector<PendingWrite*>& batch)
+      ABSL_LOCKS_EXCLUDED(mu_, batch_mu_);
+  // The committer thread: commits batches while asynchronous writes are
+  // queued and no other leader is committing.
+  void CommitAsyncWrites() ABSL_LOCKS_EXCLUDED(mu_, batch_mu_);
+  // The finisher thread: runs (and frees) committed asynchronous writes'
+  // `finish`, in commit order.
+  void FinishAsyncWrites() ABSL_LOCKS_EXCLUDED(finish_mu_);
+  // The inserts of Create, inside a write transaction.
+  absl::Status InsertToken(const TokenRecord& record, const AuditEntry& audit,
+                           int64_t* revision)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::StatusOr<TokenRecord> ReadToken(const std::string& id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -203,6 +230,17 @@ class SqliteTokenStore : public TokenStore {
   absl::Mutex batch_mu_;
   std::vector<PendingWrite*> pending_ ABSL_GUARDED_BY(batch_mu_);
   bool committing_ ABSL_GUARDED_BY(batch_mu_) = false;
+  // Asynchronous writes in pending_, and the thread that commits them.
+  int async_pending_ ABSL_GUARDED_BY(batch_mu_) = 0;
+  bool committer_stopping_ ABSL_GUARDED_BY(batch_mu_) = false;
+  std::thread committer_;
+  // Committed asynchronous writes whose `finish` is still to run, and the
+  // thread that runs them (finishing a call costs gRPC work and a log line;
+  // the committer starts the next batch meanwhile).
+  absl::Mutex finish_mu_;
+  std::vector<PendingWrite*> to_finish_ ABSL_GUARDED_BY(finish_mu_);
+  bool finisher_stopping_ ABSL_GUARDED_BY(finish_mu_) = false;
+  std::thread finisher_;
 
   absl::Mutex mu_;
   sqlite3* const db_;  // Owned; closed in the destructor.

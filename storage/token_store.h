@@ -218,6 +218,22 @@ class TokenStore {
   virtual absl::StatusOr<int64_t> Create(const TokenRecord& record,
                                          const AuditEntry& audit) = 0;
 
+  // Create without waiting: `done` gets what Create would return, once the
+  // transaction holding the write committed (or failed), on a thread of the
+  // store's (possibly this one, before CreateAsync returns), with no store
+  // lock held. A group-committing store finishes every write of a batch from
+  // the committing thread, so a caller's thread is free meanwhile and no
+  // thread is woken per write. The default calls Create, then `done`.
+  using CreateDone = std::function<void(absl::StatusOr<int64_t> revision)>;
+  virtual void CreateAsync(TokenRecord record, AuditEntry audit,
+                           CreateDone done) {
+    done(Create(record, audit));
+  }
+  // True when CreateAsync only queues the write and returns (it never waits
+  // for the database), so that it may be called from a thread that must not
+  // block (a gRPC callback thread). False for the default.
+  virtual bool CreateAsyncNeverBlocks() const { return false; }
+
   virtual absl::StatusOr<TokenRecord> Get(const std::string& id) = 0;
 
   // Tokens of query.deployment_id matching query.expire_before, in

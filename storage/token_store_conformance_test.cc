@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -918,6 +919,98 @@ TEST_P(TokenStoreConformanceTest, ConcurrentCreatesAreEachAtomicAndAllDurable) {
   EXPECT_EQ(Count("tokens"), created + 1);
   EXPECT_EQ(Count("changes"), created + 1);
   EXPECT_EQ(Count("audit"), created + 1);
+}
+
+// CreateAsync, mixed with blocking writes from other threads: each `done`
+// runs exactly once, only after its write committed (the token is readable
+// from inside `done`), with a distinct revision, or alone with its own error.
+TEST_P(TokenStoreConformanceTest, AsyncCreatesFinishOnceEachAfterTheirCommit) {
+  const absl::Time t0 = absl::FromUnixSeconds(1700000000);
+  Create(MakeToken("tok_taken", "dep-1", t0));
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 40;
+  absl::Mutex mu;
+  std::vector<int64_t> revisions;
+  absl::flat_hash_map<std::string, int> finished;  // id -> `done` calls
+  int clashes = 0;
+  int unreadable = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::string id = absl::StrCat("tok_", t, "_", i);
+        TokenRecord token = MakeToken(id, "dep-1", t0 + absl::Seconds(i));
+        if (i % 4 == 3) {  // a blocking write among the asynchronous ones
+          TokenUpdate update;
+          update.name = absl::StrCat("name ", t, "_", i);
+          update.now = t0 + absl::Seconds(i);
+          update.updated_by = "admin";
+          EXPECT_TRUE(
+              store_
+                  ->Update("tok_taken", update,
+                           MakeAudit("token.update", "tok_taken", "dep-1"))
+                  .ok());
+          continue;
+        }
+        const bool clash = i % 4 == 1;  // fails alone: the digest is taken
+        if (clash) token.secret_digest = DigestFor("tok_taken");
+        store_->CreateAsync(token, MakeAudit("token.create", id, "dep-1"),
+                            [&, id, clash](absl::StatusOr<int64_t> revision) {
+                              const bool readable = store_->Get(id).ok();
+                              absl::MutexLock lock(&mu);
+                              ++finished[id];
+                              if (clash) {
+                                EXPECT_EQ(revision.status().code(),
+                                          absl::StatusCode::kAlreadyExists);
+                                ++clashes;
+                                return;
+                              }
+                              EXPECT_TRUE(revision.ok()) << revision.status();
+                              if (revision.ok()) revisions.push_back(*revision);
+                              if (!readable) ++unreadable;
+                            });
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  constexpr int kAsync = kThreads * (kPerThread - kPerThread / 4);
+  {
+    absl::MutexLock lock(&mu);
+    auto all_finished = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      return static_cast<int>(finished.size()) == kAsync;
+    };
+    mu.Await(absl::Condition(&all_finished));
+    for (const auto& [id, calls] : finished) EXPECT_EQ(calls, 1) << id;
+  }
+  EXPECT_EQ(unreadable, 0);
+  const int64_t created = kAsync - clashes;
+  ASSERT_EQ(static_cast<int64_t>(revisions.size()), created);
+  std::sort(revisions.begin(), revisions.end());
+  EXPECT_EQ(std::unique(revisions.begin(), revisions.end()), revisions.end());
+  constexpr int kUpdates = kThreads * (kPerThread / 4);
+  EXPECT_EQ(Revision(), 1 + created + kUpdates);
+  store_.reset();
+  EXPECT_EQ(Count("tokens"), created + 1);
+  EXPECT_EQ(Count("audit"), created + 1 + kUpdates);
+}
+
+// Writes still queued when the store closes are committed and finished first.
+TEST_P(TokenStoreConformanceTest, ClosingTheStoreFinishesQueuedAsyncCreates) {
+  const absl::Time t0 = absl::FromUnixSeconds(1700000000);
+  constexpr int kCreates = 50;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < kCreates; ++i) {
+    const std::string id = absl::StrCat("tok_", i);
+    store_->CreateAsync(MakeToken(id, "dep-1", t0),
+                        MakeAudit("token.create", id, "dep-1"),
+                        [&ok](absl::StatusOr<int64_t> revision) {
+                          EXPECT_TRUE(revision.ok()) << revision.status();
+                          if (revision.ok()) ++ok;
+                        });
+  }
+  store_.reset();  // joins whatever commits them
+  EXPECT_EQ(ok.load(), kCreates);
+  EXPECT_EQ(Count("tokens"), kCreates);
 }
 
 TEST_P(TokenStoreConformanceTest,
