@@ -1,5 +1,7 @@
 #include "common/token_value.h"
 
+#include <algorithm>
+
 // DigestOf uses SHA256_Init/Update/Final: OpenSSL 3 deprecates them, but its
 // one-shot SHA256() looks the algorithm up in the provider store on every call
 // (EVP_Q_digest), which costs several times the hash of a token value. Same
@@ -102,14 +104,22 @@ std::string DigestPrefixHex(const Digest& digest) {
       absl::string_view(reinterpret_cast<const char*>(digest.data()), 6));
 }
 
-absl::StatusOr<std::string> GenerateTokenId() {
-  constexpr std::string_view kBase32 = "abcdefghijklmnopqrstuvwxyz234567";
-  uint8_t bytes[26];
-  if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
+absl::StatusOr<std::string> GenerateTokenId(absl::Time now) {
+  // The same 32 characters as before, in byte order, so that ids sort by
+  // their time part.
+  constexpr std::string_view kBase32 = "234567abcdefghijklmnopqrstuvwxyz";
+  constexpr int kTimeChars = 10;  // 50 bits of milliseconds: until year 37648
+  uint8_t random[kTokenIdChars - kTimeChars];
+  if (RAND_bytes(random, sizeof(random)) != 1) {
     return absl::InternalError("CSPRNG unavailable");
   }
+  const uint64_t millis =
+      static_cast<uint64_t>(std::max<int64_t>(absl::ToUnixMillis(now), 0));
   std::string id = "tok_";
-  for (uint8_t b : bytes) id += kBase32[b % 32];  // 26 * 5 = 130 bits.
+  for (int i = kTimeChars - 1; i >= 0; --i) {
+    id += kBase32[(millis >> (5 * i)) & 31];
+  }
+  for (uint8_t b : random) id += kBase32[b % 32];  // 16 * 5 = 80 bits.
   return id;
 }
 

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace tokens {
 
@@ -52,8 +53,12 @@ bool DigestFromBytes(std::string_view bytes, Digest* digest);
 // attacker.
 std::string DigestPrefixHex(const Digest& digest);
 
-// A new token id: `tok_` + 26 lowercase base32 characters (128 random bits).
-absl::StatusOr<std::string> GenerateTokenId();
+// A new token id: `tok_` + 26 lowercase base32 characters, the first 10 the
+// time `now` in milliseconds and the other 16 random (80 bits), so that ids
+// of tokens created later sort later (the stores' id indexes then grow at
+// their end instead of at random pages). Ids are names, not secrets.
+inline constexpr int kTokenIdChars = 26;
+absl::StatusOr<std::string> GenerateTokenId(absl::Time now);
 
 }  // namespace tokens
 

@@ -70,10 +70,27 @@ TEST(TokenValueTest, ShortHintRevealsOnlyEightCharacters) {
 }
 
 TEST(TokenValueTest, TokenIdsHaveThePrefixAndLength) {
-  std::string id = *GenerateTokenId();
+  const absl::Time now = absl::FromUnixMillis(1764633600123);
+  std::string id = *GenerateTokenId(now);
   EXPECT_EQ(id.substr(0, 4), "tok_");
   EXPECT_EQ(id.size(), 30u);
-  EXPECT_NE(id, *GenerateTokenId());
+  EXPECT_EQ(id.find_first_not_of("abcdefghijklmnopqrstuvwxyz234567", 4),
+            std::string::npos);
+  EXPECT_NE(id, *GenerateTokenId(now));  // 80 random bits
+}
+
+TEST(TokenValueTest, TokenIdsSortByTheirTime) {
+  const absl::Time t0 = absl::FromUnixMillis(1764633600000);
+  std::string previous = *GenerateTokenId(t0);
+  for (absl::Duration step :
+       {absl::Milliseconds(1), absl::Seconds(1), absl::Hours(24 * 365 * 100)}) {
+    const std::string id = *GenerateTokenId(t0 + step);
+    EXPECT_LT(previous, id) << step;
+    previous = id;
+  }
+  // The same millisecond: the same 10-character time part.
+  EXPECT_EQ(GenerateTokenId(t0)->substr(0, 14),
+            GenerateTokenId(t0)->substr(0, 14));
 }
 
 }  // namespace

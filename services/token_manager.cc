@@ -166,14 +166,14 @@ void TokenManager::CreateAsync(const Principal& caller,
                           params.deployment_id));
     return;
   }
-  auto id = GenerateTokenId();
+  const absl::Time now = clock_->Now();
+  auto id = GenerateTokenId(now);
   auto secret = GenerateTokenValue();
   if (!id.ok() || !secret.ok()) {
     done(!id.ok() ? id.status() : secret.status());
     return;
   }
 
-  const absl::Time now = clock_->Now();
   TokenRecord record;
   record.id = *id;
   record.deployment_id = params.deployment_id;
