@@ -101,7 +101,7 @@ class TokenManager {
   absl::StatusOr<IssuedToken> Create(const Principal& caller,
                                      const CreateTokenParams& params);
   // Create without waiting for the commit: `done` runs once, with what Create
-  // would return, on this thread or the store's committing thread
+  // would return, on this thread or a thread of the store's
   // (TokenStore::CreateAsync). Create is this and a wait.
   using CreateDone = std::function<void(absl::StatusOr<IssuedToken>)>;
   void CreateAsync(const Principal& caller, const CreateTokenParams& params,

@@ -89,8 +89,8 @@ grpc::ServerUnaryReactor* TokenService::UnaryAsync(
   const auto start = std::chrono::steady_clock::now();
   auto* reactor = ctx->DefaultReactor();
   // Work that touches the store runs on the pool and finishes the call from
-  // there (or from the store's committing thread); `ctx`, the request and the
-  // response stay valid until Finish.
+  // there (or from a thread of the store's, TokenStore::CreateAsync); `ctx`,
+  // the request and the response stay valid until Finish.
   auto run = [this, ctx, method, role, start, reactor, audit = std::move(audit),
               body = std::move(body)] {
     auto principal = Authenticate(*ctx, role);
@@ -123,8 +123,8 @@ grpc::ServerUnaryReactor* TokenService::CreateToken(
   params.name = request->name();
   params.description = request->description();
   params.expiration_days = request->expiration_days();
-  // Fills the response and finishes the call, from the thread that committed
-  // the write (TokenStore::CreateAsync).
+  // Fills the response and finishes the call, from the thread the store
+  // finishes the write on (TokenStore::CreateAsync).
   auto answer = [response](Finish finish) {
     return [response,
             finish = std::move(finish)](absl::StatusOr<IssuedToken> issued) {

@@ -103,8 +103,8 @@ class SqliteTokenStore : public TokenStore {
 
   absl::StatusOr<int64_t> Create(const TokenRecord& record,
                                  const AuditEntry& audit) override;
-  // Queued for the next group commit; the committing thread (the committer,
-  // or a blocked writer that leads the batch) runs `done`.
+  // Queued for the next group commit (led by the committer thread or by a
+  // blocked writer); the finisher thread runs `done` after that commit.
   void CreateAsync(TokenRecord record, AuditEntry audit,
                    CreateDone done) override;
   bool CreateAsyncNeverBlocks() const override { return true; }

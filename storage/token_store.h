@@ -222,8 +222,8 @@ class TokenStore {
   // transaction holding the write committed (or failed), on a thread of the
   // store's (possibly this one, before CreateAsync returns), with no store
   // lock held. A group-committing store finishes every write of a batch from
-  // the committing thread, so a caller's thread is free meanwhile and no
-  // thread is woken per write. The default calls Create, then `done`.
+  // a thread of its own, so a caller's thread is free meanwhile and no thread
+  // is woken per write. The default calls Create, then `done`.
   using CreateDone = std::function<void(absl::StatusOr<int64_t> revision)>;
   virtual void CreateAsync(TokenRecord record, AuditEntry audit,
                            CreateDone done) {
