@@ -129,6 +129,9 @@ class MemoryStore : public TokenStore {
   absl::StatusOr<TokenRecord> Get(const std::string&) override {
     return absl::UnimplementedError("");
   }
+  absl::StatusOr<TokenRecord> FindByDigest(const Digest&, absl::Time) override {
+    return absl::UnimplementedError("");
+  }
   absl::StatusOr<TokenPage> List(const ListQuery&) override {
     return absl::UnimplementedError("");
   }

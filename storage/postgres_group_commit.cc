@@ -50,7 +50,7 @@ constexpr PgStatement kLogChanges = {
 // Consecutive creates of a batch in one statement: the token rows (in batch
 // order; a taken id or digest, also one taken earlier in the same statement,
 // inserts nothing), the audit rows of those inserted (queued in the
-// notification outbox when $27, the same for every create of the statement),
+// notification outbox when $28, the same for every create of the statement),
 // and the ordinals (1-based positions in the arrays) of the inserted ones.
 constexpr PgStatement kCreateTokens = {
     "create_tokens",
@@ -59,24 +59,25 @@ constexpr PgStatement kCreateTokens = {
     "$9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], "
     "$13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::text[], "
     "$18::text[], $19::bigint[], $20::bigint[], $21::text[], $22::text[], "
-    "$23::text[], $24::text[], $25::text[], $26::text[]) WITH ORDINALITY AS "
+    "$23::text[], $24::text[], $25::text[], $26::text[], $27::boolean[]) "
+    "WITH ORDINALITY AS "
     "v(id, deployment_id, name, description, "
     "short_token, expiration_days, secret_digest, previous_digest, "
     "previous_valid_until, create_time, update_time, expire_time, "
     "last_rotate_time, last_used_time, created_by, updated_by, "
     "last_used_verifier, last_used_client, last_reuse_time, a_time, "
     "a_principal, a_action, a_token_id, a_deployment_id, a_outcome, "
-    "a_detail, ord)), "
+    "a_detail, self_rotate, ord)), "
     "t AS (INSERT INTO tokens (id, deployment_id, name, description, "
     "short_token, expiration_days, secret_digest, previous_digest, "
     "previous_valid_until, create_time, update_time, expire_time, "
     "last_rotate_time, last_used_time, created_by, updated_by, "
-    "last_used_verifier, last_used_client, last_reuse_time) "
+    "last_used_verifier, last_used_client, last_reuse_time, self_rotate) "
     "SELECT id, deployment_id, name, description, short_token, "
     "expiration_days, secret_digest, previous_digest, previous_valid_until, "
     "create_time, update_time, expire_time, last_rotate_time, "
     "last_used_time, created_by, updated_by, last_used_verifier, "
-    "last_used_client, last_reuse_time FROM v ORDER BY ord "
+    "last_used_client, last_reuse_time, self_rotate FROM v ORDER BY ord "
     "ON CONFLICT DO NOTHING RETURNING id, secret_digest), "
     "i AS (SELECT DISTINCT ON (v.id) v.* FROM v JOIN t ON t.id = v.id "
     "AND t.secret_digest = v.secret_digest ORDER BY v.id, v.ord), "
@@ -86,11 +87,11 @@ constexpr PgStatement kCreateTokens = {
     "RETURNING id, time), "
     "o AS (INSERT INTO notification_outbox (audit_id, next_attempt) "
     "SELECT id, COALESCE(time, -9223372036854775807 - 1) FROM a "
-    "WHERE $27::boolean) "
+    "WHERE $28::boolean) "
     "SELECT ord FROM i ORDER BY ord"};
 
 std::vector<PgParam> CreateParams(const std::vector<const PgWrite*>& creates) {
-  constexpr int kColumns = 26;
+  constexpr int kColumns = 27;
   std::vector<PgArrayLiteral> columns(kColumns);
   for (const PgWrite* write : creates) {
     const TokenRecord& t = *write->create;
@@ -125,6 +126,7 @@ std::vector<PgParam> CreateParams(const std::vector<const PgWrite*>& creates) {
     columns[23].AddText(a.deployment_id);
     columns[24].AddText(a.outcome);
     columns[25].AddText(a.detail);
+    columns[26].AddBool(t.self_rotate);
   }
   std::vector<PgParam> params;
   params.reserve(kColumns + 1);

@@ -76,6 +76,7 @@ void AppendTokenParams(const TokenRecord& token, std::vector<PgParam>* params) {
   params->push_back(PgParam::Text(token.last_used_verifier));
   params->push_back(PgParam::Text(token.last_used_client));
   params->push_back(TimeParam(token.last_reuse_time, absl::InfinitePast()));
+  params->push_back(PgParam::Bool(token.self_rotate));
 }
 
 absl::StatusOr<TokenRecord> TokenFromRow(const PgResult& result, int row,
@@ -110,6 +111,7 @@ absl::StatusOr<TokenRecord> TokenFromRow(const PgResult& result, int row,
   token.last_used_client = result.Text(row, c + 17);
   ASSIGN_OR_RETURN(token.last_reuse_time,
                    ReadTime(result, row, c + 18, absl::InfinitePast()));
+  token.self_rotate = result.Text(row, c + 19) == "t";
   return token;
 }
 
@@ -223,6 +225,11 @@ void PgArrayLiteral::AddText(absl::string_view text) {
 void PgArrayLiteral::AddInt(int64_t value) {
   Separate();
   absl::StrAppend(&elements_, value);
+}
+
+void PgArrayLiteral::AddBool(bool value) {
+  Separate();
+  elements_ += value ? "t" : "f";
 }
 
 void PgArrayLiteral::AddBytes(absl::string_view bytes) {

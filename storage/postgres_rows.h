@@ -43,8 +43,8 @@ absl::Status ReadOptionalDigest(const PgResult& result, int row, int column,
 // expiration_days, secret_digest, previous_digest, previous_valid_until,
 // create_time, update_time, expire_time, last_rotate_time, last_used_time,
 // created_by, updated_by, last_used_verifier, last_used_client,
-// last_reuse_time.
-inline constexpr int kPgTokenColumnCount = 19;
+// last_reuse_time, self_rotate.
+inline constexpr int kPgTokenColumnCount = 20;
 void AppendTokenParams(const TokenRecord& token, std::vector<PgParam>* params);
 absl::StatusOr<TokenRecord> TokenFromRow(const PgResult& result, int row,
                                          int first_column);
@@ -74,6 +74,7 @@ class PgArrayLiteral {
  public:
   void AddText(absl::string_view text);
   void AddInt(int64_t value);
+  void AddBool(bool value);
   void AddBytes(absl::string_view bytes);  // A bytea element (hex form).
   void AddNull();
   // NULL when `t` is the column's "none" value (as TimeParam).

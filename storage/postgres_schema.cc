@@ -117,6 +117,14 @@ CREATE INDEX tokens_by_deployment_last_used_time ON tokens
 CREATE INDEX tokens_by_expire_time ON tokens (expire_time)
   WHERE expire_time IS NOT NULL;
 )sql",
+    // v4: leaked tokens (issue 24), as SQLite's v4: whether a token may rotate
+    // itself, and an index to find a leaked value that is a previous value
+    // inside its grace period (only rows with one are indexed).
+    R"sql(
+ALTER TABLE tokens ADD COLUMN self_rotate boolean NOT NULL DEFAULT false;
+CREATE INDEX tokens_by_previous_digest ON tokens (previous_digest)
+  WHERE previous_digest IS NOT NULL;
+)sql",
 };
 
 namespace {

@@ -25,7 +25,7 @@
 
 namespace tokens {
 
-inline constexpr int kPostgresSchemaVersion = 3;
+inline constexpr int kPostgresSchemaVersion = 4;
 extern const char* const kPostgresMigrations[kPostgresSchemaVersion];
 
 // The key of the transaction-level advisory lock that serialises migrations

@@ -31,12 +31,13 @@ namespace {
   "id, deployment_id, name, description, short_token, expiration_days, "     \
   "secret_digest, previous_digest, previous_valid_until, create_time, "      \
   "update_time, expire_time, last_rotate_time, last_used_time, created_by, " \
-  "updated_by, last_used_verifier, last_used_client, last_reuse_time"
+  "updated_by, last_used_verifier, last_used_client, last_reuse_time, "      \
+  "self_rotate"
 #define PG_TOKEN_VALUES                                             \
   "$1::text, $2::text, $3::text, $4::text, $5::text, $6::integer, " \
   "$7::bytea, $8::bytea, $9::bigint, $10::bigint, $11::bigint, "    \
   "$12::bigint, $13::bigint, $14::bigint, $15::text, $16::text, "   \
-  "$17::text, $18::text, $19::bigint"
+  "$17::text, $18::text, $19::bigint, $20::boolean"
 // An audit row from parameters $first..$first+6 (time .. detail), for the
 // INSERT ... SELECT of the write statements.
 #define PG_AUDIT_COLUMNS \
@@ -75,6 +76,16 @@ namespace {
 
 constexpr PgStatement kSelectToken = {
     "select_token", "SELECT " PG_TOKEN_COLUMNS " FROM tokens WHERE id = $1"};
+
+// The token whose current value, or previous value inside its grace period
+// ($2 = now), has digest $1 (schema v4 indexes previous_digest).
+constexpr PgStatement kSelectTokenByDigest = {
+    "select_token_by_digest",
+    "(SELECT " PG_TOKEN_COLUMNS
+    " FROM tokens WHERE secret_digest = $1::bytea) UNION ALL "
+    "(SELECT " PG_TOKEN_COLUMNS
+    " FROM tokens WHERE previous_digest = $1::bytea AND "
+    "previous_valid_until > $2::bigint) LIMIT 1"};
 
 // The count and the page in one statement (one snapshot); the count row is
 // there even when the page is empty. `key` is the order's sort key (the
@@ -117,9 +128,9 @@ constexpr PgStatement kCreateToken = {
     ") VALUES (" PG_TOKEN_VALUES
     ") ON CONFLICT DO NOTHING RETURNING id), "
     "a AS (INSERT INTO audit_log (" PG_AUDIT_COLUMNS
-    ") SELECT $20::bigint, $21::text, $22::text, $23::text, $24::text, "
-    "$25::text, $26::text FROM t RETURNING id, time), " PG_QUEUE_AUDIT(
-        "$27") "SELECT 1 FROM t"};
+    ") SELECT $21::bigint, $22::text, $23::text, $24::text, $25::text, "
+    "$26::text, $27::text FROM t RETURNING id, time), " PG_QUEUE_AUDIT(
+        "$28") "SELECT 1 FROM t"};
 
 constexpr PgStatement kUpdateToken = {
     "update_token",
@@ -153,7 +164,8 @@ constexpr PgStatement kRotateToken = {
     "t.expiration_days, t.secret_digest, t.previous_digest, "
     "t.previous_valid_until, t.create_time, t.update_time, t.expire_time, "
     "t.last_rotate_time, t.last_used_time, t.created_by, t.updated_by, "
-    "t.last_used_verifier, t.last_used_client, t.last_reuse_time), "
+    "t.last_used_verifier, t.last_used_client, t.last_reuse_time, "
+    "t.self_rotate), "
     "v AS (SELECT 1 AS ord, h_digest AS digest, $17::bigint AS revoke_time "
     "FROM h UNION ALL SELECT 2, h_previous, LEAST($18::bigint, "
     "COALESCE(h_valid_until, " PG_MIN_BIGINT
@@ -564,6 +576,21 @@ absl::StatusOr<TokenRecord> PostgresTokenStore::Get(const std::string& id) {
     ASSIGN_OR_RETURN(PgResult row,
                      conn.Exec(kSelectToken, {PgParam::Text(id)}));
     if (row.rows() == 0) return TokenNotFound(id);
+    ASSIGN_OR_RETURN(token, TokenFromRow(row, 0, 0));
+    return absl::OkStatus();
+  }));
+  return token;
+}
+
+absl::StatusOr<TokenRecord> PostgresTokenStore::FindByDigest(
+    const Digest& digest, absl::Time now) {
+  TokenRecord token;
+  RETURN_IF_ERROR(Run([&](PgConnection& conn, bool*) -> absl::Status {
+    ASSIGN_OR_RETURN(
+        PgResult row,
+        conn.Exec(kSelectTokenByDigest,
+                  {DigestParam(digest), TimeParam(now, absl::InfinitePast())}));
+    if (row.rows() == 0) return DigestNotFound();
     ASSIGN_OR_RETURN(token, TokenFromRow(row, 0, 0));
     return absl::OkStatus();
   }));

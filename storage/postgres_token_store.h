@@ -170,6 +170,8 @@ class PostgresTokenStore : public TokenStore, public ClusterState {
   absl::StatusOr<int64_t> Create(const TokenRecord& record,
                                  const AuditEntry& audit) override;
   absl::StatusOr<TokenRecord> Get(const std::string& id) override;
+  absl::StatusOr<TokenRecord> FindByDigest(const Digest& digest,
+                                           absl::Time now) override;
   absl::StatusOr<TokenPage> List(const ListQuery& query) override;
   absl::StatusOr<TokenRecord> Update(const std::string& id,
                                      const TokenUpdate& update,

@@ -128,6 +128,10 @@ TEST_F(PostgresTokenStoreTest, AnOlderSchemaIsUpgradedStepByStep) {
   ASSERT_TRUE(old.ok()) << old.status();
   EXPECT_EQ(old->create_time, kT0);
   EXPECT_EQ(old->secret_digest[31], 0x1f);
+  // Version 4: a token from before self-rotation may not rotate itself, and
+  // is found by its digest.
+  EXPECT_FALSE(old->self_rotate);
+  EXPECT_EQ(store->FindByDigest(old->secret_digest, kT0)->id, "tok_old");
   // What version 2 added works.
   EXPECT_TRUE(store->AddCaller({"admin", "admin", std::string(64, 'a')}).ok());
 }

@@ -104,6 +104,14 @@ CREATE INDEX tokens_by_deployment_last_used_time ON tokens
   (deployment_id, COALESCE(last_used_time, -9223372036854775807 - 1), id);
 CREATE INDEX tokens_by_expire_time ON tokens (expire_time);
 )sql",
+    // v4: leaked tokens (issue 24). Whether a token may rotate itself, and an
+    // index to find a leaked value that is a previous value inside its grace
+    // period (only rows with one are indexed).
+    R"sql(
+ALTER TABLE tokens ADD COLUMN self_rotate INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX tokens_by_previous_digest ON tokens (previous_digest)
+  WHERE previous_digest IS NOT NULL;
+)sql",
 };
 
 }  // namespace tokens

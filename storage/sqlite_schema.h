@@ -7,7 +7,7 @@
 
 namespace tokens {
 
-inline constexpr int kSqliteSchemaVersion = 3;
+inline constexpr int kSqliteSchemaVersion = 4;
 extern const char* const kSqliteMigrations[kSqliteSchemaVersion];
 
 }  // namespace tokens

@@ -48,21 +48,29 @@ constexpr size_t CountChar(const char* text, char c) {
 
 // The columns of a token row, in the order TokenFromRow() reads them and
 // BindToken() binds them.
-constexpr size_t kTokenColumnCount = 19;
+constexpr size_t kTokenColumnCount = 20;
 constexpr char kTokenColumns[] =
     "id, deployment_id, name, description, short_token, "
     "expiration_days, secret_digest, previous_digest, previous_valid_until, "
     "create_time, update_time, expire_time, last_rotate_time, last_used_time, "
     "created_by, updated_by, last_used_verifier, last_used_client, "
-    "last_reuse_time";
+    "last_reuse_time, self_rotate";
 constexpr char kTokenPlaceholders[] =
     "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
-    "?17, ?18, ?19";
+    "?17, ?18, ?19, ?20";
 static_assert(CountChar(kTokenColumns, ',') + 1 == kTokenColumnCount);
 static_assert(CountChar(kTokenPlaceholders, '?') == kTokenColumnCount);
 
 constexpr auto kSelectToken =
     JoinSql("SELECT ", kTokenColumns, " FROM tokens WHERE id = ?1");
+
+// The token whose current value, or previous value inside its grace period
+// (?2 = now), has digest ?1 (schema v4 indexes previous_digest).
+constexpr auto kSelectTokenByDigest =
+    JoinSql("SELECT ", kTokenColumns, " FROM tokens WHERE secret_digest = ?1 ",
+            "UNION ALL SELECT ", kTokenColumns,
+            " FROM tokens WHERE previous_digest = ?1 AND ",
+            "previous_valid_until > ?2 LIMIT 1");
 
 // The sort key of each TokenOrder; the indexes of schema v3 use the same
 // expressions. ?1 deployment, ?2 and ?3 the cursor's key and id, ?4 the limit,
@@ -253,6 +261,7 @@ absl::StatusOr<TokenRecord> TokenFromRow(SqliteStatement& row) {
   token.last_used_verifier = row.Text(16);
   token.last_used_client = row.Text(17);
   token.last_reuse_time = row.Time(18, absl::InfinitePast());
+  token.self_rotate = row.Int(19) != 0;
   return token;
 }
 
@@ -277,6 +286,7 @@ void BindToken(const TokenRecord& token, SqliteStatement& statement) {
   statement.BindText(17, token.last_used_verifier);
   statement.BindText(18, token.last_used_client);
   statement.BindTime(19, token.last_reuse_time, absl::InfinitePast());
+  statement.BindInt(20, token.self_rotate ? 1 : 0);
 }
 
 // Reads revision, type, token_id, deployment_id, secret_digest, expire_time,
@@ -843,6 +853,18 @@ absl::Status SqliteTokenStore::InsertToken(const TokenRecord& record,
 absl::StatusOr<TokenRecord> SqliteTokenStore::Get(const std::string& id) {
   absl::MutexLock lock(&mu_);
   return ReadToken(id);
+}
+
+absl::StatusOr<TokenRecord> SqliteTokenStore::FindByDigest(const Digest& digest,
+                                                           absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(SqliteStatement select,
+                   Prepare(kSelectTokenByDigest.data()));
+  select.BindDigest(1, digest);
+  select.BindTime(2, now, absl::InfinitePast());
+  ASSIGN_OR_RETURN(bool row, select.Step());
+  if (!row) return DigestNotFound();
+  return TokenFromRow(select);
 }
 
 absl::StatusOr<TokenPage> SqliteTokenStore::List(const ListQuery& query) {

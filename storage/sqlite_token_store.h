@@ -109,6 +109,8 @@ class SqliteTokenStore : public TokenStore {
                    CreateDone done) override;
   bool CreateAsyncNeverBlocks() const override { return true; }
   absl::StatusOr<TokenRecord> Get(const std::string& id) override;
+  absl::StatusOr<TokenRecord> FindByDigest(const Digest& digest,
+                                           absl::Time now) override;
   absl::StatusOr<TokenPage> List(const ListQuery& query) override;
   absl::StatusOr<TokenRecord> Update(const std::string& id,
                                      const TokenUpdate& update,

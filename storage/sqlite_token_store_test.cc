@@ -315,6 +315,12 @@ TEST(SqliteTokenStoreMigrationTest, OpensAVersion2FileAndMigratesIt) {
   EXPECT_EQ(old->last_used_time, kT0 + absl::Seconds(1));
   EXPECT_EQ(old->last_used_verifier, "");
   EXPECT_EQ(old->last_reuse_time, absl::InfinitePast());
+  // v4: a token from before self-rotation may not rotate itself, and is
+  // found by its digest.
+  EXPECT_FALSE(old->self_rotate);
+  Digest old_digest;
+  for (int i = 0; i < 32; ++i) old_digest[i] = static_cast<uint8_t>(i);
+  EXPECT_EQ(store->FindByDigest(old_digest, kT0)->id, "tok_old");
   absl::StatusOr<ChangeBatch> batch = store->ReadChanges(0, "", 10);
   ASSERT_TRUE(batch.ok()) << batch.status();
   EXPECT_TRUE(batch->complete);

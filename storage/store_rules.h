@@ -25,6 +25,11 @@ inline absl::Status TokenNotFound(const std::string& id) {
   return absl::NotFoundError(absl::StrCat("token ", id, " not found"));
 }
 
+// FindByDigest's NotFound: names no digest (a digest is not shown anywhere).
+inline absl::Status DigestNotFound() {
+  return absl::NotFoundError("no live token has this value");
+}
+
 inline bool IsInfinite(absl::Time t) {
   return t == absl::InfinitePast() || t == absl::InfiniteFuture();
 }
@@ -37,12 +42,14 @@ inline constexpr char kActionRotate[] = "token.rotate";
 inline constexpr char kActionExpiring[] = "token.expiring";
 inline constexpr char kActionExpired[] = "token.expired";
 inline constexpr char kActionReuseDetected[] = "token.reuse_detected";
+inline constexpr char kActionLeaked[] = "token.leaked";
 
 // The audit actions the notification outbox queues (when its outcome is OK).
 inline bool IsNotifiedAction(const std::string& action) {
   return action == kActionCreate || action == kActionRotate ||
          action == kActionDelete || action == kActionExpiring ||
-         action == kActionExpired || action == kActionReuseDetected;
+         action == kActionExpired || action == kActionReuseDetected ||
+         action == kActionLeaked;
 }
 
 // Whether an outbox that is on queues an audit row with `action` and

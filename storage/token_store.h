@@ -77,6 +77,8 @@ struct TokenRecord {
   absl::Time last_reuse_time = absl::InfinitePast();
   std::string created_by;
   std::string updated_by;
+  // May rotate itself with its own value (RotateSelf). Set at creation.
+  bool self_rotate = false;
 };
 
 // One audit log row. Never carries a secret or a digest.
@@ -85,7 +87,8 @@ struct AuditEntry {
   absl::Time time;
   std::string principal;
   // token.create, token.update, token.delete, token.rotate, token.expiring,
-  // token.expired, token.reuse_detected (store_rules.h names them).
+  // token.expired, token.reuse_detected, token.leaked (store_rules.h names
+  // them).
   std::string action;
   std::string token_id;
   std::string deployment_id;
@@ -235,6 +238,13 @@ class TokenStore {
   virtual bool CreateAsyncNeverBlocks() const { return false; }
 
   virtual absl::StatusOr<TokenRecord> Get(const std::string& id) = 0;
+
+  // The token whose current value has `digest`, or whose previous value has
+  // it while that value is inside its grace period (previous_valid_until >
+  // now). Expiry is the caller's to check. NotFound (DigestNotFound) when no
+  // token has it.
+  virtual absl::StatusOr<TokenRecord> FindByDigest(const Digest& digest,
+                                                   absl::Time now) = 0;
 
   // Tokens of query.deployment_id matching query.expire_before, in
   // query.order, strictly after query.after, at most query.limit.

@@ -65,6 +65,7 @@ void ExpectSameToken(const TokenRecord& got, const TokenRecord& want) {
   EXPECT_EQ(got.last_used_verifier, want.last_used_verifier);
   EXPECT_EQ(got.last_used_client, want.last_used_client);
   EXPECT_EQ(got.last_reuse_time, want.last_reuse_time);
+  EXPECT_EQ(got.self_rotate, want.self_rotate);
 }
 
 // How a test opens a store.
@@ -1011,6 +1012,85 @@ TEST_P(TokenStoreConformanceTest, ClosingTheStoreFinishesQueuedAsyncCreates) {
   store_.reset();  // joins whatever commits them
   EXPECT_EQ(ok.load(), kCreates);
   EXPECT_EQ(Count("tokens"), kCreates);
+}
+
+// self_rotate round-trips through both create paths (one write, and a batch
+// of queued creates that a group commit may merge into one statement).
+TEST_P(TokenStoreConformanceTest, SelfRotateRoundTripsThroughEveryCreatePath) {
+  TokenRecord single = MakeToken("tok_single", "dep-1", kT0);
+  single.self_rotate = true;
+  Create(single);
+  EXPECT_TRUE(store_->Get("tok_single")->self_rotate);
+  Create(MakeToken("tok_plain", "dep-1", kT0));
+  EXPECT_FALSE(store_->Get("tok_plain")->self_rotate);
+
+  constexpr int kCreates = 20;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < kCreates; ++i) {
+    TokenRecord token = MakeToken(absl::StrCat("tok_b", i), "dep-1", kT0);
+    token.self_rotate = i % 2 == 0;
+    store_->CreateAsync(token, MakeAudit("token.create", token.id, "dep-1"),
+                        [&ok](absl::StatusOr<int64_t> revision) {
+                          EXPECT_TRUE(revision.ok()) << revision.status();
+                          if (revision.ok()) ++ok;
+                        });
+  }
+  Reopen(StoreConfig{});  // finishes the queued creates
+  EXPECT_EQ(ok.load(), kCreates);
+  for (int i = 0; i < kCreates; ++i) {
+    absl::StatusOr<TokenRecord> got = store_->Get(absl::StrCat("tok_b", i));
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->self_rotate, i % 2 == 0) << got->id;
+  }
+  EXPECT_TRUE(store_->Get("tok_single")->self_rotate);
+}
+
+TEST_P(TokenStoreConformanceTest, FindByDigestFindsTheCurrentValue) {
+  TokenRecord token = MakeToken("tok_a", "dep-1", kT0);
+  token.self_rotate = true;
+  Create(token);
+  Create(MakeToken("tok_b", "dep-2", kT0));
+  absl::StatusOr<TokenRecord> found =
+      store_->FindByDigest(DigestFor("tok_a"), kT0);
+  ASSERT_TRUE(found.ok()) << found.status();
+  ExpectSameToken(*found, token);
+  EXPECT_EQ(store_->FindByDigest(DigestFor("tok_b"), kT0)->id, "tok_b");
+  EXPECT_EQ(store_->FindByDigest(DigestFor("unknown"), kT0).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_P(TokenStoreConformanceTest,
+       FindByDigestFindsAPreviousValueOnlyInsideItsGracePeriod) {
+  Create(MakeToken("tok_a", "dep-1", kT0));
+  Rotation rotation;
+  rotation.new_digest = DigestFor("new");
+  rotation.now = kT0 + absl::Hours(1);
+  rotation.previous_valid_until = rotation.now + absl::Minutes(10);
+  ASSERT_TRUE(store_
+                  ->Rotate("tok_a", rotation,
+                           MakeAudit("token.rotate", "tok_a", "dep-1"))
+                  .ok());
+  const absl::Time inside = rotation.now + absl::Minutes(5);
+  const absl::Time after = rotation.now + absl::Minutes(10);
+  EXPECT_EQ(store_->FindByDigest(DigestFor("new"), after)->id, "tok_a");
+  absl::StatusOr<TokenRecord> previous =
+      store_->FindByDigest(DigestFor("tok_a"), inside);
+  ASSERT_TRUE(previous.ok()) << previous.status();
+  EXPECT_EQ(previous->id, "tok_a");
+  EXPECT_EQ(previous->previous_digest, DigestFor("tok_a"));
+  EXPECT_EQ(store_->FindByDigest(DigestFor("tok_a"), after).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_P(TokenStoreConformanceTest, FindByDigestOfADeletedTokenIsNotFound) {
+  Create(MakeToken("tok_a", "dep-1", kT0));
+  ASSERT_TRUE(store_->Delete("tok_a", MakeAudit("token.delete", "tok_a")).ok());
+  absl::StatusOr<TokenRecord> found =
+      store_->FindByDigest(DigestFor("tok_a"), kT0);
+  EXPECT_EQ(found.status().code(), absl::StatusCode::kNotFound);
+  // The message names no digest.
+  EXPECT_THAT(std::string(found.status().message()),
+              Not(HasSubstr(DigestPrefixHex(DigestFor("tok_a")))));
 }
 
 TEST_P(TokenStoreConformanceTest,
