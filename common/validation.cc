@@ -161,6 +161,41 @@ absl::Status ValidateUsageLabel(const std::string& field,
   return absl::OkStatus();
 }
 
+absl::Status ValidateLeakEntryCount(const std::string& field, int64_t count) {
+  if (count < 1 || count > kMaxLeakEntries) {
+    return Invalid(field, absl::StrCat("want 1-", kMaxLeakEntries,
+                                       " entries, got ", count));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateDigestBytes(const std::string& field,
+                                 const std::string& bytes) {
+  if (bytes.size() != 32) {
+    return Invalid(field, absl::StrCat("each must be a 32-byte SHA-256, got ",
+                                       bytes.size(), " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateLeakLocation(const std::string& location) {
+  if (location.size() > static_cast<size_t>(kMaxLeakLocationBytes)) {
+    return Invalid("location", absl::StrCat("must be at most ",
+                                            kMaxLeakLocationBytes, " bytes"));
+  }
+  return CheckText("location", location, kMaxLeakLocationBytes,
+                   /*allow_newline_and_tab=*/true);
+}
+
+absl::Status ValidateSelfRotateGraceSeconds(int64_t seconds) {
+  if (seconds < 0 || seconds > kMaxSelfRotateGraceSeconds) {
+    return Invalid("grace_period_seconds",
+                   absl::StrCat("must be 0-", kMaxSelfRotateGraceSeconds,
+                                " for RotateSelf (got ", seconds, ")"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateExpireBefore(int64_t unix_seconds) {
   if (unix_seconds < 0) {
     return Invalid("expire_before", "must not be before 1970-01-01T00:00:00Z");

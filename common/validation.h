@@ -49,6 +49,20 @@ absl::Status ValidateUsageLabel(const std::string& field,
 // A ListTokens expire_before: not before 1970-01-01 (Unix seconds >= 0).
 absl::Status ValidateExpireBefore(int64_t unix_seconds);
 
+// ReportLeakedTokens and LookupTokens: 1-100 entries (values and digests
+// together), each digest 32 bytes; `field` names the entries in the message.
+inline constexpr int kMaxLeakEntries = 100;
+absl::Status ValidateLeakEntryCount(const std::string& field, int64_t count);
+absl::Status ValidateDigestBytes(const std::string& field,
+                                 const std::string& bytes);
+// Where leaked values were found: at most 1024 bytes of valid UTF-8 without
+// control characters (newlines and tabs allowed); may be empty.
+inline constexpr int kMaxLeakLocationBytes = 1024;
+absl::Status ValidateLeakLocation(const std::string& location);
+// RotateSelf's grace period: 0 to 3600 seconds.
+inline constexpr int kMaxSelfRotateGraceSeconds = 3600;
+absl::Status ValidateSelfRotateGraceSeconds(int64_t seconds);
+
 }  // namespace tokens
 
 #endif  // COMMON_VALIDATION_H_

@@ -33,7 +33,8 @@ targets=(
   //storage:sqlite_token_store_test
   //storage:token_store_conformance_test
   //services:work_pool_test
-  //verifier:peer_throttle_test
+  //common:peer_throttle_test
+  //verifier:verifier_core_throttle_test
   //verifier:usage_reporter_test
   //verifier:http_server_test
   //services:watch_cache_test

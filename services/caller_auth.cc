@@ -7,12 +7,23 @@
 namespace tokens {
 
 const char* CallerRoleName(CallerRole role) {
-  return role == CallerRole::kAdmin ? "admin" : "verifier";
+  return kCallerRoleNames[static_cast<int>(role)];
+}
+
+std::string RoleSet::Names() const {
+  std::string names;
+  // Listed as the RPC comments name them: the narrowest role first.
+  for (CallerRole role :
+       {CallerRole::kVerifier, CallerRole::kReporter, CallerRole::kAdmin}) {
+    if (!Has(role)) continue;
+    absl::StrAppend(&names, names.empty() ? "" : " or ", CallerRoleName(role));
+  }
+  return names;
 }
 
 absl::StatusOr<Principal> AuthenticateCaller(const CallerRegistry& callers,
                                              const std::string* authorization,
-                                             CallerRole role) {
+                                             RoleSet roles) {
   if (authorization == nullptr) {
     return absl::UnauthenticatedError(
         "authorization: missing `Bearer <key>` metadata");
@@ -31,11 +42,11 @@ absl::StatusOr<Principal> AuthenticateCaller(const CallerRegistry& callers,
   if (!principal.ok()) {
     return absl::UnauthenticatedError("authorization: unknown caller key");
   }
-  if (principal->role != role) {
+  if (!roles.Has(principal->role)) {
     return absl::PermissionDeniedError(
         absl::StrCat("authorization: caller '", principal->name, "' has role ",
                      CallerRoleName(principal->role), "; this RPC needs role ",
-                     CallerRoleName(role)));
+                     roles.Names()));
   }
   return principal;
 }

@@ -4,7 +4,7 @@
 //
 //   no header, not `Bearer <key>`, unknown key   UNAUTHENTICATED
 //   a Deployment API token instead of a key      PERMISSION_DENIED
-//   a caller of the other role                   PERMISSION_DENIED
+//   a caller of a role the RPC does not take     PERMISSION_DENIED
 //
 // Messages start with `authorization` and never echo the key. Thread-safe
 // (reads the registry only).
@@ -18,12 +18,26 @@
 
 namespace tokens {
 
+// The roles an RPC accepts: one role converts to the set of it.
+class RoleSet {
+ public:
+  RoleSet(CallerRole role) : bits_(Bit(role)) {}  // NOLINT: implicit on purpose
+  RoleSet(CallerRole a, CallerRole b) : bits_(Bit(a) | Bit(b)) {}
+  bool Has(CallerRole role) const { return (bits_ & Bit(role)) != 0; }
+  // "admin", or "reporter or admin".
+  std::string Names() const;
+
+ private:
+  static unsigned Bit(CallerRole role) { return 1u << static_cast<int>(role); }
+  unsigned bits_;
+};
+
 // `authorization` is the metadata value, or null when there is none.
 absl::StatusOr<Principal> AuthenticateCaller(const CallerRegistry& callers,
                                              const std::string* authorization,
-                                             CallerRole role);
+                                             RoleSet roles);
 
-// "admin" or "verifier".
+// "admin", "verifier" or "reporter" (kCallerRoleNames).
 const char* CallerRoleName(CallerRole role);
 
 }  // namespace tokens

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -21,8 +22,7 @@ namespace tokens {
 namespace {
 
 bool IsCallerRecordValid(const CallerRecord& caller) {
-  if (caller.name.empty() ||
-      (caller.role != "admin" && caller.role != "verifier") ||
+  if (caller.name.empty() || !IsCallerRoleName(caller.role) ||
       caller.key_digest_hex.size() != 64) {
     return false;
   }
@@ -66,9 +66,9 @@ absl::StatusOr<std::unique_ptr<CallerRegistry>> CallerRegistry::Parse(
         absl::StrSplit(line, ' ', absl::SkipWhitespace());
     if (parts.size() != 3 ||
         !IsCallerRecordValid({parts[0], parts[1], parts[2]})) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("credentials line ", line_number,
-                       ": want `<name> <admin|verifier> <sha256-hex>`"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "credentials line ", line_number,
+          ": want `<name> <admin|verifier|reporter> <sha256-hex>`"));
     }
     callers.push_back({parts[0], parts[1], parts[2]});
   }
@@ -84,18 +84,26 @@ std::unique_ptr<CallerRegistry> CallerRegistry::NotLoaded() {
   return registry;
 }
 
+std::optional<CallerRole> CallerRoleFromName(const std::string& name) {
+  constexpr CallerRole kRoles[] = {CallerRole::kAdmin, CallerRole::kVerifier,
+                                   CallerRole::kReporter};
+  static_assert(std::size(kRoles) == std::size(kCallerRoleNames));
+  for (size_t i = 0; i < std::size(kRoles); ++i) {
+    if (name == kCallerRoleNames[i]) return kRoles[i];
+  }
+  return std::nullopt;
+}
+
 absl::Status CallerRegistry::Replace(const std::vector<CallerRecord>& callers) {
   absl::flat_hash_map<std::string, Principal> by_digest;
   for (const CallerRecord& caller : callers) {
     if (!IsCallerRecordValid(caller)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("caller '", caller.name,
-                       "': want role admin or verifier and a sha256 hex "
-                       "digest"));
+          absl::StrCat("caller '", caller.name, "': want role ",
+                       kCallerRoleList, " and a sha256 hex digest"));
     }
     by_digest[absl::AsciiStrToLower(caller.key_digest_hex)] =
-        Principal{caller.name, caller.role == "admin" ? CallerRole::kAdmin
-                                                      : CallerRole::kVerifier};
+        Principal{caller.name, *CallerRoleFromName(caller.role)};
   }
   absl::MutexLock lock(&mu_);
   by_digest_ = std::move(by_digest);

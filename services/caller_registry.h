@@ -16,6 +16,7 @@
 #define SERVICES_CALLER_REGISTRY_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,7 +28,11 @@
 
 namespace tokens {
 
-enum class CallerRole { kAdmin, kVerifier };
+// kCallerRoleNames (storage/cluster_state.h) in this order.
+enum class CallerRole { kAdmin, kVerifier, kReporter };
+
+// The role a credentials-file name spells; nullopt for any other name.
+std::optional<CallerRole> CallerRoleFromName(const std::string& name);
 
 // An authenticated caller.
 struct Principal {

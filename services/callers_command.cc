@@ -58,8 +58,8 @@ int RunCallersCommand(const std::vector<std::string>& args,
                  args[1].c_str());
     return 2;
   }
-  if (verb == "add" && args[2] != "admin" && args[2] != "verifier") {
-    std::fprintf(err, "ROLE: want admin or verifier, got '%s'\n",
+  if (verb == "add" && !IsCallerRoleName(args[2])) {
+    std::fprintf(err, "ROLE: want %s, got '%s'\n", kCallerRoleList,
                  args[2].c_str());
     return 2;
   }

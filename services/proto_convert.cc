@@ -31,6 +31,7 @@ void ToProto(const TokenRecord& record, v1::Token* out) {
   if (record.last_reuse_time != absl::InfinitePast()) {
     TimeToProto(record.last_reuse_time, out->mutable_last_reuse_time());
   }
+  out->set_self_rotate(record.self_rotate);
 }
 
 void ToProto(const AuditEntry& entry, v1::AuditEvent* out) {

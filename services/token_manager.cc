@@ -77,7 +77,9 @@ TokenManager::TokenManager(TokenStore* store, Clock* clock,
       clock_(clock),
       pages_(pages),
       feed_(feed),
-      options_(options) {}
+      options_(options),
+      self_rotate_throttle_(options.self_rotate_throttle, clock),
+      reporter_limit_(options.reporter_limit, clock) {}
 
 AuditEntry TokenManager::Audit(const std::string& principal,
                                const std::string& action,
@@ -187,6 +189,7 @@ void TokenManager::CreateAsync(const Principal& caller,
   record.expire_time = ExpiryFrom(now, record.expiration_days);
   record.created_by = caller.name;
   record.updated_by = caller.name;
+  record.self_rotate = params.self_rotate;
 
   AuditEntry audit =
       Audit(caller.name, "token.create", record.id, record.deployment_id);
@@ -332,6 +335,13 @@ absl::StatusOr<IssuedToken> TokenManager::Rotate(const Principal& caller,
     return RecordIfRejected(this, current.status(), caller, "token.rotate", id,
                             "");
   }
+  return RotateRecord(caller.name, *current, grace_period_seconds);
+}
+
+absl::StatusOr<IssuedToken> TokenManager::RotateRecord(
+    const std::string& principal, const TokenRecord& current,
+    int64_t grace_period_seconds) {
+  const std::string& id = current.id;
   auto secret = GenerateTokenValue();
   if (!secret.ok()) return secret.status();
 
@@ -339,20 +349,20 @@ absl::StatusOr<IssuedToken> TokenManager::Rotate(const Principal& caller,
   rotation.now = clock_->Now();
   rotation.new_digest = DigestOf(*secret);
   rotation.short_token = ShortTokenHint(*secret);
-  rotation.expire_time = ExpiryFrom(rotation.now, current->expiration_days);
-  rotation.updated_by = caller.name;
+  rotation.expire_time = ExpiryFrom(rotation.now, current.expiration_days);
+  rotation.updated_by = principal;
   if (grace_period_seconds > 0) {
     // The old value never outlives its own expiry.
     rotation.previous_valid_until =
         std::min(rotation.now + absl::Seconds(grace_period_seconds),
-                 current->expire_time);
+                 current.expire_time);
   }
   auto rotated = store_->Rotate(
-      id, rotation,
-      Audit(caller.name, "token.rotate", id, current->deployment_id));
+      id, rotation, Audit(principal, kActionRotate, id, current.deployment_id));
   if (!rotated.ok()) {
-    return RecordIfRejected(this, rotated.status(), caller, "token.rotate", id,
-                            current->deployment_id);
+    AuditRefusal(principal, kActionRotate, id, current.deployment_id,
+                 rotated.status());
+    return rotated.status();
   }
   feed_->Notify();
   AuditWritten();

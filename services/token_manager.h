@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/clock.h"
+#include "common/peer_throttle.h"
 #include "services/caller_registry.h"
 #include "services/change_feed.h"
 #include "services/page_token.h"
@@ -38,6 +39,14 @@ struct TokenManagerOptions {
   // Called after every audit row written (the notifier's wake-up); may be
   // empty. Must not block.
   std::function<void()> audit_written;
+  // RotateSelf: each client address that presents a bad value (malformed,
+  // unknown, revoked, expired) takes one from its bucket; an empty bucket is
+  // ResourceExhausted before any lookup.
+  PeerThrottleOptions self_rotate_throttle;
+  // ReportLeakedTokens from a `reporter` caller: every call takes one from the
+  // caller's bucket (admins are not limited).
+  PeerThrottleOptions reporter_limit{/*burst=*/10, /*refill_per_second=*/1,
+                                     /*max_peers=*/1000};
 };
 
 // ListTokensRequest in plain C++.
@@ -68,9 +77,31 @@ struct CreateTokenParams {
   std::string name;
   std::string description;
   int64_t expiration_days = 0;
+  bool self_rotate = false;
 };
 
-// A token together with its value, returned only by Create and Rotate.
+// ReportLeakedTokensRequest in plain C++.
+struct LeakReport {
+  std::vector<std::string> values;
+  std::vector<std::string> digests;  // 32 bytes each
+  std::string location;
+};
+
+// What ReportLeaked did with one entry (values first, then digests).
+struct LeakOutcome {
+  bool revoked = false;  // It was live and its token is deleted now.
+  std::string token_id;
+  std::string deployment_id;
+};
+
+// What Lookup found for one digest: `live` with the token, or not.
+struct TokenLookupResult {
+  bool live = false;
+  TokenRecord token;
+};
+
+// A token together with its value, returned only by Create, Rotate and
+// RotateSelf.
 struct IssuedToken {
   TokenRecord token;
   std::string secret;
@@ -123,6 +154,27 @@ class TokenManager {
   absl::StatusOr<IssuedToken> Rotate(const Principal& caller,
                                      const std::string& id,
                                      int64_t grace_period_seconds);
+  // ReportLeakedTokens: each entry that is live (the current value, or a
+  // previous value inside its grace period, of a token that has not
+  // expired) has its token deleted, audited as token.leaked under `caller`
+  // with the location in `detail` (a value found in the location is shown
+  // as its hint). A `reporter` is rate-limited (ResourceExhausted). One
+  // outcome per entry, values first; a malformed value is not live.
+  absl::StatusOr<std::vector<LeakOutcome>> ReportLeaked(
+      const Principal& caller, const LeakReport& report);
+  // LookupTokens: whether each digest is live, by the same rule.
+  absl::StatusOr<std::vector<TokenLookupResult>> Lookup(
+      const std::vector<std::string>& digests);
+  // RotateSelf: rotates the token whose current value is `value`, when it
+  // was created with self_rotate, as principal `token:<id>`. Unauthenticated
+  // for a malformed, unknown, revoked or expired value or one inside its
+  // grace period (each charged to `client`'s throttle bucket),
+  // PermissionDenied without self_rotate, ResourceExhausted while `client`
+  // is throttled. Refusals are audited.
+  absl::StatusOr<IssuedToken> RotateSelf(const std::string& value,
+                                         int64_t grace_period_seconds,
+                                         const std::string& client);
+
   absl::StatusOr<AuditList> ListAudit(const std::string& deployment_id,
                                       int64_t page_size,
                                       const std::string& page_token);
@@ -151,6 +203,16 @@ class TokenManager {
   void AuditWritten() const;
   absl::Status RecordSighting(const Principal& caller,
                               const ReuseSighting& sighting);
+  // Rotates `current` (read from the store) as `principal`.
+  absl::StatusOr<IssuedToken> RotateRecord(const std::string& principal,
+                                           const TokenRecord& current,
+                                           int64_t grace_period_seconds);
+  // The token `digest` verifies as now, or NotFound.
+  absl::StatusOr<TokenRecord> FindLive(const Digest& digest);
+  // Deletes `token` as leaked; false when it was gone already.
+  absl::StatusOr<bool> RevokeLeaked(const Principal& caller,
+                                    const TokenRecord& token,
+                                    const std::string& location);
 
   TokenStore* const store_;
   Clock* const clock_;
@@ -159,6 +221,8 @@ class TokenManager {
   const TokenManagerOptions options_;
   std::atomic<int64_t> reuse_detected_total_{0};
   std::atomic<int64_t> reuse_revoked_total_{0};
+  PeerThrottle self_rotate_throttle_;
+  PeerThrottle reporter_limit_;
 };
 
 }  // namespace tokens

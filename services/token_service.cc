@@ -13,6 +13,7 @@
 #include "common/bearer.h"
 #include "common/grpc_status.h"
 #include "common/json_log.h"
+#include "common/peer_throttle.h"
 #include "common/token_value.h"
 #include "common/validation.h"
 #include "services/caller_auth.h"
@@ -64,26 +65,28 @@ TokenService::TokenService(TokenManager* manager, const CallerRegistry* callers,
       pool_(pool) {}
 
 absl::StatusOr<Principal> TokenService::Authenticate(
-    const grpc::CallbackServerContext& ctx, CallerRole role) const {
+    const grpc::CallbackServerContext& ctx, RoleSet roles) const {
   const auto& metadata = ctx.client_metadata();
   auto it = metadata.find("authorization");
-  if (it == metadata.end()) return AuthenticateCaller(*callers_, nullptr, role);
+  if (it == metadata.end()) {
+    return AuthenticateCaller(*callers_, nullptr, roles);
+  }
   const std::string value(it->second.data(), it->second.size());
-  return AuthenticateCaller(*callers_, &value, role);
+  return AuthenticateCaller(*callers_, &value, roles);
 }
 
 grpc::ServerUnaryReactor* TokenService::Unary(
-    grpc::CallbackServerContext* ctx, const char* method, CallerRole role,
+    grpc::CallbackServerContext* ctx, const char* method, RoleSet roles,
     AuditTarget audit, std::function<absl::Status(const Principal&)> body) {
   return UnaryAsync(
-      ctx, method, role, std::move(audit),
+      ctx, method, roles, std::move(audit),
       [body = std::move(body)](const Principal& caller, Finish finish) {
         finish(body(caller));
       });
 }
 
 grpc::ServerUnaryReactor* TokenService::UnaryAsync(
-    grpc::CallbackServerContext* ctx, const char* method, CallerRole role,
+    grpc::CallbackServerContext* ctx, const char* method, RoleSet roles,
     AuditTarget audit, std::function<void(const Principal&, Finish)> body) {
   // Latency on the monotonic clock.
   const auto start = std::chrono::steady_clock::now();
@@ -91,9 +94,9 @@ grpc::ServerUnaryReactor* TokenService::UnaryAsync(
   // Work that touches the store runs on the pool and finishes the call from
   // there (or from a thread of the store's, TokenStore::CreateAsync); `ctx`,
   // the request and the response stay valid until Finish.
-  auto run = [this, ctx, method, role, start, reactor, audit = std::move(audit),
-              body = std::move(body)] {
-    auto principal = Authenticate(*ctx, role);
+  auto run = [this, ctx, method, roles, start, reactor,
+              audit = std::move(audit), body = std::move(body)] {
+    auto principal = Authenticate(*ctx, roles);
     const std::string who = principal.ok() ? principal->name : "anonymous";
     Finish finish = FinishCall(ctx, reactor, method, who, start);
     if (principal.ok()) {
@@ -123,6 +126,7 @@ grpc::ServerUnaryReactor* TokenService::CreateToken(
   params.name = request->name();
   params.description = request->description();
   params.expiration_days = request->expiration_days();
+  params.self_rotate = request->self_rotate();
   // Fills the response and finishes the call, from the thread the store
   // finishes the write on (TokenStore::CreateAsync).
   auto answer = [response](Finish finish) {
@@ -351,6 +355,85 @@ grpc::ServerUnaryReactor* TokenService::ReportUsage(
         }
         return manager_->ReportUsage(caller, std::move(report));
       });
+}
+
+grpc::ServerUnaryReactor* TokenService::ReportLeakedTokens(
+    grpc::CallbackServerContext* ctx,
+    const v1::ReportLeakedTokensRequest* request,
+    v1::ReportLeakedTokensResponse* response) {
+  return Unary(
+      ctx, "ReportLeakedTokens", {CallerRole::kReporter, CallerRole::kAdmin},
+      {}, [this, request, response](const Principal& caller) {
+        LeakReport report;
+        report.values.assign(request->values().begin(),
+                             request->values().end());
+        report.digests.assign(request->digests().begin(),
+                              request->digests().end());
+        report.location = request->location();
+        auto outcomes = manager_->ReportLeaked(caller, report);
+        if (!outcomes.ok()) return outcomes.status();
+        // A reporter learns nothing about which values existed.
+        response->set_received(static_cast<int32_t>(outcomes->size()));
+        if (caller.role != CallerRole::kAdmin) return absl::OkStatus();
+        for (const LeakOutcome& outcome : *outcomes) {
+          v1::LeakResult* result = response->add_results();
+          result->set_outcome(outcome.revoked ? v1::LeakResult::REVOKED
+                                              : v1::LeakResult::NOT_LIVE);
+          result->set_token_id(outcome.token_id);
+          result->set_deployment_id(outcome.deployment_id);
+        }
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* TokenService::LookupTokens(
+    grpc::CallbackServerContext* ctx, const v1::LookupTokensRequest* request,
+    v1::LookupTokensResponse* response) {
+  return Unary(ctx, "LookupTokens", CallerRole::kAdmin, {},
+               [this, request, response](const Principal&) {
+                 auto results = manager_->Lookup(std::vector<std::string>(
+                     request->digests().begin(), request->digests().end()));
+                 if (!results.ok()) return results.status();
+                 for (const TokenLookupResult& found : *results) {
+                   v1::TokenLookup* out = response->add_results();
+                   out->set_live(found.live);
+                   if (!found.live) continue;
+                   out->set_token_id(found.token.id);
+                   out->set_deployment_id(found.token.deployment_id);
+                   out->set_name(found.token.name);
+                 }
+                 return absl::OkStatus();
+               });
+}
+
+grpc::ServerUnaryReactor* TokenService::RotateSelf(
+    grpc::CallbackServerContext* ctx, const v1::RotateSelfRequest* request,
+    v1::RotateTokenResponse* response) {
+  const auto start = std::chrono::steady_clock::now();
+  auto* reactor = ctx->DefaultReactor();
+  // Authenticated by the token's own value, not a caller key: the manager
+  // looks it up (on the pool, as it reads the store).
+  auto run = [this, ctx, request, response, reactor, start] {
+    const auto& metadata = ctx->client_metadata();
+    auto it = metadata.find("authorization");
+    const std::string value =
+        it == metadata.end() ? ""
+                             : std::string(BearerCredential(std::string_view(
+                                   it->second.data(), it->second.size())));
+    auto issued = manager_->RotateSelf(value, request->grace_period_seconds(),
+                                       PeerHost(ctx->peer()));
+    std::string who = "anonymous";
+    if (issued.ok()) {
+      who = absl::StrCat("token:", issued->token.id);
+      ToProto(issued->token, response->mutable_token());
+      response->set_secret(std::move(issued->secret));
+    }
+    FinishCall(ctx, reactor, "RotateSelf", who, start)(issued.status());
+  };
+  if (absl::Status queued = pool_->Schedule(run); !queued.ok()) {
+    FinishCall(ctx, reactor, "RotateSelf", "anonymous", start)(queued);
+  }
+  return reactor;
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* TokenService::WatchTokens(

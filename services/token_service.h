@@ -10,6 +10,7 @@
 #include <functional>
 
 #include "proto/tokens/v1/tokens.grpc.pb.h"
+#include "services/caller_auth.h"
 #include "services/caller_registry.h"
 #include "services/change_feed.h"
 #include "services/token_manager.h"
@@ -67,6 +68,16 @@ class TokenService : public v1::TokenService::WithRawCallbackMethod_WatchTokens<
   grpc::ServerUnaryReactor* ReportUsage(
       grpc::CallbackServerContext* ctx, const v1::ReportUsageRequest* request,
       google::protobuf::Empty* response) override;
+  grpc::ServerUnaryReactor* ReportLeakedTokens(
+      grpc::CallbackServerContext* ctx,
+      const v1::ReportLeakedTokensRequest* request,
+      v1::ReportLeakedTokensResponse* response) override;
+  grpc::ServerUnaryReactor* LookupTokens(
+      grpc::CallbackServerContext* ctx, const v1::LookupTokensRequest* request,
+      v1::LookupTokensResponse* response) override;
+  grpc::ServerUnaryReactor* RotateSelf(
+      grpc::CallbackServerContext* ctx, const v1::RotateSelfRequest* request,
+      v1::RotateTokenResponse* response) override;
 
  private:
   // Which audit record a refused request leaves (mutating RPCs only).
@@ -78,18 +89,18 @@ class TokenService : public v1::TokenService::WithRawCallbackMethod_WatchTokens<
 
   // The caller behind `authorization: Bearer <key>`, if it has `role`.
   absl::StatusOr<Principal> Authenticate(const grpc::CallbackServerContext& ctx,
-                                         CallerRole role) const;
+                                         RoleSet roles) const;
 
   // On the pool: authenticates, runs `body`, logs one line, finishes the call.
   // `body` must capture the request and response pointers by value.
   grpc::ServerUnaryReactor* Unary(
-      grpc::CallbackServerContext* ctx, const char* method, CallerRole role,
+      grpc::CallbackServerContext* ctx, const char* method, RoleSet roles,
       AuditTarget audit, std::function<absl::Status(const Principal&)> body);
   // The same for a `body` that finishes later: it calls `finish` exactly once
   // (from any thread), which logs the line and finishes the call.
   using Finish = std::function<void(const absl::Status&)>;
   grpc::ServerUnaryReactor* UnaryAsync(
-      grpc::CallbackServerContext* ctx, const char* method, CallerRole role,
+      grpc::CallbackServerContext* ctx, const char* method, RoleSet roles,
       AuditTarget audit, std::function<void(const Principal&, Finish)> body);
 
   TokenManager* const manager_;

@@ -19,7 +19,20 @@
 
 namespace tokens {
 
-// One caller of TokenService. `role` is "admin" or "verifier".
+// The caller roles, as the credentials file and the callers table spell them:
+// "admin" (manages tokens), "verifier" (the feed and usage reports) and
+// "reporter" (a secret scanner: ReportLeakedTokens only).
+inline constexpr const char* kCallerRoleNames[] = {"admin", "verifier",
+                                                   "reporter"};
+inline bool IsCallerRoleName(const std::string& role) {
+  for (const char* name : kCallerRoleNames) {
+    if (role == name) return true;
+  }
+  return false;
+}
+inline constexpr char kCallerRoleList[] = "admin, verifier or reporter";
+
+// One caller of TokenService. `role` is one of kCallerRoleNames.
 struct CallerRecord {
   std::string name;
   std::string role;

@@ -43,9 +43,9 @@ absl::Status CheckCaller(const CallerRecord& caller) {
   if (caller.name.empty()) {
     return absl::InvalidArgumentError("caller name is empty");
   }
-  if (caller.role != "admin" && caller.role != "verifier") {
+  if (!IsCallerRoleName(caller.role)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "caller role must be admin or verifier, got '", caller.role, "'"));
+        "caller role must be ", kCallerRoleList, ", got '", caller.role, "'"));
   }
   bool hex = caller.key_digest_hex.size() == 64;
   for (char c : caller.key_digest_hex) {

@@ -118,10 +118,14 @@ CREATE INDEX tokens_by_expire_time ON tokens (expire_time)
   WHERE expire_time IS NOT NULL;
 )sql",
     // v4: leaked tokens (issue 24), as SQLite's v4: whether a token may rotate
-    // itself, and an index to find a leaked value that is a previous value
-    // inside its grace period (only rows with one are indexed).
+    // itself, the `reporter` caller role, and an index to find a leaked value
+    // that is a previous value inside its grace period (only rows with one are
+    // indexed).
     R"sql(
 ALTER TABLE tokens ADD COLUMN self_rotate boolean NOT NULL DEFAULT false;
+ALTER TABLE callers DROP CONSTRAINT callers_role_check;
+ALTER TABLE callers ADD CONSTRAINT callers_role_check
+  CHECK (role IN ('admin', 'verifier', 'reporter'));
 CREATE INDEX tokens_by_previous_digest ON tokens (previous_digest)
   WHERE previous_digest IS NOT NULL;
 )sql",

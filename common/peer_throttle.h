@@ -14,8 +14,8 @@
 //
 // Thread-safe: peers are spread over shards, each with its own mutex. The
 // clock is not owned and must outlive the throttle.
-#ifndef VERIFIER_PEER_THROTTLE_H_
-#define VERIFIER_PEER_THROTTLE_H_
+#ifndef COMMON_PEER_THROTTLE_H_
+#define COMMON_PEER_THROTTLE_H_
 
 #include <array>
 #include <atomic>
@@ -94,4 +94,4 @@ class PeerThrottle {
 
 }  // namespace tokens
 
-#endif  // VERIFIER_PEER_THROTTLE_H_
+#endif  // COMMON_PEER_THROTTLE_H_

@@ -1,4 +1,4 @@
-#include "verifier/peer_throttle.h"
+#include "common/peer_throttle.h"
 
 #include <algorithm>
 #include <utility>
