@@ -85,7 +85,8 @@ absl::StatusOr<absl::Duration> TimeoutOf(const ParsedArgs& args) {
 }
 
 absl::StatusOr<AdminSession> AdminSession::Open(const ParsedArgs& args,
-                                                const CliContext& context) {
+                                                const CliContext& context,
+                                                const std::string& key_flag) {
   AdminSession session;
   absl::StatusOr<absl::Duration> timeout = TimeoutOf(args);
   if (!timeout.ok()) return timeout.status();
@@ -94,8 +95,8 @@ absl::StatusOr<AdminSession> AdminSession::Open(const ParsedArgs& args,
       FlagEnvOrDefault(args.Get("service"), context.env, "TOKENS_SERVICE_ADDR",
                        kDefaultServiceAddress);
   const std::string key_file =
-      FlagEnvOrDefault(args.Get("admin-key-file"), context.env,
-                       "TOKENS_ADMIN_KEY_FILE", kDefaultAdminKeyFile);
+      FlagEnvOrDefault(args.Get(key_flag), context.env, "TOKENS_ADMIN_KEY_FILE",
+                       kDefaultAdminKeyFile);
   absl::StatusOr<std::string> key = ReadAdminKey(key_file);
   if (!key.ok()) return key.status();
   session.key_ = *std::move(key);

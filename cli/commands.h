@@ -1,5 +1,6 @@
-// tokenctl's commands: `token create|list|get|update|rotate|delete`, `check`
-// and `audit`, plus RunTokenctl, which dispatches a command line to them.
+// tokenctl's commands: `token create|list|get|update|rotate|delete`, `check`,
+// `audit` and `scan`, plus RunTokenctl, which dispatches a command line to
+// them.
 //
 // A command is a CommandSpec (its flags and --help) and a function that runs
 // it against a CliContext (streams, environment, clock), so everything a
@@ -49,6 +50,20 @@ int RunTokenctl(const std::vector<std::string>& args, CliContext& context);
 std::vector<Command> TokenCommands();  // token_commands.cc
 Command CheckCommand();                // check_command.cc
 Command AuditCommand();                // audit_command.cc
+Command ScanCommand();                 // scan_command.cc
+
+// `token rotate --self` (rotate_self_command.cc), run by `token rotate`.
+int RotateSelf(const ParsedArgs& args, CliContext& context);
+
+// --grace-period in seconds (0 when absent). InvalidArgument when it is not
+// a duration or is over `max_seconds`.
+absl::StatusOr<int64_t> GracePeriodOf(const ParsedArgs& args,
+                                      int64_t max_seconds);
+// Prints a rotation's answer in `format` (the new value shown once, and
+// until when the old one verifies); token_commands.cc.
+void PrintRotated(CliContext& context, OutputFormat format,
+                  const v1::RotateTokenResponse& response,
+                  int64_t grace_seconds);
 
 // --- Shared by the commands (command_support.cc). ---
 
@@ -83,9 +98,12 @@ class AdminSession {
  public:
   // Resolves the address and key file (flag, environment, default), reads
   // the key and connects. Unauthenticated when the key cannot be read,
-  // Unavailable when the service cannot be reached.
-  static absl::StatusOr<AdminSession> Open(const ParsedArgs& args,
-                                           const CliContext& context);
+  // Unavailable when the service cannot be reached. `key_flag` names the
+  // flag giving the key file (`scan` calls it --key-file: a reporter key
+  // works there too).
+  static absl::StatusOr<AdminSession> Open(
+      const ParsedArgs& args, const CliContext& context,
+      const std::string& key_flag = "admin-key-file");
 
   v1::TokenService::Stub& stub() { return *stub_; }
   // A context with the deadline and the admin key.

@@ -13,6 +13,7 @@ std::vector<Command> AllCommands() {
   std::vector<Command> all = TokenCommands();
   all.push_back(CheckCommand());
   all.push_back(AuditCommand());
+  all.push_back(ScanCommand());
   return all;
 }
 

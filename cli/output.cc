@@ -173,6 +173,7 @@ std::string TokenDetails(const v1::Token& token, absl::Time now) {
       {"last reuse",
        TimeWithRelative(token.last_reuse_time(), token.has_last_reuse_time(),
                         now, "never")},
+      {"self rotate", token.self_rotate() ? "yes (token rotate --self)" : "no"},
   });
 }
 

@@ -74,6 +74,7 @@ int Create(const ParsedArgs& args, CliContext& context) {
   request.set_deployment_id(*args.Get("deployment"));
   request.set_name(*args.Get("name"));
   request.set_description(args.Get("description").value_or(""));
+  request.set_self_rotate(args.Has("self-rotate"));
   if (std::optional<std::string> days = args.Get("expiration-days")) {
     absl::StatusOr<int> parsed =
         ParseInt("expiration-days", *days, 0, kMaxExpirationDays);
@@ -186,40 +187,32 @@ int Update(const ParsedArgs& args, CliContext& context) {
 }
 
 int Rotate(const ParsedArgs& args, CliContext& context) {
+  if (args.Has("self")) {
+    if (!args.positional().empty()) {
+      return Fail(context, absl::InvalidArgumentError(
+                               "--self rotates the token in ASTRO_API_TOKEN: "
+                               "give no ID"));
+    }
+    return RotateSelf(args, context);
+  }
+  if (args.positional().empty()) {
+    return Fail(context,
+                absl::InvalidArgumentError("missing argument ID (or --self)"));
+  }
   absl::StatusOr<OutputFormat> format = OutputOf(args, kSecretOutputs);
   if (!format.ok()) return Fail(context, format.status());
   v1::RotateTokenRequest request;
   request.set_id(args.positional()[0]);
-  int64_t grace = 0;
-  if (std::optional<std::string> text = args.Get("grace-period")) {
-    absl::StatusOr<int64_t> seconds = ParseSeconds("grace-period", *text);
-    if (!seconds.ok()) return Fail(context, seconds.status());
-    if (*seconds > kMaxGracePeriodSeconds) {
-      return Fail(
-          context,
-          absl::InvalidArgumentError(absl::StrCat(
-              "--grace-period must be at most ",
-              absl::FormatDuration(absl::Seconds(kMaxGracePeriodSeconds)))));
-    }
-    grace = *seconds;
-  }
-  request.set_grace_period_seconds(static_cast<int32_t>(grace));
+  absl::StatusOr<int64_t> grace = GracePeriodOf(args, kMaxGracePeriodSeconds);
+  if (!grace.ok()) return Fail(context, grace.status());
+  request.set_grace_period_seconds(static_cast<int32_t>(*grace));
   absl::StatusOr<AdminSession> session = AdminSession::Open(args, context);
   if (!session.ok()) return Fail(context, session.status());
   v1::RotateTokenResponse response;
   absl::Status status = session->Convert(session->stub().RotateToken(
       session->NewCall().get(), request, &response));
   if (!status.ok()) return Fail(context, status);
-  const absl::Time now = context.now();
-  const std::string old_value =
-      grace == 0
-          ? std::string("The old value stopped verifying now.")
-          : absl::StrCat("The old value keeps verifying until ",
-                         Rfc3339(now + absl::Seconds(grace)), " (",
-                         RelativeTime(now + absl::Seconds(grace), now), ").");
-  PrintIssued(context, *format, response,
-              absl::StrCat("Rotated token ", response.token().id(), ". ",
-                           old_value, "\n"));
+  PrintRotated(context, *format, response, *grace);
   return kExitOk;
 }
 
@@ -287,6 +280,35 @@ int Delete(const ParsedArgs& args, CliContext& context) {
 
 }  // namespace
 
+absl::StatusOr<int64_t> GracePeriodOf(const ParsedArgs& args,
+                                      int64_t max_seconds) {
+  std::optional<std::string> text = args.Get("grace-period");
+  if (!text.has_value()) return 0;
+  absl::StatusOr<int64_t> seconds = ParseSeconds("grace-period", *text);
+  if (!seconds.ok()) return seconds.status();
+  if (*seconds > max_seconds) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--grace-period must be at most ",
+                     absl::FormatDuration(absl::Seconds(max_seconds))));
+  }
+  return *seconds;
+}
+
+void PrintRotated(CliContext& context, OutputFormat format,
+                  const v1::RotateTokenResponse& response,
+                  int64_t grace_seconds) {
+  const absl::Time now = context.now();
+  const absl::Time until = now + absl::Seconds(grace_seconds);
+  const std::string old_value =
+      grace_seconds == 0
+          ? std::string("The old value stopped verifying now.")
+          : absl::StrCat("The old value keeps verifying until ", Rfc3339(until),
+                         " (", RelativeTime(until, now), ").");
+  PrintIssued(context, format, response,
+              absl::StrCat("Rotated token ", response.token().id(), ". ",
+                           old_value, "\n"));
+}
+
 std::vector<Command> TokenCommands() {
   std::vector<Command> commands;
   commands.push_back(
@@ -304,7 +326,10 @@ std::vector<Command> TokenCommands() {
              {"description", "", "TEXT", "optional free text"},
              {"expiration-days", "", "N",
               absl::StrCat("days until the token expires, 1-",
-                           kMaxExpirationDays, "; 0 or absent = never")}},
+                           kMaxExpirationDays, "; 0 or absent = never")},
+             {"self-rotate", "", "",
+              "let the token rotate itself with its own value (token rotate "
+              "--self)"}},
             kSecretOutputs)},
        Create});
   commands.push_back(
@@ -333,15 +358,22 @@ std::vector<Command> TokenCommands() {
              kTokenOutputs)},
        Update});
   commands.push_back(
-      {{"token rotate", "ID", 1, 1,
+      {{"token rotate", "ID", 0, 1,
         "Issue a new value for a token, keeping its id, name, description and "
         "Deployment.",
         "The old value stops verifying at once, or after --grace-period, so "
         "that CI secrets\ncan be updated without downtime. The expiry is "
-        "renewed. -o value prints only the\nnew value.\n",
-        With({{"grace-period", "", "DURATION",
-               "keep the old value valid this long: 0 (default) to 24h, e.g. "
-               "1h, 30m, 90s"}},
+        "renewed. -o value prints only the\nnew value.\n\n"
+        "--self (no ID, no admin key) rotates the token in ASTRO_API_TOKEN "
+        "with that value\nitself, for a token created with --self-rotate: "
+        "a pipeline renews its own token.\nIts --grace-period is at most "
+        "1h.\n",
+        With({{"self", "", "",
+               "rotate the token in ASTRO_API_TOKEN, authenticated by its "
+               "value"},
+              {"grace-period", "", "DURATION",
+               "keep the old value valid this long: 0 (default) to 24h (1h "
+               "with --self), e.g. 1h, 30m, 90s"}},
              kSecretOutputs)},
        Rotate});
   commands.push_back(

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-60}
 out=${FUZZ_OUT:-$(mktemp -d /tmp/fuzz.XXXXXX)}
 base=${FUZZ_OUTPUT_BASE:-$HOME/.cache/bazel-fuzz}
-targets=(token_value authorizer token_cache http_request ext_authz)
+targets=(token_value authorizer token_cache http_request ext_authz token_scanner)
 
 bazel --output_base="$base" build --config=fuzz "${targets[@]/#/\/\/fuzz:}" || exit 1
 bin=$(bazel --output_base="$base" info --config=fuzz bazel-bin 2>/dev/null)
