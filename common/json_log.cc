@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/locale/utf.hpp>
+#include <string>
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -11,35 +13,60 @@
 namespace tokens {
 namespace {
 std::atomic<bool> g_enabled{true};
+
+// One ASCII byte as JSON string content: quotes, backslashes and control
+// characters (DEL included) escaped.
+void AppendAsciiEscaped(unsigned char c, std::string* out) {
+  switch (c) {
+    case '"':
+      *out += "\\\"";
+      break;
+    case '\\':
+      *out += "\\\\";
+      break;
+    case '\n':
+      *out += "\\n";
+      break;
+    case '\r':
+      *out += "\\r";
+      break;
+    case '\t':
+      *out += "\\t";
+      break;
+    default:
+      if (c < 0x20 || c == 0x7f) {
+        *out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+      } else {
+        *out += static_cast<char>(c);
+      }
+  }
+}
+
 }  // namespace
 
 std::string JsonEscape(std::string_view s) {
+  using Utf8 = boost::locale::utf::utf_traits<char>;
   std::string out;
   out.reserve(s.size());
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c >= 0x7f) {
-          out += fmt::format("\\u{:04x}", c);
-        } else {
-          out += static_cast<char>(c);
-        }
+  for (auto it = s.begin(); it != s.end();) {
+    const unsigned char c = *it;
+    if (c >= 0x80) {
+      // A whole well-formed sequence (no overlong form, surrogate or code
+      // point past U+10FFFF) is copied; any other byte is escaped alone.
+      auto end = it;
+      const boost::locale::utf::code_point decoded = Utf8::decode(end, s.end());
+      if (decoded == boost::locale::utf::illegal ||
+          decoded == boost::locale::utf::incomplete) {
+        out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+        ++it;
+      } else {
+        out.append(it, end);
+        it = end;
+      }
+      continue;
     }
+    AppendAsciiEscaped(c, &out);
+    ++it;
   }
   return out;
 }

@@ -35,8 +35,12 @@ class JsonLog {
   std::string line_;
 };
 
-// Escapes `s` as the inside of a JSON string (quotes, backslashes, control
-// characters; invalid UTF-8 bytes become \u00XX so the line stays valid JSON).
+// Escapes `s` as the inside of a JSON string. Well-formed UTF-8 is copied as
+// is ("é" stays "é"); quotes and backslashes are escaped, \n, \r and \t by
+// name, other control characters (below 0x20, and DEL) as \u00XX. Each byte
+// that is not part of a well-formed UTF-8 sequence (a stray continuation
+// byte, a truncated sequence, an overlong form, a surrogate, past U+10FFFF)
+// becomes \u00XX of its value, so the line stays valid JSON.
 std::string JsonEscape(std::string_view s);
 
 }  // namespace tokens
