@@ -335,6 +335,14 @@ replicas_args=(--bin "$bin" --work "$work/replicas" --section "$work/replicas.md
 [ "$smoke" = 1 ] && replicas_args+=(--smoke)
 "$replicas_script" "${replicas_args[@]}"
 
+##### tokenctl scan against grep (issue 24): bench/scan_bench.sh, on files
+##### of its own; writes its section of the document to $work/scan.md.
+scan_script="$(dirname "$0")/scan_bench.sh"
+[ -x "$scan_script" ] || scan_script="$bin/bench/scan_bench.sh"
+scan_args=(--bin "$bin" --work "$work/scan" --section "$work/scan.md")
+[ "$smoke" = 1 ] && scan_args+=(--smoke)
+"$scan_script" "${scan_args[@]}"
+
 ##### The table.
 thr_ratio=$(calc "$(v verifier_max_qps) / $(v echo_max_qps)")
 p50_ratio=$(calc "$(v verifier_half_p50) / $(v echo_half_p50)")
@@ -470,6 +478,11 @@ EOF
   # Issue 12: TokenService replicas on PostgreSQL, from bench/replicas_bench.sh.
   if [ -f "$work/replicas.md" ]; then
     cat "$work/replicas.md"
+    echo
+  fi
+  # Issue 24: tokenctl scan against grep, from bench/scan_bench.sh.
+  if [ -f "$work/scan.md" ]; then
+    cat "$work/scan.md"
     echo
   fi
   # The method and the analysis of the misses are written by hand, next to

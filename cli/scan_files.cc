@@ -13,6 +13,10 @@
 #include "cli/token_stream.h"
 #include "common/validation.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace tokens::cli {
 namespace {
 
@@ -23,12 +27,32 @@ std::string Join(const std::string& dir, const std::string& name) {
   return absl::StrCat(dir, "/", name);
 }
 
+// True when no byte has its high bit set (most source files): then the
+// bytes are valid UTF-8 without decoding them.
+bool IsAscii(std::string_view bytes) {
+  size_t i = 0;
+#if defined(__SSE2__)
+  __m128i any = _mm_setzero_si128();
+  for (; i + 16 <= bytes.size(); i += 16) {
+    any = _mm_or_si128(
+        any,
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes.data() + i)));
+  }
+  if (_mm_movemask_epi8(any) != 0) return false;
+#endif
+  for (; i < bytes.size(); ++i) {
+    if (static_cast<unsigned char>(bytes[i]) >= 0x80) return false;
+  }
+  return true;
+}
+
 // Why the first bytes read from a file deserve a warning, or "" when they do
 // not. A character cut short at their end (by the read) is not an error.
 std::string Oddity(std::string_view first) {
   if (std::memchr(first.data(), '\0', first.size()) != nullptr) {
     return "binary file (NUL bytes); scanned anyway, columns count bytes";
   }
+  if (IsAscii(first)) return "";
   for (size_t cut = 0; cut <= 3 && cut < first.size(); ++cut) {
     if (Utf8Length(std::string(first.substr(0, first.size() - cut))) >= 0) {
       return "";
