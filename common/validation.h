@@ -4,6 +4,7 @@
 #ifndef COMMON_VALIDATION_H_
 #define COMMON_VALIDATION_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -43,6 +44,9 @@ absl::Status ValidateTokenId(const std::string& id);
 // most `max_chars` printable ASCII characters, no spaces; may be empty.
 // `field` names the field in the message.
 inline constexpr int kMaxVerifierNameChars = 253;
+// ReportUsage: at most this many usages, and as many reuse sightings, per
+// call (the verifier batches to it).
+inline constexpr size_t kMaxUsageReportEntries = 10000;
 inline constexpr int kMaxClientAddressChars = 64;
 absl::Status ValidateUsageLabel(const std::string& field,
                                 const std::string& value, int max_chars);

@@ -164,7 +164,7 @@ void TokenManager::CreateAsync(const Principal& caller,
                                const CreateTokenParams& params,
                                CreateDone done) {
   if (absl::Status valid = ValidateCreate(params); !valid.ok()) {
-    done(RecordIfRejected(this, valid, caller, "token.create", "",
+    done(RecordIfRejected(this, valid, caller, kActionCreate, "",
                           params.deployment_id));
     return;
   }
@@ -192,14 +192,14 @@ void TokenManager::CreateAsync(const Principal& caller,
   record.self_rotate = params.self_rotate;
 
   AuditEntry audit =
-      Audit(caller.name, "token.create", record.id, record.deployment_id);
+      Audit(caller.name, kActionCreate, record.id, record.deployment_id);
   // `record` goes to the store; the answer needs a copy of it.
   store_->CreateAsync(
       record, std::move(audit),
       [this, caller_name = caller.name, issued = IssuedToken{record, *secret},
        done = std::move(done)](absl::StatusOr<int64_t> revision) mutable {
         if (!revision.ok()) {
-          AuditRefusal(caller_name, "token.create", issued.token.id,
+          AuditRefusal(caller_name, kActionCreate, issued.token.id,
                        issued.token.deployment_id, revision.status());
           done(revision.status());
           return;
@@ -271,7 +271,7 @@ absl::StatusOr<TokenRecord> TokenManager::Update(
           this,
           absl::InvalidArgumentError(
               "update_mask: unknown path (allowed: name, description)"),
-          caller, "token.update", id, "");
+          caller, kActionUpdate, id, "");
     }
   }
   absl::Status valid = ValidateTokenId(id);
@@ -282,12 +282,12 @@ absl::StatusOr<TokenRecord> TokenManager::Update(
         "update_mask: names no field to update (name, description)");
   }
   if (!valid.ok()) {
-    return RecordIfRejected(this, valid, caller, "token.update", id, "");
+    return RecordIfRejected(this, valid, caller, kActionUpdate, id, "");
   }
   // The audit entry is listed under the token's Deployment.
   auto current = store_->Get(id);
   if (!current.ok()) {
-    return RecordIfRejected(this, current.status(), caller, "token.update", id,
+    return RecordIfRejected(this, current.status(), caller, kActionUpdate, id,
                             "");
   }
   TokenUpdate update;
@@ -297,9 +297,9 @@ absl::StatusOr<TokenRecord> TokenManager::Update(
   update.updated_by = caller.name;
   auto updated = store_->Update(
       id, update,
-      Audit(caller.name, "token.update", id, current->deployment_id));
+      Audit(caller.name, kActionUpdate, id, current->deployment_id));
   if (!updated.ok()) {
-    return RecordIfRejected(this, updated.status(), caller, "token.update", id,
+    return RecordIfRejected(this, updated.status(), caller, kActionUpdate, id,
                             current->deployment_id);
   }
   feed_->Notify();
@@ -312,10 +312,10 @@ absl::Status TokenManager::Delete(const Principal& caller,
   absl::Status status = ValidateTokenId(id);
   if (status.ok()) {
     status =
-        store_->Delete(id, Audit(caller.name, "token.delete", id, "")).status();
+        store_->Delete(id, Audit(caller.name, kActionDelete, id, "")).status();
   }
   if (!status.ok()) {
-    return RecordIfRejected(this, status, caller, "token.delete", id, "");
+    return RecordIfRejected(this, status, caller, kActionDelete, id, "");
   }
   feed_->Notify();
   AuditWritten();
@@ -328,11 +328,11 @@ absl::StatusOr<IssuedToken> TokenManager::Rotate(const Principal& caller,
   absl::Status valid = ValidateTokenId(id);
   if (valid.ok()) valid = ValidateGracePeriodSeconds(grace_period_seconds);
   if (!valid.ok()) {
-    return RecordIfRejected(this, valid, caller, "token.rotate", id, "");
+    return RecordIfRejected(this, valid, caller, kActionRotate, id, "");
   }
   auto current = store_->Get(id);
   if (!current.ok()) {
-    return RecordIfRejected(this, current.status(), caller, "token.rotate", id,
+    return RecordIfRejected(this, current.status(), caller, kActionRotate, id,
                             "");
   }
   return RotateRecord(caller.name, *current, grace_period_seconds);
@@ -400,12 +400,13 @@ absl::StatusOr<AuditList> TokenManager::ListAudit(
 
 absl::Status TokenManager::ReportUsage(const Principal& caller,
                                        UsageReport report) {
-  constexpr size_t kMaxEntries = 10000;
-  if (report.usages.size() > kMaxEntries) {
-    return absl::InvalidArgumentError("usages: at most 10000 entries");
+  if (report.usages.size() > kMaxUsageReportEntries) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("usages: at most ", kMaxUsageReportEntries, " entries"));
   }
-  if (report.sightings.size() > kMaxEntries) {
-    return absl::InvalidArgumentError("reuse_sightings: at most 10000 entries");
+  if (report.sightings.size() > kMaxUsageReportEntries) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "reuse_sightings: at most ", kMaxUsageReportEntries, " entries"));
   }
   absl::Status valid = ValidateUsageLabel("verifier_name", report.verifier_name,
                                           kMaxVerifierNameChars);

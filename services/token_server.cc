@@ -35,6 +35,10 @@ absl::StatusOr<std::string> LoadOrCreatePageKey(const std::string& data_dir) {
 
 absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::BuildAndStart(
     const TokenServerOptions& options, Clock* clock) {
+  if (options.feed_clock == nullptr) {
+    return absl::InvalidArgumentError(
+        "TokenServerOptions.feed_clock is required");
+  }
   auto credentials = ServerCredentialsFrom(options.tls);
   if (!credentials.ok()) return credentials.status();
   std::unique_ptr<TokenServer> server(new TokenServer);
@@ -79,9 +83,7 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::BuildAndStart(
   watch.window_changes =
       std::min(watch.window_changes, options.change_retention);
   server->feed_ = std::make_unique<ChangeFeed>(
-      server->store_.get(),
-      options.feed_clock != nullptr ? options.feed_clock : RealClock(),
-      server->pool_.get(), watch);
+      server->store_.get(), options.feed_clock, server->pool_.get(), watch);
   if (absl::Status started = server->feed_->Start(); !started.ok()) {
     return started;
   }
@@ -116,7 +118,7 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::BuildAndStart(
       manager_options);
   server->service_ = std::make_unique<TokenService>(
       server->manager_.get(), server->callers_.get(), server->store_.get(),
-      server->feed_.get(), server->pool_.get());
+      server->feed_.get(), server->pool_.get(), options.feed_clock);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -153,8 +155,7 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::BuildAndStart(
     server->cluster_sync_ = std::make_unique<ClusterSync>(
         cluster, server->callers_.get(), server->pages_.get(),
         [health](bool serving) { health->SetServingStatus(serving); },
-        options.feed_clock != nullptr ? options.feed_clock : RealClock(),
-        sync_options);
+        options.feed_clock, sync_options);
     // The first round before returning: a reachable database means the
     // replica is fully up when BuildAndStart returns.
     server->cluster_sync_->SyncOnce().IgnoreError();

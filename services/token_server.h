@@ -68,10 +68,10 @@ struct TokenServerOptions {
   // The watch cache's window and per-stream bound (heartbeat_interval above
   // overrides watch.heartbeat_interval).
   WatchCacheOptions watch;
-  // The clock of the feed's intervals (heartbeats), on its monotonic time;
-  // null = the machine's. Apart from BuildAndStart's clock, which stamps and
-  // expires tokens: tests move that one by days, which must not fire a burst
-  // of heartbeats.
+  // Required: the clock of intervals (the feed's heartbeats, cluster sync,
+  // RPC latencies), on its monotonic time; the main passes RealClock(). Apart
+  // from BuildAndStart's clock, which stamps and expires tokens: tests move
+  // that one by days, which must not fire a burst of heartbeats.
   Clock* feed_clock = nullptr;
   // HTTP address for GET /metrics (Prometheus) and /healthz; empty = none.
   std::string http_listen;

@@ -3,7 +3,6 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 
-#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -19,6 +18,7 @@
 #include "services/caller_auth.h"
 #include "services/proto_convert.h"
 #include "services/watch_reactor.h"
+#include "storage/store_rules.h"
 
 namespace tokens {
 namespace {
@@ -44,12 +44,11 @@ void LogRpc(const grpc::CallbackServerContext& ctx, const char* method,
 // Logs the call's line and finishes it: what every unary call ends with.
 std::function<void(const absl::Status&)> FinishCall(
     grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor,
-    const char* method, std::string principal,
-    std::chrono::steady_clock::time_point start) {
-  return [ctx, reactor, method, principal = std::move(principal),
+    const char* method, std::string principal, const Clock* clock,
+    absl::Duration start) {
+  return [ctx, reactor, method, principal = std::move(principal), clock,
           start](const absl::Status& status) {
-    LogRpc(*ctx, method, principal, status,
-           absl::FromChrono(std::chrono::steady_clock::now() - start));
+    LogRpc(*ctx, method, principal, status, clock->Monotonic() - start);
     reactor->Finish(ToGrpcStatus(status));
   };
 }
@@ -57,12 +56,14 @@ std::function<void(const absl::Status&)> FinishCall(
 }  // namespace
 
 TokenService::TokenService(TokenManager* manager, const CallerRegistry* callers,
-                           TokenStore* store, ChangeFeed* feed, WorkPool* pool)
+                           TokenStore* store, ChangeFeed* feed, WorkPool* pool,
+                           const Clock* clock)
     : manager_(manager),
       callers_(callers),
       store_(store),
       feed_(feed),
-      pool_(pool) {}
+      pool_(pool),
+      clock_(clock) {}
 
 absl::StatusOr<Principal> TokenService::Authenticate(
     const grpc::CallbackServerContext& ctx, RoleSet roles) const {
@@ -89,7 +90,7 @@ grpc::ServerUnaryReactor* TokenService::UnaryAsync(
     grpc::CallbackServerContext* ctx, const char* method, RoleSet roles,
     AuditTarget audit, std::function<void(const Principal&, Finish)> body) {
   // Latency on the monotonic clock.
-  const auto start = std::chrono::steady_clock::now();
+  const absl::Duration start = clock_->Monotonic();
   auto* reactor = ctx->DefaultReactor();
   // Work that touches the store runs on the pool and finishes the call from
   // there (or from a thread of the store's, TokenStore::CreateAsync); `ctx`,
@@ -98,7 +99,7 @@ grpc::ServerUnaryReactor* TokenService::UnaryAsync(
               audit = std::move(audit), body = std::move(body)] {
     auto principal = Authenticate(*ctx, roles);
     const std::string who = principal.ok() ? principal->name : "anonymous";
-    Finish finish = FinishCall(ctx, reactor, method, who, start);
+    Finish finish = FinishCall(ctx, reactor, method, who, clock_, start);
     if (principal.ok()) {
       body(*principal, std::move(finish));
       return;
@@ -110,8 +111,7 @@ grpc::ServerUnaryReactor* TokenService::UnaryAsync(
     finish(principal.status());
   };
   if (absl::Status queued = pool_->Schedule(run); !queued.ok()) {
-    LogRpc(*ctx, method, "anonymous", queued,
-           absl::FromChrono(std::chrono::steady_clock::now() - start));
+    LogRpc(*ctx, method, "anonymous", queued, clock_->Monotonic() - start);
     reactor->Finish(ToGrpcStatus(queued));
   }
   return reactor;
@@ -120,7 +120,7 @@ grpc::ServerUnaryReactor* TokenService::UnaryAsync(
 grpc::ServerUnaryReactor* TokenService::CreateToken(
     grpc::CallbackServerContext* ctx, const v1::CreateTokenRequest* request,
     v1::CreateTokenResponse* response) {
-  const auto start = std::chrono::steady_clock::now();
+  const absl::Duration start = clock_->Monotonic();
   CreateTokenParams params;
   params.deployment_id = request->deployment_id();
   params.name = request->name();
@@ -149,14 +149,14 @@ grpc::ServerUnaryReactor* TokenService::CreateToken(
   if (auto caller = Authenticate(*ctx, CallerRole::kAdmin);
       caller.ok() && manager_->CreateNeverBlocks(params)) {
     auto* reactor = ctx->DefaultReactor();
-    manager_->CreateAsync(
-        *caller, params,
-        answer(FinishCall(ctx, reactor, "CreateToken", caller->name, start)));
+    manager_->CreateAsync(*caller, params,
+                          answer(FinishCall(ctx, reactor, "CreateToken",
+                                            caller->name, clock_, start)));
     return reactor;
   }
   return UnaryAsync(
       ctx, "CreateToken", CallerRole::kAdmin,
-      {"token.create", "", request->deployment_id()},
+      {kActionCreate, "", request->deployment_id()},
       [this, params, answer](const Principal& caller, Finish finish) {
         manager_->CreateAsync(caller, params, answer(std::move(finish)));
       });
@@ -265,7 +265,7 @@ grpc::ServerUnaryReactor* TokenService::UpdateToken(
     return reactor;
   }
   return Unary(ctx, "UpdateToken", CallerRole::kAdmin,
-               {"token.update", request->id(), ""},
+               {kActionUpdate, request->id(), ""},
                [this, request, response_bytes](const Principal& caller) {
                  const std::vector<std::string> mask(
                      request->update_mask().paths().begin(),
@@ -288,7 +288,7 @@ grpc::ServerUnaryReactor* TokenService::DeleteToken(
     grpc::CallbackServerContext* ctx, const v1::DeleteTokenRequest* request,
     google::protobuf::Empty* /*response*/) {
   return Unary(ctx, "DeleteToken", CallerRole::kAdmin,
-               {"token.delete", request->id(), ""},
+               {kActionDelete, request->id(), ""},
                [this, request](const Principal& caller) {
                  return manager_->Delete(caller, request->id());
                });
@@ -298,7 +298,7 @@ grpc::ServerUnaryReactor* TokenService::RotateToken(
     grpc::CallbackServerContext* ctx, const v1::RotateTokenRequest* request,
     v1::RotateTokenResponse* response) {
   return Unary(ctx, "RotateToken", CallerRole::kAdmin,
-               {"token.rotate", request->id(), ""},
+               {kActionRotate, request->id(), ""},
                [this, request, response](const Principal& caller) {
                  auto issued = manager_->Rotate(
                      caller, request->id(), request->grace_period_seconds());
@@ -409,7 +409,7 @@ grpc::ServerUnaryReactor* TokenService::LookupTokens(
 grpc::ServerUnaryReactor* TokenService::RotateSelf(
     grpc::CallbackServerContext* ctx, const v1::RotateSelfRequest* request,
     v1::RotateTokenResponse* response) {
-  const auto start = std::chrono::steady_clock::now();
+  const absl::Duration start = clock_->Monotonic();
   auto* reactor = ctx->DefaultReactor();
   // Authenticated by the token's own value, not a caller key: the manager
   // looks it up (on the pool, as it reads the store).
@@ -428,10 +428,10 @@ grpc::ServerUnaryReactor* TokenService::RotateSelf(
       ToProto(issued->token, response->mutable_token());
       response->set_secret(std::move(issued->secret));
     }
-    FinishCall(ctx, reactor, "RotateSelf", who, start)(issued.status());
+    FinishCall(ctx, reactor, "RotateSelf", who, clock_, start)(issued.status());
   };
   if (absl::Status queued = pool_->Schedule(run); !queued.ok()) {
-    FinishCall(ctx, reactor, "RotateSelf", "anonymous", start)(queued);
+    FinishCall(ctx, reactor, "RotateSelf", "anonymous", clock_, start)(queued);
   }
   return reactor;
 }

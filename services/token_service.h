@@ -9,6 +9,7 @@
 
 #include <functional>
 
+#include "common/clock.h"
 #include "proto/tokens/v1/tokens.grpc.pb.h"
 #include "services/caller_auth.h"
 #include "services/caller_registry.h"
@@ -37,8 +38,10 @@ class TokenService : public v1::TokenService::WithRawCallbackMethod_WatchTokens<
                              v1::TokenService::CallbackService>> {
  public:
   // Store work runs on `pool`, never on gRPC's callback threads.
+  // `clock` times the calls (its monotonic time) for the log lines.
   TokenService(TokenManager* manager, const CallerRegistry* callers,
-               TokenStore* store, ChangeFeed* feed, WorkPool* pool);
+               TokenStore* store, ChangeFeed* feed, WorkPool* pool,
+               const Clock* clock);
 
   grpc::ServerUnaryReactor* CreateToken(
       grpc::CallbackServerContext* ctx, const v1::CreateTokenRequest* request,
@@ -108,6 +111,7 @@ class TokenService : public v1::TokenService::WithRawCallbackMethod_WatchTokens<
   TokenStore* const store_;
   ChangeFeed* const feed_;
   WorkPool* const pool_;
+  const Clock* const clock_;
 };
 
 }  // namespace tokens

@@ -208,6 +208,7 @@ int main(int argc, char** argv) {
     }
   }
 
+  options.feed_clock = tokens::RealClock();
   auto server =
       tokens::TokenServer::BuildAndStart(options, tokens::RealClock());
   if (!server.ok()) {

@@ -2297,6 +2297,10 @@ TEST_P(ClusterStateConformanceTest, AddAndRemoveCallers) {
   EXPECT_EQ(clusters_[0]->AddCaller({"bad", "admin", "ABC"}).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(*clusters_[2]->ListCallers(), SizeIs(1));
+  // A secret scanner's role (schema v4 lets the table hold it).
+  ASSERT_TRUE(clusters_[0]->AddCaller(Caller("scanner", "reporter", 'f')).ok());
+  EXPECT_THAT(*clusters_[2]->ListCallers(), SizeIs(2));
+  ASSERT_TRUE(clusters_[1]->RemoveCaller("scanner").ok());
 
   EXPECT_EQ(clusters_[1]->RemoveCaller("nobody").code(),
             absl::StatusCode::kNotFound);

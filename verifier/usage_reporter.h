@@ -31,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/validation.h"
 #include "verifier/metrics.h"
 #include "verifier/token_service_targets.h"
 
@@ -74,7 +75,7 @@ UsageSender MakeGrpcUsageSender(const TokenServiceTargets* targets,
 class UsageReporter {
  public:
   // ReportUsage accepts at most this many entries per call (of each kind).
-  static constexpr size_t kMaxBatch = 10000;
+  static constexpr size_t kMaxBatch = kMaxUsageReportEntries;
   // Distinct (token id, client address) pairs of reuse kept between reports.
   static constexpr size_t kMaxPendingSightings = kMaxBatch;
 

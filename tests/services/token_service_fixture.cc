@@ -30,6 +30,8 @@ void TokenServiceTest::TearDown() { StopServer(); }
 void TokenServiceTest::StartServer(TokenServerOptions options) {
   options.listen = "127.0.0.1:0";
   options.data_dir = data_dir_;
+  // Intervals (heartbeats) on real time unless a test drives them.
+  if (options.feed_clock == nullptr) options.feed_clock = RealClock();
   options_ = options;
   auto server = TokenServer::BuildAndStart(options, &clock_);
   ASSERT_TRUE(server.ok()) << server.status();

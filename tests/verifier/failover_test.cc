@@ -58,6 +58,7 @@ class FailoverTest : public ::testing::Test {
     TokenServerOptions options;
     options.listen = "127.0.0.1:0";
     options.data_dir = data_dir_;
+    options.feed_clock = RealClock();
     options.tls = std::move(tls);
     auto server = TokenServer::BuildAndStart(options, RealClock());
     EXPECT_TRUE(server.ok()) << server.status();

@@ -56,6 +56,7 @@ void VerifierTest::ChangeWhileVerifierIsAway(
 void VerifierTest::StartServerOnPort(int port, TokenServerOptions options) {
   options.listen = absl::StrCat("127.0.0.1:", port);
   options.data_dir = data_dir_;
+  if (options.feed_clock == nullptr) options.feed_clock = RealClock();
   options_ = options;
   auto server = TokenServer::BuildAndStart(options, &clock_);
   ASSERT_TRUE(server.ok()) << server.status();
