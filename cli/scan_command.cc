@@ -15,7 +15,6 @@
 #include "cli/scan_remote.h"
 #include "common/json_log.h"
 #include "common/token_value.h"
-#include "common/validation.h"
 
 namespace tokens::cli {
 namespace {
@@ -39,30 +38,15 @@ struct ScanResult {
   ScanTotals totals;
 };
 
-// A JSON string's inside: valid UTF-8 as is, else JsonEscape's \u00XX for
-// each byte outside ASCII (a path may be any bytes).
-std::string JsonText(const std::string& text) {
-  if (Utf8Length(text) < 0) return JsonEscape(text);
-  std::string out;
-  for (char c : text) {
-    if (static_cast<unsigned char>(c) >= 0x80) {
-      out += c;
-    } else {
-      out += JsonEscape(std::string_view(&c, 1));
-    }
-  }
-  return out;
-}
-
 std::string Where(const Finding& finding) {
   return absl::StrCat(finding.path, ":", finding.line, ":", finding.column);
 }
 
 std::string JsonStart(const Finding& finding) {
-  return absl::StrCat("{\"path\":\"", JsonText(finding.path),
+  return absl::StrCat("{\"path\":\"", JsonEscape(finding.path),
                       "\",\"line\":", finding.line,
                       ",\"column\":", finding.column, ",\"hint\":\"",
-                      JsonText(finding.hint), "\"");
+                      JsonEscape(finding.hint), "\"");
 }
 
 // One line for a finding; `lookup` when --check asked.
@@ -161,7 +145,7 @@ void PrintReport(const LeakReport& report, const ScanResult& result,
     for (size_t i = 0; i < report.results.size(); ++i) {
       const v1::LeakResult& entry = report.results[i];
       absl::StrAppend(
-          &line, i ? "," : "", "{\"hint\":\"", JsonText(hints[i]),
+          &line, i ? "," : "", "{\"hint\":\"", JsonEscape(hints[i]),
           "\",\"outcome\":\"", v1::LeakResult::Outcome_Name(entry.outcome()),
           "\",\"token_id\":\"", JsonEscape(entry.token_id()),
           "\",\"deployment_id\":\"", JsonEscape(entry.deployment_id()), "\"}");

@@ -1,12 +1,14 @@
 #include "tests/cli/cli_servers.h"
 
 #include <pty.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <map>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -41,13 +43,50 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
   return out;
 }
 
+// A random caller key (not shaped like a token value, which TokenService
+// refuses as a caller key) and the credentials line for it.
+std::pair<std::string, std::string> NewCaller(const std::string& name,
+                                              const std::string& role) {
+  const std::string key = absl::StrCat(
+      "tkk_",
+      absl::BytesToHexString(DigestToBytes(DigestOf(*GenerateTokenValue()))));
+  const std::string digest =
+      absl::BytesToHexString(DigestToBytes(DigestOf(key)));
+  return {key, absl::StrCat(name, " ", role, " ", digest, "\n")};
+}
+
+void WriteFile(const std::string& path, const std::string& text) {
+  FILE* file = fopen(path.c_str(), "w");
+  ASSERT_NE(file, nullptr) << path;
+  fputs(text.c_str(), file);
+  fclose(file);
+  chmod(path.c_str(), 0600);
+}
+
+// The files TokenService writes on a first start, plus a reporter caller.
+void WriteCallersWithReporter(const std::string& dir) {
+  auto [admin, admin_line] = NewCaller("admin", "admin");
+  auto [verifier, verifier_line] = NewCaller("verifier", "verifier");
+  auto [reporter, reporter_line] = NewCaller("scanner", "reporter");
+  WriteFile(dir + "/admin.key", admin + "\n");
+  WriteFile(dir + "/verifier.key", verifier + "\n");
+  WriteFile(dir + "/reporter.key", reporter + "\n");
+  WriteFile(dir + "/credentials",
+            absl::StrCat(admin_line, verifier_line, reporter_line));
+}
+
 }  // namespace
 
 std::string TokenctlPath() { return RunfilePath("cli/tokenctl"); }
 
-absl::StatusOr<std::unique_ptr<CliServers>> CliServers::Start() {
+absl::StatusOr<std::unique_ptr<CliServers>> CliServers::Start(
+    bool with_reporter) {
   std::unique_ptr<CliServers> servers(new CliServers);
   servers->data_dir_ = NewTempDir("tokenctl-data");
+  if (with_reporter) {
+    chmod(servers->data_dir_.c_str(), 0700);
+    WriteCallersWithReporter(servers->data_dir_);
+  }
   auto service = ServerProcess::Start(
       RunfilePath("services/token_service"),
       {"--listen", "127.0.0.1:0", "--data-dir", servers->data_dir_});

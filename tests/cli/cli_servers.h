@@ -18,8 +18,11 @@ namespace tokens::testing {
 class CliServers {
  public:
   // Starts both servers and waits until the verifier has synced (a check
-  // answers something other than NOT_READY).
-  static absl::StatusOr<std::unique_ptr<CliServers>> Start();
+  // answers something other than NOT_READY). With `with_reporter`, the
+  // credentials also hold a `reporter` caller whose key is in
+  // reporter_key_file().
+  static absl::StatusOr<std::unique_ptr<CliServers>> Start(
+      bool with_reporter = false);
 
   // TOKENS_SERVICE_ADDR, TOKENS_VERIFIER_ADDR and TOKENS_ADMIN_KEY_FILE for
   // these servers, and ASTRO_API_TOKEN / ASTRONOMER_KEY_* set empty (unset
@@ -41,6 +44,7 @@ class CliServers {
                       const std::string& operation) const;
 
   const std::string& data_dir() const { return data_dir_; }
+  std::string reporter_key_file() const { return data_dir_ + "/reporter.key"; }
   const std::string& service_address() const { return service_->address(); }
   const std::string& verifier_address() const { return verifier_->address(); }
 
