@@ -31,6 +31,23 @@ std::string_view CheckReasonName(CheckReason reason) {
   return "REASON_UNSPECIFIED";
 }
 
+bool IsBadToken(CheckReason reason) {
+  switch (reason) {
+    case CheckReason::kMalformedToken:
+    case CheckReason::kUnknownToken:
+    case CheckReason::kRevokedToken:
+    case CheckReason::kExpired:
+      return true;
+    case CheckReason::kAllowed:
+    case CheckReason::kWrongDeployment:
+    case CheckReason::kOperationNotPermitted:
+    case CheckReason::kUnknownOperation:
+    case CheckReason::kNotReady:
+      return false;
+  }
+  return false;
+}
+
 Authorizer::Authorizer(const TokenCache* cache, const Clock* clock,
                        absl::Duration max_staleness)
     : cache_(cache), clock_(clock), max_staleness_(max_staleness) {}

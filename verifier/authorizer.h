@@ -57,6 +57,11 @@ inline constexpr int kCheckReasonCount = 9;
 // The proto enum name, such as `UNKNOWN_TOKEN`.
 std::string_view CheckReasonName(CheckReason reason);
 
+// True for the refusals of the token value itself: MALFORMED_TOKEN,
+// UNKNOWN_TOKEN, REVOKED_TOKEN and EXPIRED (the ones the failed-check throttle
+// charges and HTTP answers with 401), false for every other reason.
+bool IsBadToken(CheckReason reason);
+
 struct Decision {
   CheckReason reason = CheckReason::kNotReady;
   // The token's id when the digest was found (ALLOWED, EXPIRED,

@@ -2,23 +2,17 @@
 
 #include <cstddef>
 #include <string_view>
+#include <utility>
 
 #include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
 #include "common/bearer.h"
+#include "verifier/denial.h"
 
 namespace tokens {
 namespace {
 
 namespace auth = envoy::service::auth::v3;
 using envoy::config::core::v3::HeaderValueOption;
-
-// Status codes of google.rpc.Code.
-constexpr int kOk = 0;
-constexpr int kPermissionDenied = 7;
-constexpr int kResourceExhausted = 8;
-constexpr int kUnavailable = 14;
-constexpr int kUnauthenticated = 16;
 
 // A request header by lower-case name, from the map or the raw header list.
 // A view into `http`.
@@ -53,19 +47,23 @@ void AddHeader(google::protobuf::RepeatedPtrField<HeaderValueOption>* headers,
   option->set_append_action(HeaderValueOption::OVERWRITE_IF_EXISTS_OR_ADD);
 }
 
-void Deny(int code, int http_status, const std::string& reason,
-          const std::string& message, auth::CheckResponse* response) {
-  response->mutable_status()->set_code(code);
-  response->mutable_status()->set_message(message);
+// Envoy's denial: `denial` with `message` as the RPC status message.
+void Deny(const Denial& denial, std::string message,
+          auth::CheckResponse* response) {
+  response->mutable_status()->set_code(static_cast<int>(denial.code));
+  response->mutable_status()->set_message(std::move(message));
   auth::DeniedHttpResponse* denied = response->mutable_denied_response();
   denied->mutable_status()->set_code(
-      static_cast<envoy::type::v3::StatusCode>(http_status));
-  AddHeader(denied->mutable_headers(), "x-token-reason", reason);
-  if (http_status == 401) {
+      static_cast<envoy::type::v3::StatusCode>(denial.http_status));
+  AddHeader(denied->mutable_headers(), "x-token-reason", denial.reason);
+  if (!denial.www_authenticate.empty()) {
     AddHeader(denied->mutable_headers(), "www-authenticate",
-              "Bearer error=\"invalid_token\"");
+              denial.www_authenticate);
   }
-  denied->set_body(reason + "\n");
+  if (!denial.retry_after.empty()) {
+    AddHeader(denied->mutable_headers(), "retry-after", denial.retry_after);
+  }
+  denied->set_body(std::string(denial.reason) + "\n");
 }
 
 // One call's messages on an arena whose first block is part of the holder.
@@ -120,8 +118,7 @@ void AnswerExtAuthz(VerifierCore* core, const std::string& default_deployment,
   if (absl::Status valid =
           VerifierCore::ValidateRequest(deployment_id, operation);
       !valid.ok()) {
-    Deny(kPermissionDenied, 403, "INVALID_REQUEST",
-         std::string(valid.message()), response);
+    Deny(InvalidRequestDenial(), std::string(valid.message()), response);
     return;
   }
   const std::string_view token =
@@ -133,26 +130,19 @@ void AnswerExtAuthz(VerifierCore* core, const std::string& default_deployment,
        }},
       token, deployment_id, operation);
   if (!checked.ok()) {
-    const int status = core->throttled_http_status();
-    Deny(status == 429 ? kResourceExhausted : kUnauthenticated, status,
-         "THROTTLED", std::string(checked.status().message()), response);
-    AddHeader(response->mutable_denied_response()->mutable_headers(),
-              "retry-after", "1");
+    Deny(ThrottledDenial(core->throttled_http_status()),
+         std::string(checked.status().message()), response);
     return;
   }
   const Decision& decision = *checked;
+  const Denial denial = DenialFor(decision);
   if (decision.allowed()) {
-    response->mutable_status()->set_code(kOk);
+    response->mutable_status()->set_code(static_cast<int>(denial.code));
     AddHeader(response->mutable_ok_response()->mutable_headers(), "x-token-id",
               decision.token_id);
     return;
   }
-  const std::string reason(CheckReasonName(decision.reason));
-  const int http_status = HttpStatusForDecision(decision.reason);
-  const int code = http_status == 401   ? kUnauthenticated
-                   : http_status == 503 ? kUnavailable
-                                        : kPermissionDenied;
-  Deny(code, http_status, reason, reason, response);
+  Deny(denial, std::string(denial.reason), response);
 }
 
 grpc::ServerUnaryReactor* ExtAuthzService::Check(

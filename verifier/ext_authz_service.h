@@ -14,10 +14,11 @@
 //               trusted proxy (TrustedProxies), for the failed-check throttle.
 //
 // clang-format off
-// Answers: every decision is a successful RPC (Envoy treats a failed RPC as
-// an error, not a denial):
+// Answers (DenialFor, verifier/denial.h): every decision is a successful RPC
+// (Envoy treats a failed RPC as an error, not a denial):
 //   allowed                      status 0, ok_response.headers x-token-id
-//   malformed/unknown/expired    UNAUTHENTICATED (16), denied 401
+//   malformed, unknown, revoked  UNAUTHENTICATED (16), denied 401
+//     or expired token
 //   wrong Deployment, operation  PERMISSION_DENIED (7), denied 403
 //     not permitted or unknown,
 //     no Deployment or operation

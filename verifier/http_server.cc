@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/bearer.h"
+#include "verifier/denial.h"
 
 namespace tokens {
 
@@ -24,6 +25,28 @@ std::string_view ToStd(beast::string_view s) {
 // token_verifier in Server from the start (not set and then replaced).
 Response Reply(http::status status, unsigned version, std::string body) {
   return MakeHttpResponse(status, version, std::move(body), "token_verifier");
+}
+
+beast::string_view ToBeast(std::string_view s) {
+  return beast::string_view(s.data(), s.size());
+}
+
+// Forward-auth's answer: `denial`'s status and headers, with X-Token-Id when
+// `token_id` is set (allowed).
+Response Answer(const Request& request, const Denial& denial, std::string body,
+                const std::string* token_id = nullptr) {
+  Response response = Reply(static_cast<http::status>(denial.http_status),
+                            request.version(), std::move(body));
+  if (!denial.retry_after.empty()) {
+    response.set(http::field::retry_after, ToBeast(denial.retry_after));
+  }
+  response.set("X-Auth-Reason", ToBeast(denial.reason));
+  if (token_id != nullptr) response.set("X-Token-Id", *token_id);
+  if (!denial.www_authenticate.empty()) {
+    response.set(http::field::www_authenticate,
+                 ToBeast(denial.www_authenticate));
+  }
+  return response;
 }
 
 Response Authorize(const Request& request, VerifierCore* core,
@@ -53,31 +76,13 @@ Response Authorize(const Request& request, VerifierCore* core,
   if (!checked.ok()) {
     // A throttled bad token is still a denial the proxy passes on: nginx
     // auth_request turns any status but 2xx, 401 and 403 into a 500.
-    const auto status =
-        static_cast<http::status>(core->throttled_http_status());
-    Response response = Reply(status, request.version(),
-                              absl::StrCat(checked.status().message(), "\n"));
-    response.set(http::field::retry_after, "1");
-    response.set("X-Auth-Reason", "THROTTLED");
-    if (status == http::status::unauthorized) {
-      response.set(http::field::www_authenticate,
-                   "Bearer error=\"invalid_token\"");
-    }
-    return response;
+    return Answer(request, ThrottledDenial(core->throttled_http_status()),
+                  absl::StrCat(checked.status().message(), "\n"));
   }
   const Decision& decision = *checked;
-  const std::string_view reason = CheckReasonName(decision.reason);
-  Response response =
-      Reply(static_cast<http::status>(HttpStatusForDecision(decision.reason)),
-            request.version(), std::string(reason) + "\n");
-  response.set("X-Auth-Reason",
-               beast::string_view(reason.data(), reason.size()));
-  if (decision.allowed()) response.set("X-Token-Id", decision.token_id);
-  if (response.result() == http::status::unauthorized) {
-    response.set(http::field::www_authenticate,
-                 "Bearer error=\"invalid_token\"");
-  }
-  return response;
+  const Denial denial = DenialFor(decision);
+  return Answer(request, denial, std::string(denial.reason) + "\n",
+                decision.allowed() ? &decision.token_id : nullptr);
 }
 
 Response Route(const Request& request, VerifierCore* core,

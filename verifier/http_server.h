@@ -9,7 +9,7 @@
 //                      ForwardAuth. Takes `Authorization: Bearer <token>`,
 //                      `X-Deployment-Id` and `X-Operation`. Answers:
 //                        200  allowed, with X-Token-Id
-//                        401  malformed, unknown or expired token
+//                        401  malformed, unknown, revoked or expired token
 //                        403  wrong Deployment, operation not permitted or
 //                             unknown operation
 //                        503  not ready
@@ -22,7 +22,8 @@
 //                             peer is a trusted proxy)
 // clang-format on
 // Every decision response carries `X-Auth-Reason` (the tokens.v1.Reason name,
-// or THROTTLED).
+// or THROTTLED); statuses and headers are DenialFor's (verifier/denial.h), as
+// for ext_authz.
 //
 // Served by common/http_server.h (HTTPS with TLS files, keep-alive, limits).
 // The core is not owned and must outlive the server.

@@ -24,25 +24,6 @@ absl::Status ValidateField(const char* name, std::string_view value) {
 
 }  // namespace
 
-int HttpStatusForDecision(CheckReason reason) {
-  switch (reason) {
-    case CheckReason::kAllowed:
-      return 200;
-    case CheckReason::kMalformedToken:
-    case CheckReason::kUnknownToken:
-    case CheckReason::kRevokedToken:
-    case CheckReason::kExpired:
-      return 401;
-    case CheckReason::kWrongDeployment:
-    case CheckReason::kOperationNotPermitted:
-    case CheckReason::kUnknownOperation:
-      return 403;
-    case CheckReason::kNotReady:
-      return 503;
-  }
-  return 500;
-}
-
 VerifierCore::VerifierCore(const TokenCache* cache,
                            const Authorizer* authorizer, Metrics* metrics,
                            UsageReporter* usage, const Clock* clock)
@@ -107,11 +88,11 @@ absl::StatusOr<Decision> VerifierCore::Decide(const CheckOrigin* origin,
     return *client;
   };
   const CheckReason reason = decision.reason;
-  if (reason == CheckReason::kUnknownToken ||
-      reason == CheckReason::kRevokedToken || reason == CheckReason::kExpired) {
+  if (IsBadToken(reason) && reason != CheckReason::kMalformedToken) {
     // A use of an unknown (never issued, or revoked long ago), revoked
     // (deleted or rotated away) or expired token: counted above by reason, and
-    // logged by the first bytes of its digest only, never the value.
+    // logged by the first bytes of its digest only, never the value. A
+    // malformed value is only counted.
     JsonLog log("check.rejected_token", "warn");
     log.Str("reason", std::string(CheckReasonName(reason)))
         .Str("digest_prefix", DigestPrefixHex(DigestOf(token)))
@@ -129,14 +110,10 @@ absl::StatusOr<Decision> VerifierCore::Decide(const CheckOrigin* origin,
     }
   }
   if (throttle_ == nullptr || origin == nullptr) return decision;
-  const bool bad_token = reason == CheckReason::kMalformedToken ||
-                         reason == CheckReason::kUnknownToken ||
-                         reason == CheckReason::kRevokedToken ||
-                         reason == CheckReason::kExpired;
   // Only bad tokens are throttled. A sidecar's one peer is often its own app,
   // relaying every user's requests: refusing its valid tokens too would let one
   // attacker deny service to all.
-  if (!bad_token) return decision;
+  if (!IsBadToken(reason)) return decision;
   if (end_client().empty()) return decision;  // a trusted proxy naming no one
   if (!throttle_->Allow(*client)) {
     return absl::ResourceExhaustedError(

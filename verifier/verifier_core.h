@@ -17,6 +17,7 @@
 #include "common/clock.h"
 #include "common/peer_throttle.h"
 #include "verifier/authorizer.h"
+#include "verifier/denial.h"
 #include "verifier/metrics.h"
 #include "verifier/token_cache.h"
 #include "verifier/trusted_proxies.h"
@@ -34,11 +35,6 @@ struct CheckOrigin {
   // comma-separated list of addresses (X-Forwarded-For); empty for nothing.
   absl::FunctionRef<std::string()> forwarded;
 };
-
-// The HTTP status of a decision, for forward-auth and ext_authz: 200
-// allowed; 401 malformed, unknown, revoked or expired token; 403 wrong
-// Deployment, operation not permitted or unknown; 503 not ready.
-int HttpStatusForDecision(CheckReason reason);
 
 // deployment_id and operation may not be longer than this many bytes.
 inline constexpr size_t kMaxCheckFieldBytes = 256;
@@ -62,13 +58,13 @@ class VerifierCore {
   // Check on behalf of the end client of `origin` (see TrustedProxies). An
   // allowed use and a revoked value's reuse (REVOKED_TOKEN) are noted for
   // the usage reporter with that client's address. When a throttle is set, a
-  // MALFORMED_TOKEN, UNKNOWN_TOKEN, REVOKED_TOKEN or EXPIRED decision is
-  // charged to the end client, and once that client is out of failed checks
-  // such a decision becomes ResourceExhausted (the reuse is still noted). A
-  // check with no end client (a trusted proxy that names none) is never
-  // charged, nor is any other decision. `origin` is read only when its end
-  // client is needed (the gRPC peer string costs an allocation per call), at
-  // most once per check.
+  // bad token (IsBadToken: MALFORMED_TOKEN, UNKNOWN_TOKEN, REVOKED_TOKEN or
+  // EXPIRED) is charged to the end client, and once that client is out of
+  // failed checks such a decision becomes ResourceExhausted (the reuse is
+  // still noted). A check with no end client (a trusted proxy that names
+  // none) is never charged, nor is any other decision. `origin` is read only
+  // when its end client is needed (the gRPC peer string costs an allocation
+  // per call), at most once per check.
   absl::StatusOr<Decision> CheckFrom(const CheckOrigin& origin,
                                      std::string_view token,
                                      std::string_view deployment_id,
@@ -89,8 +85,8 @@ class VerifierCore {
   }
 
   // The HTTP status a throttled bad token gets from forward-auth and
-  // ext_authz: 401 (default; nginx auth_request passes on only 2xx, 401 and
-  // 403) or 429 (Traefik). With Retry-After either way.
+  // ext_authz (ThrottledDenial): 401 (default) or 429, one that
+  // ValidateThrottledHttpStatus accepts. Set before serving.
   void SetThrottledHttpStatus(int status) { throttled_http_status_ = status; }
   int throttled_http_status() const { return throttled_http_status_; }
 

@@ -17,6 +17,7 @@
 #include "common/shutdown_signal.h"
 #include "common/tls_files.h"
 #include "common/validation.h"
+#include "verifier/denial.h"
 #include "verifier/token_service_targets.h"
 #include "verifier/trusted_proxies.h"
 #include "verifier/verifier_server.h"
@@ -132,10 +133,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", std::string(name.message()).c_str());
     return 2;
   }
-  if (options.throttled_http_status != 401 &&
-      options.throttled_http_status != 429) {
-    std::fprintf(stderr, "--throttled-status: want 401 or 429, got %d\n",
-                 options.throttled_http_status);
+  if (absl::Status status = tokens::ValidateThrottledHttpStatus(
+          "--throttled-status", options.throttled_http_status);
+      !status.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(status.message()).c_str());
     return 2;
   }
   if (auto targets = tokens::ParseTokenServiceTargets(options.token_service);

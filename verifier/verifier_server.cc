@@ -13,6 +13,7 @@
 #include "common/host_port.h"
 #include "common/json_log.h"
 #include "common/validation.h"
+#include "verifier/denial.h"
 
 namespace tokens {
 namespace {
@@ -97,9 +98,10 @@ absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::BuildAndStart(
         "failed-check burst must be 0 (off) or at least 1, and its rate "
         "positive");
   }
-  if (options.throttled_http_status != 401 &&
-      options.throttled_http_status != 429) {
-    return absl::InvalidArgumentError("throttled-status must be 401 or 429");
+  if (absl::Status valid = ValidateThrottledHttpStatus(
+          "throttled-status", options.throttled_http_status);
+      !valid.ok()) {
+    return valid;
   }
   absl::StatusOr<TrustedProxies> trusted =
       TrustedProxies::Parse(options.trusted_proxies);
