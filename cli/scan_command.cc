@@ -172,7 +172,7 @@ void PrintSummary(const ScanResult& result, CliContext& context) {
   if (result.findings.empty()) return;
   const size_t n = result.findings.size();
   std::fprintf(context.err,
-               "tokenctl: %zu token value%s found (%zu distinct) in %llu "
+               "tokenctl scan: %zu token value%s found (%zu distinct) in %llu "
                "file%s scanned; shown as hints, never as values\n",
                n, n == 1 ? "" : "s", result.digests.size(),
                static_cast<unsigned long long>(result.totals.files),

@@ -86,6 +86,10 @@ TEST(QuickstartDocTest, EveryCommandRunsAsWritten) {
   // The list shows the token, never its value.
   EXPECT_THAT(result.out, HasSubstr("ci-deploy")) << shown;
   EXPECT_THAT(result.out, HasSubstr("(in 30 days)")) << shown;
+  // The scan finds the value written to a file, live, by its hint.
+  EXPECT_THAT(result.out, HasSubstr("leaked.yaml:1:17: dpt_")) << shown;
+  EXPECT_THAT(result.out, HasSubstr(" live: token tok_")) << shown;
+  EXPECT_THAT(result.out, HasSubstr("exit 1 (found, as expected)")) << shown;
   // Allowed before and after the rotation.
   EXPECT_EQ(Count(result.out, "allowed: ALLOWED"), 2u) << shown;
   // Denied where the doc says so, each with exit code 1.
