@@ -99,26 +99,32 @@ std::unique_ptr<TokenServiceTargets> OneTarget(
 }  // namespace
 
 FeedClient::FeedClient(TokenServiceTargets* targets, FeedClientOptions options,
-                       TokenCache* cache, Metrics* metrics, const Clock* clock)
+                       TokenCache* cache, Metrics* metrics, const Clock* clock,
+                       const Clock* wait_clock)
     : options_(std::move(options)),
       targets_(targets),
       cache_(cache),
       metrics_(metrics),
       clock_(clock),
-      wait_clock_(options_.wait_clock != nullptr ? options_.wait_clock
-                                                 : RealClock()) {}
+      wait_clock_(wait_clock) {}
 
 FeedClient::FeedClient(std::shared_ptr<grpc::Channel> channel,
                        FeedClientOptions options, TokenCache* cache,
-                       Metrics* metrics, const Clock* clock)
+                       Metrics* metrics, const Clock* clock,
+                       const Clock* wait_clock)
     : options_(std::move(options)),
       own_targets_(OneTarget(std::move(channel))),
       targets_(own_targets_.get()),
       cache_(cache),
       metrics_(metrics),
       clock_(clock),
-      wait_clock_(options_.wait_clock != nullptr ? options_.wait_clock
-                                                 : RealClock()) {}
+      wait_clock_(wait_clock) {}
+
+FeedClient::FeedClient(std::shared_ptr<grpc::Channel> channel,
+                       FeedClientOptions options, TokenCache* cache,
+                       Metrics* metrics, const Clock* clock)
+    : FeedClient(std::move(channel), std::move(options), cache, metrics, clock,
+                 RealClock()) {}
 
 FeedClient::~FeedClient() { Stop(); }
 

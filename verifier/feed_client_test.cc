@@ -50,7 +50,7 @@ class FeedClientTest : public ::testing::Test {
         // Never connected: the test calls HandleMessage directly.
         client_(grpc::CreateChannel("127.0.0.1:1",
                                     grpc::InsecureChannelCredentials()),
-                FeedClientOptions(), &cache_, &metrics_, &clock_) {}
+                FeedClientOptions(), &cache_, &metrics_, &clock_, &clock_) {}
 
   bool Has(const std::string& value) {
     return cache_.Lookup(DigestOf(value)).has_value();
@@ -327,9 +327,8 @@ class FeedClientStreamTest : public ::testing::Test {
     options.heartbeat_interval = absl::Seconds(1);
     options.failover_after = absl::Seconds(3);
     options.snapshot_timeout = absl::Seconds(10);
-    options.wait_clock = &waits_;
     client_ = std::make_unique<FeedClient>(targets_.get(), options, &cache_,
-                                           &metrics_, &clock_);
+                                           &metrics_, &clock_, &waits_);
     client_->Start();
   }
 

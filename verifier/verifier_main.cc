@@ -171,6 +171,7 @@ int main(int argc, char** argv) {
     }
   }
 
+  options.feed_wait_clock = tokens::RealClock();
   auto server =
       tokens::VerifierServer::BuildAndStart(options, tokens::RealClock());
   if (!server.ok()) {

@@ -23,8 +23,15 @@ FeedClientOptions MakeFeedOptions(std::string key,
   FeedClientOptions options;
   options.key = std::move(key);
   options.deployment_id = verifier.deployment;
-  options.wait_clock = verifier.feed_wait_clock;
   return options;
+}
+
+// Transitional: null still means the machine's clock, for the tests that pass
+// only a FakeClock and need the feed to reconnect on real time
+// (tests/reliability, tests/verifier's fixture). The main sets it.
+const Clock* FeedWaitClock(const VerifierOptions& options) {
+  return options.feed_wait_clock != nullptr ? options.feed_wait_clock
+                                            : RealClock();
 }
 
 }  // namespace
@@ -54,7 +61,7 @@ VerifierServer::VerifierServer(const VerifierOptions& options, Clock* clock,
       ext_authz_(&core_, options.deployment),
       health_(&core_),
       feed_(targets_.get(), MakeFeedOptions(key, options), &cache_, &metrics_,
-            clock),
+            clock, FeedWaitClock(options)),
       clock_(clock) {}
 
 absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::BuildAndStart(

@@ -78,8 +78,10 @@ struct VerifierOptions {
   RevokedOptions revoked;
   // This verifier's name in usage reports (--name); empty = the host name.
   std::string name;
-  // What the feed's backoff and heartbeat watchdog wait on (monotonic time);
-  // null = the machine's clock. Tests pass a FakeClock.
+  // What the feed's backoff and heartbeat watchdog wait on (monotonic time),
+  // apart from BuildAndStart's clock (see FeedClient); the main passes
+  // RealClock(), tests a FakeClock. Null still means the machine's clock
+  // (transitional, for callers that set only BuildAndStart's clock).
   const Clock* feed_wait_clock = nullptr;
 };
 
