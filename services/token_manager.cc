@@ -108,21 +108,17 @@ void TokenManager::AuditRefusal(const std::string& principal,
                                 const std::string& token_id,
                                 const std::string& deployment_id,
                                 const absl::Status& refusal) {
-  AuditEntry entry = Audit(principal, action, token_id, deployment_id);
+  std::string deployment = deployment_id;
   // Fill the Deployment from the token when the request named only an id, so
   // the refusal is listed with the Deployment's audit log.
-  if (entry.deployment_id.empty() && !token_id.empty() &&
+  if (deployment.empty() && !token_id.empty() &&
       ValidateTokenId(token_id).ok()) {
     if (auto token = store_->Get(token_id); token.ok()) {
-      entry.deployment_id = token->deployment_id;
+      deployment = token->deployment_id;
     }
   }
-  if (!ValidateDeploymentId(entry.deployment_id).ok()) {
-    entry.deployment_id.clear();
-  }
-  if (!ValidateTokenId(entry.token_id).ok()) entry.token_id.clear();
-  entry.outcome = OutcomeOf(refusal);
-  entry.detail = std::string(refusal.message());
+  AuditEntry entry =
+      RefusalEntry(principal, action, token_id, deployment, refusal);
   if (absl::Status s = store_->RecordAudit(entry); !s.ok()) {
     JsonLog("audit.write_failed", "error")
         .Str("action", action)
@@ -130,6 +126,38 @@ void TokenManager::AuditRefusal(const std::string& principal,
     return;
   }
   AuditWritten();
+}
+
+AuditEntry TokenManager::RefusalEntry(const std::string& principal,
+                                      const std::string& action,
+                                      const std::string& token_id,
+                                      const std::string& deployment_id,
+                                      const absl::Status& refusal) const {
+  AuditEntry entry = Audit(principal, action, token_id, deployment_id);
+  if (!ValidateDeploymentId(entry.deployment_id).ok()) {
+    entry.deployment_id.clear();
+  }
+  if (!ValidateTokenId(entry.token_id).ok()) entry.token_id.clear();
+  entry.outcome = OutcomeOf(refusal);
+  entry.detail = std::string(refusal.message());
+  return entry;
+}
+
+void TokenManager::AuditCommitFailure(const std::string& principal,
+                                      const TokenRecord& token,
+                                      const absl::Status& failure) {
+  store_->RecordAuditAsync(RefusalEntry(principal, kActionCreate, token.id,
+                                        token.deployment_id, failure),
+                           [this](const absl::Status& written) {
+                             if (!written.ok()) {
+                               JsonLog("audit.write_failed", "error")
+                                   .Str("action", kActionCreate)
+                                   .Str("error",
+                                        std::string(written.message()));
+                               return;
+                             }
+                             AuditWritten();
+                           });
 }
 
 absl::StatusOr<IssuedToken> TokenManager::Create(
@@ -199,9 +227,11 @@ void TokenManager::CreateAsync(const Principal& caller,
       [this, caller_name = caller.name, issued = IssuedToken{record, *secret},
        done = std::move(done)](absl::StatusOr<int64_t> revision) mutable {
         if (!revision.ok()) {
-          AuditRefusal(caller_name, kActionCreate, issued.token.id,
-                       issued.token.deployment_id, revision.status());
+          // On the thread that finishes every create (SQLite's finisher):
+          // the call is finished first, and the refusal is queued rather
+          // than committed here, so a failed commit holds up no other create.
           done(revision.status());
+          AuditCommitFailure(caller_name, issued.token, revision.status());
           return;
         }
         feed_->Notify();

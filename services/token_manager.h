@@ -201,6 +201,17 @@ class TokenManager {
                    const std::string& token_id,
                    const std::string& deployment_id) const;
   void AuditWritten() const;
+  // The audit row of a refusal (ids that break their rules left out).
+  AuditEntry RefusalEntry(const std::string& principal,
+                          const std::string& action,
+                          const std::string& token_id,
+                          const std::string& deployment_id,
+                          const absl::Status& refusal) const;
+  // A create whose commit failed: its refusal, queued with
+  // TokenStore::RecordAuditAsync (no read, no commit on this thread).
+  void AuditCommitFailure(const std::string& principal,
+                          const TokenRecord& token,
+                          const absl::Status& failure);
   absl::Status RecordSighting(const Principal& caller,
                               const ReuseSighting& sighting);
   // Rotates `current` (read from the store) as `principal`.

@@ -82,12 +82,12 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::BuildAndStart(
   // replica, whatever its window holds.
   watch.window_changes =
       std::min(watch.window_changes, options.change_retention);
-  server->feed_ = std::make_unique<ChangeFeed>(
+  server->feed_ = std::make_unique<WatchCache>(
       server->store_.get(), options.feed_clock, server->pool_.get(), watch);
   if (absl::Status started = server->feed_->Start(); !started.ok()) {
     return started;
   }
-  ChangeFeed* const feed = server->feed_.get();
+  WatchCache* const feed = server->feed_.get();
   if (absl::Status watching =
           server->store_->WatchExternalCommits([feed] { feed->Notify(); });
       !watching.ok()) {

@@ -25,13 +25,13 @@
 #include "common/metrics_http_server.h"
 #include "common/tls_files.h"
 #include "services/caller_registry.h"
-#include "services/change_feed.h"
 #include "services/cluster_sync.h"
 #include "services/expiry_sweeper.h"
 #include "services/notifier.h"
 #include "services/page_token.h"
 #include "services/token_manager.h"
 #include "services/token_service.h"
+#include "services/watch_cache.h"
 #include "services/work_pool.h"
 #include "storage/token_store.h"
 
@@ -104,7 +104,7 @@ class TokenServer {
   // The bound /metrics port; 0 without http_listen.
   int http_port() const;
   // The feed (for tests and metrics).
-  const ChangeFeed& feed() const { return *feed_; }
+  const WatchCache& feed() const { return *feed_; }
   // The expiry sweeper (tests call SweepOnce).
   ExpirySweeper& expiry_sweeper() { return *sweeper_; }
   // The Prometheus text that GET /metrics serves.
@@ -118,7 +118,7 @@ class TokenServer {
 
   std::unique_ptr<CallerRegistry> callers_;
   std::unique_ptr<TokenStore> store_;
-  std::unique_ptr<ChangeFeed> feed_;
+  std::unique_ptr<WatchCache> feed_;
   std::unique_ptr<PageTokenCodec> pages_;
   std::unique_ptr<TokenManager> manager_;
   std::unique_ptr<WorkPool> pool_;

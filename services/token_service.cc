@@ -56,7 +56,7 @@ std::function<void(const absl::Status&)> FinishCall(
 }  // namespace
 
 TokenService::TokenService(TokenManager* manager, const CallerRegistry* callers,
-                           TokenStore* store, ChangeFeed* feed, WorkPool* pool,
+                           TokenStore* store, WatchCache* feed, WorkPool* pool,
                            const Clock* clock)
     : manager_(manager),
       callers_(callers),
@@ -463,7 +463,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* TokenService::WatchTokens(
            status, absl::ZeroDuration());
     return new RefusedWatch(ToGrpcStatus(status));
   }
-  return new WatchReactor(feed_, store_, principal->name, ctx->peer(),
+  return new WatchReactor(feed_, principal->name, ctx->peer(),
                           request->since_revision(), request->deployment_id(),
                           request->resume());
 }

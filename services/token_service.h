@@ -13,8 +13,8 @@
 #include "proto/tokens/v1/tokens.grpc.pb.h"
 #include "services/caller_auth.h"
 #include "services/caller_registry.h"
-#include "services/change_feed.h"
 #include "services/token_manager.h"
+#include "services/watch_cache.h"
 #include "services/work_pool.h"
 
 namespace tokens {
@@ -40,7 +40,7 @@ class TokenService : public v1::TokenService::WithRawCallbackMethod_WatchTokens<
   // Store work runs on `pool`, never on gRPC's callback threads.
   // `clock` times the calls (its monotonic time) for the log lines.
   TokenService(TokenManager* manager, const CallerRegistry* callers,
-               TokenStore* store, ChangeFeed* feed, WorkPool* pool,
+               TokenStore* store, WatchCache* feed, WorkPool* pool,
                const Clock* clock);
 
   grpc::ServerUnaryReactor* CreateToken(
@@ -109,7 +109,7 @@ class TokenService : public v1::TokenService::WithRawCallbackMethod_WatchTokens<
   TokenManager* const manager_;
   const CallerRegistry* const callers_;
   TokenStore* const store_;
-  ChangeFeed* const feed_;
+  WatchCache* const feed_;
   WorkPool* const pool_;
   const Clock* const clock_;
 };

@@ -67,6 +67,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "proto/tokens/v1/tokens.pb.h"
+#include "services/change_feed.h"
 #include "services/work_pool.h"
 #include "storage/token_store.h"
 
@@ -245,11 +246,11 @@ class WatchStream : public std::enable_shared_from_this<WatchStream> {
   std::optional<ChangeBatch> catch_up_ ABSL_GUARDED_BY(mu_);
 };
 
-class WatchCache {
+class WatchCache : public ChangeFeed {
  public:
   WatchCache(TokenStore* store, Clock* clock, WorkPool* pool,
              WatchCacheOptions options = {});
-  ~WatchCache();  // Stops.
+  ~WatchCache() override;  // Stops.
   WatchCache(const WatchCache&) = delete;
   WatchCache& operator=(const WatchCache&) = delete;
 
@@ -263,7 +264,7 @@ class WatchCache {
   void Stop();
 
   // A change committed: the reader reads it soon. Never blocks.
-  void Notify();
+  void Notify() override;
 
   // Opens a stream writing to `sink`; it sends nothing until its Start.
   // `resume`: since_revision is a revision the verifier

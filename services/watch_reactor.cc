@@ -5,10 +5,9 @@
 
 namespace tokens {
 
-WatchReactor::WatchReactor(ChangeFeed* feed, TokenStore* store,
-                           std::string principal, std::string peer,
-                           int64_t since_revision, std::string deployment_id,
-                           bool resume)
+WatchReactor::WatchReactor(WatchCache* feed, std::string principal,
+                           std::string peer, int64_t since_revision,
+                           std::string deployment_id, bool resume)
     : principal_(std::move(principal)),
       peer_(std::move(peer)),
       clock_(feed->clock()),

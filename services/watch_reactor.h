@@ -1,5 +1,5 @@
 // WatchReactor: one WatchTokens stream on the gRPC callback API, a thin
-// adapter between gRPC and a WatchStream of the watch cache (ChangeFeed): the
+// adapter between gRPC and a WatchStream of the watch cache: the
 // stream decides what to send and when; the reactor writes it (one write in
 // flight at a time, so a slow verifier only delays itself) and reports back
 // OnWriteDone, OnCancel and OnDone. Deletes itself when the RPC is done.
@@ -18,8 +18,7 @@
 
 #include "absl/time/time.h"
 #include "proto/tokens/v1/tokens.grpc.pb.h"
-#include "services/change_feed.h"
-#include "storage/token_store.h"
+#include "services/watch_cache.h"
 
 namespace tokens {
 
@@ -28,10 +27,10 @@ class WatchReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
  public:
   // Opens a stream on `feed` and starts it (the snapshot, the missed changes,
   // or a heartbeat when already current). `resume` as in
-  // v1::WatchTokensRequest. The store is the feed's; it is not read here.
-  WatchReactor(ChangeFeed* feed, TokenStore* store, std::string principal,
-               std::string peer, int64_t since_revision,
-               std::string deployment_id, bool resume = false);
+  // v1::WatchTokensRequest.
+  WatchReactor(WatchCache* feed, std::string principal, std::string peer,
+               int64_t since_revision, std::string deployment_id,
+               bool resume = false);
 
   // WatchSink.
   void Write(const WireMessage* message) override;

@@ -1014,6 +1014,25 @@ absl::StatusOr<int64_t> SqliteTokenStore::Delete(const std::string& id,
   return revision;
 }
 
+void SqliteTokenStore::RecordAuditAsync(AuditEntry audit, AuditDone done) {
+  auto entry = std::make_shared<AuditEntry>(std::move(audit));
+  auto write = std::make_unique<PendingWrite>();
+  write->owned_body = [this, entry]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(
+                          mu_) -> absl::Status { return InsertAudit(*entry); };
+  write->body = &write->owned_body;
+  write->finish = std::move(done);
+  {
+    absl::MutexLock lock(&batch_mu_);
+    if (!committer_stopping_) {
+      pending_.push_back(write.release());
+      ++async_pending_;
+      return;
+    }
+  }
+  // Closing: the committer may have left already.
+  write->finish(RecordAudit(*entry));
+}
+
 absl::Status SqliteTokenStore::RecordAudit(const AuditEntry& audit) {
   return InWriteBatch([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     return InsertAudit(audit);

@@ -8,20 +8,21 @@
 //
 // Thread-safe: one connection guarded by a mutex serves every call. Every
 // mutating call is atomic on its own (token row, change-log row, audit row,
-// change-log trimming; rolled back on any error). Concurrent mutating calls are
-// group-committed: one caller commits the writes queued meanwhile in a single
-// `BEGIN IMMEDIATE` transaction (each in its own savepoint) and one fsync, and
-// every caller returns only after that commit, so an acknowledged change is
-// durable. A lone writer gets a transaction of its own, as before.
-// CreateAsync queues its write and returns at once: the store's committer
-// thread commits queued asynchronous writes (with any blocked ones) whenever
-// no other caller is committing, and its finisher thread then runs their
-// `done` in commit order, so the committer starts the next batch meanwhile and
-// no thread is woken per write.
-// Several processes may open the same file; a write that cannot get the lock
-// within `busy_timeout` fails with Unavailable and changes nothing.
-// WatchExternalCommits polls `PRAGMA data_version` (it changes only when
-// another connection commits) every `external_commit_poll` on its own thread.
+// change-log trimming; rolled back on any error). Concurrent mutating calls
+// that write the change or audit log are group-committed (RecordUsage, which
+// writes neither, commits on its own): one caller commits the writes queued
+// meanwhile in a single `BEGIN IMMEDIATE` transaction (each in its own
+// savepoint) and one fsync, and every caller returns only after that commit, so
+// an acknowledged change is durable. A lone writer gets a transaction of its
+// own, as before. CreateAsync queues its write and returns at once: the store's
+// committer thread commits queued asynchronous writes (with any blocked ones)
+// whenever no other caller is committing, and its finisher thread then runs
+// their `done` in commit order, so the committer starts the next batch
+// meanwhile and no thread is woken per write. Several processes may open the
+// same file; a write that cannot get the lock within `busy_timeout` fails with
+// Unavailable and changes nothing. WatchExternalCommits polls `PRAGMA
+// data_version` (it changes only when another connection commits) every
+// `external_commit_poll` on its own thread.
 //
 // Token hygiene (schema v3): Rotate and Delete remember the values they revoke
 // in `revoked_values` (pruning those past revoked_retention in the same
@@ -108,6 +109,8 @@ class SqliteTokenStore : public TokenStore {
   void CreateAsync(TokenRecord record, AuditEntry audit,
                    CreateDone done) override;
   bool CreateAsyncNeverBlocks() const override { return true; }
+  // Queued like CreateAsync (written on this thread once the store closes).
+  void RecordAuditAsync(AuditEntry audit, AuditDone done) override;
   absl::StatusOr<TokenRecord> Get(const std::string& id) override;
   absl::StatusOr<TokenRecord> FindByDigest(const Digest& digest,
                                            absl::Time now) override;

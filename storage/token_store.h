@@ -275,6 +275,15 @@ class TokenStore {
 
   // Appends an audit row on its own (denied or rejected requests).
   virtual absl::Status RecordAudit(const AuditEntry& audit) = 0;
+  // RecordAudit without waiting: `done` gets its status once the row
+  // committed (or failed), on a thread of the store's (possibly this one),
+  // like CreateAsync's. A group-committing store queues the row for its next
+  // batch, so a thread that must not wait for a commit (the one finishing
+  // creates) can audit. The default calls RecordAudit, then `done`.
+  using AuditDone = std::function<void(const absl::Status& status)>;
+  virtual void RecordAuditAsync(AuditEntry audit, AuditDone done) {
+    done(RecordAudit(audit));
+  }
 
   // Audit rows of one Deployment, newest first, with id < before_id (0 = from
   // the newest).

@@ -805,6 +805,41 @@ TEST_P(TokenStoreConformanceTest, RecordAuditAppendsARowWithoutARevision) {
   EXPECT_EQ((*audit)[0].detail, "caller is not an admin");
 }
 
+// RecordAuditAsync writes the same row; `done` runs once it committed, and a
+// row still queued when the store closes is written first.
+TEST_P(TokenStoreConformanceTest, RecordAuditAsyncAppendsTheRowThenCallsDone) {
+  absl::Mutex mu;
+  int done = 0;
+  constexpr int kRows = 10;
+  for (int i = 0; i < kRows; ++i) {
+    AuditEntry refused = MakeAudit(absl::StrCat("a", i), "tok_x", "dep-1");
+    refused.outcome = "UNAVAILABLE";
+    store_->RecordAuditAsync(refused, [&](const absl::Status& status) {
+      EXPECT_TRUE(status.ok()) << status;
+      absl::MutexLock lock(&mu);
+      ++done;
+    });
+  }
+  {
+    absl::MutexLock lock(&mu);
+    auto all_done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      return done == kRows;
+    };
+    mu.Await(absl::Condition(&all_done));
+  }
+  absl::StatusOr<std::vector<AuditEntry>> audit =
+      store_->ListAudit("dep-1", 0, 100);
+  ASSERT_TRUE(audit.ok()) << audit.status();
+  ASSERT_THAT(*audit, SizeIs(kRows));
+  EXPECT_EQ((*audit)[0].outcome, "UNAVAILABLE");
+  EXPECT_EQ(Revision(), 0);
+
+  store_->RecordAuditAsync(MakeAudit("last", "tok_x", "dep-1"),
+                           [](const absl::Status&) {});
+  Reopen(StoreConfig{});
+  EXPECT_EQ(store_->ListAudit("dep-1", 0, 100)->front().action, "last");
+}
+
 TEST_P(TokenStoreConformanceTest, ListAuditIsNewestFirstAndPagesByBeforeId) {
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(
