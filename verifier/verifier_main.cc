@@ -8,6 +8,9 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/flag_names.h"
@@ -81,20 +84,50 @@ ABSL_FLAG(int, throttled_status, 401,
           "401 (nginx auth_request passes only 2xx, 401 and 403) or 429 "
           "(Traefik)");
 
-int main(int argc, char** argv) {
-  // Debian's Abseil checks every Mutex acquisition against a process-wide lock
-  // graph (gRPC's own locks included): a global spin lock on the Check path.
-  // Deadlocks are the tests' business (they keep the check); not production's.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  tokens::BlockShutdownSignals();
-  absl::SetProgramUsageMessage(
-      "The Deployment API token verifier sidecar.\n"
-      "  token_verifier --token-service 127.0.0.1:50051 "
-      "--key-file ./var/verifier.key\n"
-      "  token_verifier --token-service tokens-a:50051,tokens-b:50051 "
-      "--key-file ./var/verifier.key");
-  tokens::ParseFlagsWithDashes(argc, argv);
+namespace {
 
+// What BuildAndStart would refuse later, checked first so that a bad flag
+// exits 2 with a message naming it. InvalidArgument (or the parser's error).
+absl::Status CheckOptions(const tokens::VerifierOptions& options) {
+  if (absl::Status name = tokens::ValidateUsageLabel(
+          "--name", options.name, tokens::kMaxVerifierNameChars);
+      !name.ok()) {
+    return name;
+  }
+  if (absl::Status status = tokens::ValidateThrottledHttpStatus(
+          "--throttled-status", options.throttled_http_status);
+      !status.ok()) {
+    return status;
+  }
+  if (auto targets = tokens::ParseTokenServiceTargets(options.token_service);
+      !targets.ok()) {
+    return targets.status();
+  }
+  if (auto trusted = tokens::TrustedProxies::Parse(options.trusted_proxies);
+      !trusted.ok()) {
+    return trusted.status();
+  }
+  for (absl::Status tls :
+       {tokens::ValidateServerTls(options.tls),
+        tokens::ValidateClientTls(options.token_service_tls)}) {
+    if (!tls.ok()) return tls;
+  }
+  for (const auto& [flag, address] :
+       {std::pair<const char*, std::string>{"--listen", options.listen},
+        {"--http-listen", options.http_listen}}) {
+    if (absl::Status plain = tokens::CheckPlaintextListen(
+            flag, address,
+            absl::GetFlag(FLAGS_insecure) || options.tls.enabled());
+        !plain.ok()) {
+      return plain;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The flags as VerifierOptions (on the machine's clocks); an error naming the
+// flag when one is out of range or malformed.
+absl::StatusOr<tokens::VerifierOptions> OptionsFromFlags() {
   tokens::VerifierOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.http_listen = absl::GetFlag(FLAGS_http_listen);
@@ -116,62 +149,44 @@ int main(int argc, char** argv) {
   options.name = absl::GetFlag(FLAGS_name);
   const int64_t revoked_max = absl::GetFlag(FLAGS_revoked_max);
   if (revoked_max < 0) {
-    std::fprintf(stderr, "--revoked-max: want 0 or more, got %lld\n",
-                 static_cast<long long>(revoked_max));
-    return 2;
+    return absl::InvalidArgumentError(
+        absl::StrCat("--revoked-max: want 0 or more, got ", revoked_max));
   }
   options.revoked.max_values = static_cast<size_t>(revoked_max);
   options.revoked.retention = absl::GetFlag(FLAGS_revoked_retention);
   if (options.revoked.retention < absl::ZeroDuration()) {
-    std::fprintf(stderr, "--revoked-retention: must not be negative, got %s\n",
-                 absl::FormatDuration(options.revoked.retention).c_str());
-    return 2;
+    return absl::InvalidArgumentError(
+        absl::StrCat("--revoked-retention: must not be negative, got ",
+                     absl::FormatDuration(options.revoked.retention)));
   }
-  if (absl::Status name = tokens::ValidateUsageLabel(
-          "--name", options.name, tokens::kMaxVerifierNameChars);
-      !name.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(name.message()).c_str());
-    return 2;
-  }
-  if (absl::Status status = tokens::ValidateThrottledHttpStatus(
-          "--throttled-status", options.throttled_http_status);
-      !status.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(status.message()).c_str());
-    return 2;
-  }
-  if (auto targets = tokens::ParseTokenServiceTargets(options.token_service);
-      !targets.ok()) {
-    std::fprintf(stderr, "%s\n",
-                 std::string(targets.status().message()).c_str());
-    return 2;
-  }
-  if (auto trusted = tokens::TrustedProxies::Parse(options.trusted_proxies);
-      !trusted.ok()) {
-    std::fprintf(stderr, "%s\n",
-                 std::string(trusted.status().message()).c_str());
-    return 2;
-  }
-  for (absl::Status tls :
-       {tokens::ValidateServerTls(options.tls),
-        tokens::ValidateClientTls(options.token_service_tls)}) {
-    if (!tls.ok()) {
-      std::fprintf(stderr, "%s\n", std::string(tls.message()).c_str());
-      return 2;
-    }
-  }
-  for (const auto& [flag, address] :
-       {std::pair<const char*, std::string>{"--listen", options.listen},
-        {"--http-listen", options.http_listen}}) {
-    if (absl::Status plain = tokens::CheckPlaintextListen(
-            flag, address,
-            absl::GetFlag(FLAGS_insecure) || options.tls.enabled());
-        !plain.ok()) {
-      std::fprintf(stderr, "%s\n", std::string(plain.message()).c_str());
-      return 2;
-    }
-  }
-
   options.feed_wait_clock = tokens::RealClock();
+  if (absl::Status valid = CheckOptions(options); !valid.ok()) return valid;
+  return options;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Debian's Abseil checks every Mutex acquisition against a process-wide lock
+  // graph (gRPC's own locks included): a global spin lock on the Check path.
+  // Deadlocks are the tests' business (they keep the check); not production's.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  tokens::BlockShutdownSignals();
+  absl::SetProgramUsageMessage(
+      "The Deployment API token verifier sidecar.\n"
+      "  token_verifier --token-service 127.0.0.1:50051 "
+      "--key-file ./var/verifier.key\n"
+      "  token_verifier --token-service tokens-a:50051,tokens-b:50051 "
+      "--key-file ./var/verifier.key");
+  tokens::ParseFlagsWithDashes(argc, argv);
+
+  const absl::StatusOr<tokens::VerifierOptions> parsed = OptionsFromFlags();
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "%s\n",
+                 std::string(parsed.status().message()).c_str());
+    return 2;
+  }
+  const tokens::VerifierOptions& options = *parsed;
   auto server =
       tokens::VerifierServer::BuildAndStart(options, tokens::RealClock());
   if (!server.ok()) {
