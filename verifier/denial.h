@@ -5,18 +5,20 @@
 // a new reason cannot fall through to another reason's code.
 //
 // clang-format off
-//   check                          HTTP  code (google.rpc)  reason header    also
-//   allowed                        200   OK                 ALLOWED
-//   malformed, unknown, revoked    401   UNAUTHENTICATED    the reason       WWW-Authenticate
+//   check                        HTTP  google.rpc code     reason header
+//   allowed                      200   OK                  ALLOWED
+//   malformed, unknown, revoked  401   UNAUTHENTICATED     the reason (*)
 //     or expired token
-//   wrong Deployment, operation    403   PERMISSION_DENIED  the reason
+//   wrong Deployment, operation  403   PERMISSION_DENIED   the reason
 //     not permitted or unknown
-//   not ready                      503   UNAVAILABLE        NOT_READY
-//   throttled bad token            401   UNAUTHENTICATED    THROTTLED        WWW-Authenticate,
-//                                  or 429 RESOURCE_EXHAUSTED                 Retry-After
-//   no Deployment or operation     403   PERMISSION_DENIED  INVALID_REQUEST
+//   not ready                    503   UNAVAILABLE         NOT_READY
+//   throttled bad token          401   UNAUTHENTICATED     THROTTLED (*),
+//                                or    RESOURCE_EXHAUSTED  with Retry-After
+//                                429
+//   no Deployment or operation   403   PERMISSION_DENIED   INVALID_REQUEST
 //     (ext_authz; forward-auth
-//     answers 400 with no reason)
+//     answers 400, no reason)
+//   (*) and WWW-Authenticate: Bearer error="invalid_token", as every 401
 // clang-format on
 // The reason header is X-Auth-Reason on forward-auth and x-token-reason on
 // ext_authz (whose allowed answer carries none); the header names are each
