@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make lint: every C++ and proto file of the repository is formatted as .clang-format says
-# (Google style, 80 columns). Prints the files that are not and exits 1; `scripts/lint.sh --fix`
-# formats them in place.
+# (Google style, 80 columns), and every dependency between folders goes the way docs/design.md
+# draws it (scripts/check-layers.sh). Prints the files or edges that are not and exits 1;
+# `scripts/lint.sh --fix` formats the files in place.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mapfile -t files < <(git ls-files '*.cc' '*.h' '*.proto' | grep -v '^third_party/')
@@ -20,3 +21,4 @@ if [ ${#bad[@]} -gt 0 ]; then
   exit 1
 fi
 echo "lint: ${#files[@]} files formatted"
+scripts/check-layers.sh
