@@ -3,6 +3,7 @@
 // CI pipeline renews its token without holding an admin key.
 #include "absl/strings/str_cat.h"
 #include "cli/client.h"
+#include "common/validation.h"
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 
@@ -10,7 +11,6 @@ namespace tokens::cli {
 namespace {
 
 // RotateSelfRequest.grace_period_seconds' limit.
-constexpr int64_t kMaxSelfGraceSeconds = 3600;
 
 }  // namespace
 
@@ -18,7 +18,7 @@ int RotateSelf(const ParsedArgs& args, CliContext& context) {
   absl::StatusOr<OutputFormat> format =
       OutputOf(args, {"table", "json", "value", "id"});
   if (!format.ok()) return Fail(context, format.status());
-  absl::StatusOr<int64_t> grace = GracePeriodOf(args, kMaxSelfGraceSeconds);
+  absl::StatusOr<int64_t> grace = GracePeriodOf(args, kMaxSelfRotateGraceSeconds);
   if (!grace.ok()) return Fail(context, grace.status());
   absl::StatusOr<absl::Duration> timeout = TimeoutOf(args);
   if (!timeout.ok()) return Fail(context, timeout.status());

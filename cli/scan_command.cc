@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
+#include "common/validation.h"
 #include "cli/exit_codes.h"
 #include "cli/scan_files.h"
 #include "cli/scan_remote.h"
@@ -21,7 +22,6 @@ namespace {
 
 const std::vector<std::string> kOutputs = {"table", "json"};
 // ReportLeakedTokensRequest.location's limit.
-constexpr size_t kMaxLocationBytes = 1024;
 
 struct Finding {
   std::string path;
@@ -81,9 +81,9 @@ std::string DefaultLocation() {
 
 absl::StatusOr<std::string> LocationOf(const ParsedArgs& args) {
   std::string location = args.Get("location").value_or(DefaultLocation());
-  if (location.size() > kMaxLocationBytes) {
+  if (location.size() > static_cast<size_t>(kMaxLeakLocationBytes)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--location must be at most ", kMaxLocationBytes, " bytes"));
+        "--location must be at most ", static_cast<size_t>(kMaxLeakLocationBytes), " bytes"));
   }
   if (args.Has("location") && !args.Has("report")) {
     return absl::InvalidArgumentError("--location needs --report");

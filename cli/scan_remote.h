@@ -10,13 +10,14 @@
 
 #include "absl/status/statusor.h"
 #include "cli/commands.h"
+#include "common/validation.h"
 #include "common/token_value.h"
 #include "proto/tokens/v1/tokens.pb.h"
 
 namespace tokens::cli {
 
 // At most this many digests per LookupTokens or ReportLeakedTokens call.
-inline constexpr size_t kScanBatch = 100;
+inline constexpr size_t kScanBatch = kMaxLeakEntries;
 
 // One TokenLookup per digest, in order (LookupTokens; admin key). The
 // session's error (PERMISSION_DENIED for a non-admin key, ...) otherwise.
