@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // A small bound, so that inputs reach eviction.
   tokens::TokenCache cache(tokens::RevokedOptions{8, absl::Hours(1)});
   tokens::Metrics metrics;
-  tokens::FeedClient feed(channel, {}, &cache, &metrics, &clock);
+  tokens::FeedClient feed(channel, {}, &cache, &metrics, &clock, &clock);
 
   int64_t revision = 0;
   size_t at = 0;

@@ -120,12 +120,6 @@ FeedClient::FeedClient(std::shared_ptr<grpc::Channel> channel,
       clock_(clock),
       wait_clock_(wait_clock) {}
 
-FeedClient::FeedClient(std::shared_ptr<grpc::Channel> channel,
-                       FeedClientOptions options, TokenCache* cache,
-                       Metrics* metrics, const Clock* clock)
-    : FeedClient(std::move(channel), std::move(options), cache, metrics, clock,
-                 RealClock()) {}
-
 FeedClient::~FeedClient() { Stop(); }
 
 void FeedClient::Start() {

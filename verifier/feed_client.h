@@ -87,11 +87,6 @@ class FeedClient {
   FeedClient(std::shared_ptr<grpc::Channel> channel, FeedClientOptions options,
              TokenCache* cache, Metrics* metrics, const Clock* clock,
              const Clock* wait_clock);
-  // Transitional, waiting on RealClock(): only for the callers outside
-  // verifier/ that pass no wait clock yet (tests/reliability/feed_faults_test,
-  // fuzz/token_cache_fuzzer). Remove once they pass theirs.
-  FeedClient(std::shared_ptr<grpc::Channel> channel, FeedClientOptions options,
-             TokenCache* cache, Metrics* metrics, const Clock* clock);
   ~FeedClient();  // Stops.
   FeedClient(const FeedClient&) = delete;
   FeedClient& operator=(const FeedClient&) = delete;

@@ -26,14 +26,6 @@ FeedClientOptions MakeFeedOptions(std::string key,
   return options;
 }
 
-// Transitional: null still means the machine's clock, for the tests that pass
-// only a FakeClock and need the feed to reconnect on real time
-// (tests/reliability, tests/verifier's fixture). The main sets it.
-const Clock* FeedWaitClock(const VerifierOptions& options) {
-  return options.feed_wait_clock != nullptr ? options.feed_wait_clock
-                                            : RealClock();
-}
-
 }  // namespace
 
 std::string DefaultVerifierName() {
@@ -61,11 +53,15 @@ VerifierServer::VerifierServer(const VerifierOptions& options, Clock* clock,
       ext_authz_(&core_, options.deployment),
       health_(&core_),
       feed_(targets_.get(), MakeFeedOptions(key, options), &cache_, &metrics_,
-            clock, FeedWaitClock(options)),
+            clock, options.feed_wait_clock),
       clock_(clock) {}
 
 absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::BuildAndStart(
     const VerifierOptions& options, Clock* clock) {
+  if (options.feed_wait_clock == nullptr) {
+    return absl::InvalidArgumentError(
+        "VerifierOptions.feed_wait_clock is required");
+  }
   if (options.max_staleness <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("max_staleness must be positive");
   }

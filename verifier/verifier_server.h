@@ -80,8 +80,8 @@ struct VerifierOptions {
   std::string name;
   // What the feed's backoff and heartbeat watchdog wait on (monotonic time),
   // apart from BuildAndStart's clock (see FeedClient); the main passes
-  // RealClock(), tests a FakeClock. Null still means the machine's clock
-  // (transitional, for callers that set only BuildAndStart's clock).
+  // RealClock(), tests a FakeClock or the real one. Required: BuildAndStart
+  // refuses null.
   const Clock* feed_wait_clock = nullptr;
 };
 

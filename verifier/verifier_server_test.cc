@@ -17,6 +17,7 @@ class VerifierServerTest : public ::testing::Test {
     const char* tmp = std::getenv("TEST_TMPDIR");
     key_file_ = std::string(tmp != nullptr ? tmp : "/tmp") + "/verifier.key";
     std::ofstream(key_file_) << "  a-verifier-key\n";
+    options_.feed_wait_clock = RealClock();
     options_.listen = "127.0.0.1:0";
     options_.http_listen = "127.0.0.1:0";
     // Nothing listens on port 1: the verifier starts but never syncs.

@@ -134,7 +134,7 @@ class FeedFaultsTest : public ::testing::Test {
     client_ = std::make_unique<FeedClient>(
         grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
                             grpc::InsecureChannelCredentials()),
-        options, &cache_, &metrics_, &clock_);
+        options, &cache_, &metrics_, &clock_, RealClock());
     client_->Start();
   }
 
@@ -256,6 +256,7 @@ TEST(VerifierStartFaultsTest, TokenServiceDownAtStartMeansNotReadyAndDeny) {
     probe->Shutdown();
   }
   VerifierOptions options;
+  options.feed_wait_clock = RealClock();  // reconnects on real time
   options.listen = "127.0.0.1:0";
   options.http_listen = "127.0.0.1:0";
   options.token_service = absl::StrCat("127.0.0.1:", port);

@@ -431,6 +431,7 @@ TEST_F(HostileInputTest, HostileCallerKeys) {
 
 TEST_F(HostileInputTest, VerifierCheckFields) {
   VerifierOptions options;
+  options.feed_wait_clock = RealClock();
   options.listen = "127.0.0.1:0";
   options.http_listen = "127.0.0.1:0";
   options.token_service = absl::StrCat("127.0.0.1:", server_->port());

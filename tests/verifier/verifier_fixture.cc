@@ -12,6 +12,7 @@ void VerifierTest::TearDown() {
 
 VerifierOptions VerifierTest::DefaultVerifierOptions() const {
   VerifierOptions options;
+  options.feed_wait_clock = RealClock();  // the feed reconnects on real time
   options.listen = "127.0.0.1:0";
   options.http_listen = "127.0.0.1:0";
   options.token_service = absl::StrCat("127.0.0.1:", server_->port());

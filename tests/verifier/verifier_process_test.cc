@@ -161,6 +161,7 @@ TEST_F(VerifierProcessTest,
 
   FakeClock clock(absl::Now());
   VerifierOptions options;
+  options.feed_wait_clock = RealClock();
   options.listen = "127.0.0.1:0";
   options.http_listen = "127.0.0.1:0";
   options.token_service = token_service_->address();
