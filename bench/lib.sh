@@ -18,10 +18,24 @@
 # --smoke sets smoke=1, --bin DIR sets bin (else ""), and --NAME VALUE sets the
 # variable NAME for each NAME given (the script gives it its default first);
 # anything else is an error (exit 2). Sets command_line to the script and ARGS.
+# portable_path ARG: ARG as docs/benchmarks.md records it, with no path of this
+# machine's build in it: Bazel's output directory is `bazel-bin`, a path inside
+# the repository is relative to it.
+portable_path() {
+  local repo
+  repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  case "$1" in
+    */bazel-out/*/bin) printf '%s' bazel-bin ;;
+    "$repo"/*) printf '%s' "${1#"$repo"/}" ;;
+    *) printf '%s' "$1" ;;
+  esac
+}
+
 parse_args() {
-  local names=" bin $1 " name
+  local names=" bin $1 " name arg
   shift
-  command_line="$0 $*"
+  command_line=$(portable_path "$0")
+  for arg in "$@"; do command_line+=" $(portable_path "$arg")"; done
   smoke=0
   bin=""
   while [ $# -gt 0 ]; do
