@@ -3,9 +3,9 @@
 // CI pipeline renews its token without holding an admin key.
 #include "absl/strings/str_cat.h"
 #include "cli/client.h"
-#include "common/validation.h"
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "common/validation.h"
 
 namespace tokens::cli {
 namespace {
@@ -18,7 +18,8 @@ int RotateSelf(const ParsedArgs& args, CliContext& context) {
   absl::StatusOr<OutputFormat> format =
       OutputOf(args, {"table", "json", "value", "id"});
   if (!format.ok()) return Fail(context, format.status());
-  absl::StatusOr<int64_t> grace = GracePeriodOf(args, kMaxSelfRotateGraceSeconds);
+  absl::StatusOr<int64_t> grace =
+      GracePeriodOf(args, kMaxSelfRotateGraceSeconds);
   if (!grace.ok()) return Fail(context, grace.status());
   absl::StatusOr<absl::Duration> timeout = TimeoutOf(args);
   if (!timeout.ok()) return Fail(context, timeout.status());

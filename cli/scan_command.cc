@@ -10,12 +10,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
-#include "common/validation.h"
 #include "cli/exit_codes.h"
 #include "cli/scan_files.h"
 #include "cli/scan_remote.h"
 #include "common/json_log.h"
 #include "common/token_value.h"
+#include "common/validation.h"
 
 namespace tokens::cli {
 namespace {
@@ -82,8 +82,9 @@ std::string DefaultLocation() {
 absl::StatusOr<std::string> LocationOf(const ParsedArgs& args) {
   std::string location = args.Get("location").value_or(DefaultLocation());
   if (location.size() > static_cast<size_t>(kMaxLeakLocationBytes)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--location must be at most ", static_cast<size_t>(kMaxLeakLocationBytes), " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--location must be at most ",
+                     static_cast<size_t>(kMaxLeakLocationBytes), " bytes"));
   }
   if (args.Has("location") && !args.Has("report")) {
     return absl::InvalidArgumentError("--location needs --report");

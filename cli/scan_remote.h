@@ -10,8 +10,8 @@
 
 #include "absl/status/statusor.h"
 #include "cli/commands.h"
-#include "common/validation.h"
 #include "common/token_value.h"
+#include "common/validation.h"
 #include "proto/tokens/v1/tokens.pb.h"
 
 namespace tokens::cli {
