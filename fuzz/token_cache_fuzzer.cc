@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "common/clock.h"
+#include "common/fake_clock.h"
 #include "proto/tokens/v1/tokens.pb.h"
 #include "verifier/feed_client.h"
 #include "verifier/metrics.h"

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "common/fake_clock.h"
 #include "common/file_util.h"
 #include "gtest/gtest.h"
 

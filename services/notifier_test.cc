@@ -25,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/fake_clock.h"
 #include "common/http_client.h"
 #include "common/http_client_test_certs.h"
 #include "common/http_server.h"

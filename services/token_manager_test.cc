@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "common/fake_clock.h"
 #include "common/token_value.h"
 #include "gtest/gtest.h"
 #include "services/change_feed.h"

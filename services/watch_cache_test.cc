@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "common/fake_clock.h"
 #include "gtest/gtest.h"
 #include "services/work_pool.h"
 

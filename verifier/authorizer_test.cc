@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "common/fake_clock.h"
 #include "gtest/gtest.h"
 #include "verifier/test_support.h"
 

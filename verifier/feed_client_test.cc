@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/fake_clock.h"
 #include "common/proto_time.h"
 #include "gtest/gtest.h"
 #include "verifier/test_support.h"

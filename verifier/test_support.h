@@ -7,6 +7,7 @@
 
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/fake_clock.h"
 #include "common/token_value.h"
 #include "verifier/authorizer.h"
 #include "verifier/metrics.h"

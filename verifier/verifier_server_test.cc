@@ -6,6 +6,7 @@
 #include <fstream>
 #include <string>
 
+#include "common/fake_clock.h"
 #include "gtest/gtest.h"
 
 namespace tokens {

@@ -22,6 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/clock.h"
+#include "common/fake_clock.h"
 #include "common/file_util.h"
 #include "common/token_value.h"
 #include "gtest/gtest.h"

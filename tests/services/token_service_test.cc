@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/fake_clock.h"
 #include "common/file_util.h"
 #include "common/token_value.h"
 #include "tests/services/token_service_fixture.h"

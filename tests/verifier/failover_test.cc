@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
+#include "common/fake_clock.h"
 #include "common/file_util.h"
 #include "common/json_log.h"
 #include "common/tls_files.h"
