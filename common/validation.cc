@@ -170,10 +170,12 @@ absl::Status ValidateLeakEntryCount(const std::string& field, int64_t count) {
 }
 
 absl::Status ValidateDigestBytes(const std::string& field,
-                                 const std::string& bytes) {
-  if (bytes.size() != 32) {
-    return Invalid(field, absl::StrCat("each must be a 32-byte SHA-256, got ",
-                                       bytes.size(), " bytes"));
+                                 const std::vector<std::string>& digests) {
+  for (const std::string& bytes : digests) {
+    if (bytes.size() != 32) {
+      return Invalid(field, absl::StrCat("each must be a 32-byte SHA-256, got ",
+                                         bytes.size(), " bytes"));
+    }
   }
   return absl::OkStatus();
 }

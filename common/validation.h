@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 
@@ -58,7 +59,7 @@ absl::Status ValidateExpireBefore(int64_t unix_seconds);
 inline constexpr int kMaxLeakEntries = 100;
 absl::Status ValidateLeakEntryCount(const std::string& field, int64_t count);
 absl::Status ValidateDigestBytes(const std::string& field,
-                                 const std::string& bytes);
+                                 const std::vector<std::string>& digests);
 // Where leaked values were found: at most 1024 bytes of valid UTF-8 without
 // control characters (newlines and tabs allowed); may be empty.
 inline constexpr int kMaxLeakLocationBytes = 1024;

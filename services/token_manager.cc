@@ -34,6 +34,14 @@ absl::Status RecordIfRejected(TokenManager* manager, const absl::Status& status,
   return status;
 }
 
+// An audit row that could not be written: logged, never the caller's failure.
+void LogAuditWriteFailed(const std::string& action,
+                         const absl::Status& failure) {
+  JsonLog("audit.write_failed", "error")
+      .Str("action", action)
+      .Str("error", std::string(failure.message()));
+}
+
 // The order_by names of ListTokensRequest.
 absl::StatusOr<TokenOrder> ParseTokenOrder(const std::string& order_by) {
   if (order_by.empty() || order_by == "create_time") {
@@ -120,9 +128,7 @@ void TokenManager::AuditRefusal(const std::string& principal,
   AuditEntry entry =
       RefusalEntry(principal, action, token_id, deployment, refusal);
   if (absl::Status s = store_->RecordAudit(entry); !s.ok()) {
-    JsonLog("audit.write_failed", "error")
-        .Str("action", action)
-        .Str("error", std::string(s.message()));
+    LogAuditWriteFailed(action, s);
     return;
   }
   AuditWritten();
@@ -150,10 +156,7 @@ void TokenManager::AuditCommitFailure(const std::string& principal,
                                         token.deployment_id, failure),
                            [this](const absl::Status& written) {
                              if (!written.ok()) {
-                               JsonLog("audit.write_failed", "error")
-                                   .Str("action", kActionCreate)
-                                   .Str("error",
-                                        std::string(written.message()));
+                               LogAuditWriteFailed(kActionCreate, written);
                                return;
                              }
                              AuditWritten();

@@ -35,7 +35,7 @@ std::vector<std::optional<Digest>> DigestsOf(const LeakReport& report) {
   std::vector<std::optional<Digest>> digests;
   digests.reserve(report.values.size() + report.digests.size());
   for (const std::string& value : report.values) {
-    if (value.size() == kTokenLength && IsWellFormedTokenValue(value)) {
+    if (IsWellFormedTokenValue(value)) {
       digests.push_back(DigestOf(value));
     } else {
       digests.push_back(std::nullopt);
@@ -53,9 +53,7 @@ absl::Status ValidateLeakReport(const LeakReport& report) {
   absl::Status valid = ValidateLeakEntryCount(
       "values",
       static_cast<int64_t>(report.values.size() + report.digests.size()));
-  for (const std::string& digest : report.digests) {
-    if (valid.ok()) valid = ValidateDigestBytes("digests", digest);
-  }
+  if (valid.ok()) valid = ValidateDigestBytes("digests", report.digests);
   if (valid.ok()) valid = ValidateLeakLocation(report.location);
   return valid;
 }
@@ -124,9 +122,7 @@ absl::StatusOr<std::vector<TokenLookupResult>> TokenManager::Lookup(
     const std::vector<std::string>& digests) {
   absl::Status valid =
       ValidateLeakEntryCount("digests", static_cast<int64_t>(digests.size()));
-  for (const std::string& digest : digests) {
-    if (valid.ok()) valid = ValidateDigestBytes("digests", digest);
-  }
+  if (valid.ok()) valid = ValidateDigestBytes("digests", digests);
   if (!valid.ok()) return valid;
   std::vector<TokenLookupResult> results;
   for (const std::string& bytes : digests) {
@@ -156,7 +152,7 @@ absl::StatusOr<IssuedToken> TokenManager::RotateSelf(
     AuditRefusal("anonymous", kActionRotate, "", "", status);
     return status;
   };
-  if (value.size() != kTokenLength || !IsWellFormedTokenValue(value)) {
+  if (!IsWellFormedTokenValue(value)) {
     return refuse(absl::UnauthenticatedError(
         "authorization: RotateSelf needs `Bearer <Deployment API token>`"));
   }

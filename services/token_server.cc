@@ -117,8 +117,8 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::BuildAndStart(
       server->store_.get(), clock, server->pages_.get(), server->feed_.get(),
       manager_options);
   server->service_ = std::make_unique<TokenService>(
-      server->manager_.get(), server->callers_.get(), server->store_.get(),
-      server->feed_.get(), server->pool_.get(), options.feed_clock);
+      server->manager_.get(), server->callers_.get(), server->feed_.get(),
+      server->pool_.get(), options.feed_clock);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -56,11 +56,9 @@ std::function<void(const absl::Status&)> FinishCall(
 }  // namespace
 
 TokenService::TokenService(TokenManager* manager, const CallerRegistry* callers,
-                           TokenStore* store, WatchCache* feed, WorkPool* pool,
-                           const Clock* clock)
+                           WatchCache* feed, WorkPool* pool, const Clock* clock)
     : manager_(manager),
       callers_(callers),
-      store_(store),
       feed_(feed),
       pool_(pool),
       clock_(clock) {}
@@ -424,7 +422,7 @@ grpc::ServerUnaryReactor* TokenService::RotateSelf(
                                        PeerHost(ctx->peer()));
     std::string who = "anonymous";
     if (issued.ok()) {
-      who = absl::StrCat("token:", issued->token.id);
+      who = issued->token.updated_by;  // the token itself, token:<id>
       ToProto(issued->token, response->mutable_token());
       response->set_secret(std::move(issued->secret));
     }

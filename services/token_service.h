@@ -1,7 +1,7 @@
 // TokenService: the tokens.v1.TokenService gRPC API on the callback API. Only
 // authenticates, converts and logs; the work is TokenManager's (and the feed's,
-// for WatchTokens). Thread-safe; the manager, registry, store and feed must
-// outlive it.
+// for WatchTokens). Thread-safe; the manager, registry, feed, pool and clock
+// must outlive it.
 #ifndef SERVICES_TOKEN_SERVICE_H_
 #define SERVICES_TOKEN_SERVICE_H_
 
@@ -40,8 +40,7 @@ class TokenService : public v1::TokenService::WithRawCallbackMethod_WatchTokens<
   // Store work runs on `pool`, never on gRPC's callback threads.
   // `clock` times the calls (its monotonic time) for the log lines.
   TokenService(TokenManager* manager, const CallerRegistry* callers,
-               TokenStore* store, WatchCache* feed, WorkPool* pool,
-               const Clock* clock);
+               WatchCache* feed, WorkPool* pool, const Clock* clock);
 
   grpc::ServerUnaryReactor* CreateToken(
       grpc::CallbackServerContext* ctx, const v1::CreateTokenRequest* request,
@@ -108,7 +107,6 @@ class TokenService : public v1::TokenService::WithRawCallbackMethod_WatchTokens<
 
   TokenManager* const manager_;
   const CallerRegistry* const callers_;
-  TokenStore* const store_;
   WatchCache* const feed_;
   WorkPool* const pool_;
   const Clock* const clock_;
